@@ -1,0 +1,29 @@
+"""The `jigap` command: one sub-command per component."""
+
+from __future__ import annotations
+
+import typer
+
+from keys.cli import app as keys_app
+from verifier.cli import app as verify_app
+
+app = typer.Typer(
+    help="jigap (지갑): government certificates as verifiable credentials.",
+    no_args_is_help=True,
+)
+app.add_typer(verify_app, name="verify")
+app.add_typer(keys_app, name="keys")
+
+
+@app.command()
+def demo(
+    out: str = typer.Option("demo-output", help="Directory for keys, trust store and QR images"),
+) -> None:
+    """End to end on this machine: trust anchor, issuers, every type issued, QR, offline check."""
+    from jigap_demo import run_demo
+
+    raise typer.Exit(run_demo(out))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,137 @@
+"""Strict base64url and JSON, shared by every parser of tokens from outside.
+
+RFC 7515 §2 base64url without padding, RFC 8259 JSON restricted as I-JSON (RFC 7493):
+one encoding for each value, so that a token can be re-packed losslessly (QR envelope) and
+so that two parsers can never read the same bytes two ways.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import re
+from typing import Any
+
+from keys.errors import KeyErrorCode, MalformedError
+
+_B64URL_ALPHABET = re.compile(r"[A-Za-z0-9_-]*")
+_B64URL_INDEX = {
+    c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+}
+
+# I-JSON keeps integers within IEEE 754 double precision (RFC 7493 §2.2).
+MAX_SAFE_INTEGER = 2**53 - 1
+MAX_JSON_DEPTH = 32
+
+
+def b64url_encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text: str) -> bytes:
+    """Decode canonical unpadded base64url; anything with another spelling is refused."""
+    if not _B64URL_ALPHABET.fullmatch(text):
+        raise MalformedError(KeyErrorCode.MALFORMED_BASE64, "characters outside base64url")
+    remainder = len(text) % 4
+    if remainder == 1:
+        raise MalformedError(KeyErrorCode.MALFORMED_BASE64, "impossible base64url length")
+    if remainder:
+        # The last character carries bits beyond the data; canonical encoders leave them zero.
+        spare_bits = 4 if remainder == 2 else 2
+        if _B64URL_INDEX[text[-1]] & ((1 << spare_bits) - 1):
+            raise MalformedError(KeyErrorCode.MALFORMED_BASE64, "non-zero trailing bits")
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError) as exc:  # pragma: no cover - alphabet checked above
+        raise MalformedError(KeyErrorCode.MALFORMED_BASE64, str(exc)) from exc
+
+
+def _refuse_constant(name: str) -> Any:
+    raise MalformedError(KeyErrorCode.MALFORMED_JSON, f"{name} is not JSON")
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        names = [name for name, _ in pairs]
+        duplicate = next(name for name in names if names.count(name) > 1)
+        raise MalformedError(KeyErrorCode.DUPLICATE_MEMBER, f"duplicate member {duplicate!r}")
+    return obj
+
+
+def _parse_int(text: str) -> int:
+    value = int(text)
+    if abs(value) > MAX_SAFE_INTEGER:
+        raise MalformedError(KeyErrorCode.MALFORMED_JSON, "integer beyond I-JSON range")
+    return value
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise MalformedError(KeyErrorCode.MALFORMED_JSON, "number beyond double range")
+    return value
+
+
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_object_without_duplicates,
+    parse_constant=_refuse_constant,
+    parse_int=_parse_int,
+    parse_float=_parse_float,
+)
+
+
+def json_loads(data: bytes | str) -> Any:
+    """Parse I-JSON: UTF-8, no duplicate members, no NaN/Infinity, bounded integers and depth."""
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+    except UnicodeDecodeError as exc:
+        raise MalformedError(KeyErrorCode.MALFORMED_JSON, "not UTF-8") from exc
+    if _nesting_depth_exceeds(text, MAX_JSON_DEPTH):
+        raise MalformedError(KeyErrorCode.MALFORMED_JSON, "nested too deeply")
+    try:
+        return _DECODER.decode(text)
+    except MalformedError:
+        raise
+    except (ValueError, RecursionError) as exc:
+        raise MalformedError(KeyErrorCode.MALFORMED_JSON, f"invalid JSON: {exc}") from exc
+
+
+def json_loads_object(data: bytes | str) -> dict[str, Any]:
+    value = json_loads(data)
+    if not isinstance(value, dict):
+        raise MalformedError(KeyErrorCode.WRONG_JSON_TYPE, "expected a JSON object")
+    return value
+
+
+def _nesting_depth_exceeds(text: str, limit: int) -> bool:
+    # Cheap upper bound: brackets inside strings count too, which only errs on the safe side
+    # for documents that are already suspicious.
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    depth = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
+
+
+def json_dumps(value: Any) -> bytes:
+    """The one serialisation jigap signs: compact, UTF-8, key order as given."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()

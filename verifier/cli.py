@@ -1,0 +1,124 @@
+"""`jigap verify`: sync a trust store while online, check presentations while offline."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from keys.encoding import json_dumps
+from keys.errors import KeyManagementError
+from verifier.errors import VerificationError
+from verifier.policy import Policy
+from verifier.result import VerificationResult
+from verifier.sync import SyncError, sync_trust_store
+from verifier.trust_store import TrustStore
+from verifier.verify import Verifier
+
+app = typer.Typer(help="Offline verification of jigap QR presentations.", no_args_is_help=True)
+DEFAULT_TRUST_DIR = os.environ.get("JIGAP_TRUST_DIR", "jigap-trust")
+_IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"RIFF")
+_MAX_TEXT_FILE = 1024 * 1024
+EXIT_VALID, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+
+
+@app.command()
+def sync(
+    sources: Annotated[
+        list[str], typer.Argument(help="Trust list and status lists: URLs or files")
+    ],
+    into: Annotated[Path, typer.Option("--into", help="Trust store directory")] = Path(
+        DEFAULT_TRUST_DIR
+    ),
+    anchor: Annotated[
+        Path | None, typer.Option(help="Trust anchor JWK to pin (first sync only)")
+    ] = None,
+) -> None:
+    """Fetch and check a trust list and status lists, and save them for offline use."""
+    console = Console(stderr=True)
+    try:
+        report = sync_trust_store(sources, into, anchor_file=anchor)
+    except (SyncError, VerificationError, KeyManagementError) as exc:
+        console.print(f"[red]sync refused[/red]: {getattr(exc, 'code', 'error')}: {_detail(exc)}")
+        raise typer.Exit(EXIT_INVALID) from exc
+    table = Table("what", "source", "detail", title=f"trust store {into}")
+    for row in report:
+        table.add_row(*row)
+    console.print(table)
+
+
+@app.command()
+def check(
+    presentation: Annotated[str, typer.Argument(help="QR image, text file, '-' or the text")],
+    trust: Annotated[Path, typer.Option(help="Trust store directory")] = Path(DEFAULT_TRUST_DIR),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
+    audience: Annotated[str | None, typer.Option(help="Expected KB-JWT audience")] = None,
+    nonce: Annotated[str | None, typer.Option(help="Expected KB-JWT nonce")] = None,
+    credential_type: Annotated[
+        list[str] | None, typer.Option("--type", help="Accepted type (id or vct)")
+    ] = None,
+    require: Annotated[list[str] | None, typer.Option(help="Required claim")] = None,
+    max_age: Annotated[int, typer.Option(help="Max KB-JWT age, seconds")] = 300,
+    max_status_age: Annotated[int, typer.Option(help="Max status list age, seconds")] = 86400,
+) -> None:
+    """Verify one presentation offline. Exit 0 valid, 1 invalid, 2 usage error."""
+    try:
+        store = TrustStore.load(trust)
+    except (VerificationError, KeyManagementError) as exc:
+        Console(stderr=True).print(f"trust store {trust}: {exc.code}: {_detail(exc)}")
+        raise typer.Exit(EXIT_USAGE) from exc
+    policy = Policy(
+        expected_audience=audience,
+        expected_nonce=nonce,
+        accepted_credential_types=frozenset(credential_type or ()),
+        required_claims=frozenset(require or ()),
+        max_presentation_age=max_age,
+        max_status_age=max_status_age,
+    )
+    verifier = Verifier(store, policy)
+    result = _verify_argument(verifier, presentation)
+    _print_result(result, as_json)
+    raise typer.Exit(EXIT_VALID if result.valid else EXIT_INVALID)
+
+
+def _verify_argument(verifier: Verifier, argument: str) -> VerificationResult:
+    if argument == "-":
+        return verifier.verify(sys.stdin.read(_MAX_TEXT_FILE))
+    path = Path(argument)
+    if len(argument) < 4096 and path.is_file():
+        with path.open("rb") as file:
+            head = file.read(_MAX_TEXT_FILE + 1)
+        if head.startswith(_IMAGE_MAGIC):
+            return verifier.verify_image(path)
+        return verifier.verify(head.decode("utf-8", errors="replace"))
+    return verifier.verify(argument)
+
+
+def _print_result(result: VerificationResult, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json_dumps(result.to_dict()).decode() + "\n")
+        return
+    console = Console()
+    if not result.valid:
+        console.print(f"[bold red]INVALID[/bold red] {result.error}: {result.detail}")
+        return
+    console.print(
+        f"[bold green]VALID[/bold green] {result.credential_type} from {result.issuer}"
+        f" (holder bound: {result.holder_bound}, status {result.status} as of"
+        f" {result.status_known_at})"
+    )
+    table = Table("claim", "value")
+    for name, value in result.claims.items():
+        shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        table.add_row(name, shown)
+    console.print(table)
+
+
+def _detail(exc: Exception) -> str:
+    return str(getattr(exc, "detail", exc))

@@ -1,0 +1,207 @@
+"""SD-JWT mechanics (RFC 9901), the one implementation the issuer, wallet and verifier share.
+
+Disclosure encoding and digests (§4.2), the compact form and its split (§4), `sd_hash`
+(§4.3.1) and the processing of disclosures into claims (§7.1). Nothing here checks a
+signature: callers verify the issuer-signed JWT first and pass its payload in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from keys.encoding import b64url_decode, b64url_encode, json_dumps, json_loads
+from keys.errors import MalformedError
+from verifier.errors import ErrorCode, VerificationError
+
+SEPARATOR = "~"
+SD_DIGESTS_KEY = "_sd"
+SD_ALG_KEY = "_sd_alg"
+ARRAY_ELEMENT_KEY = "..."
+SD_HASH_KEY = "sd_hash"
+SHA_256 = "sha-256"
+SALT_BYTES = 16  # 128 bits (RFC 9901 §9.3 recommends at least 128)
+# Names a disclosure may never claim (RFC 9901 §4.2.1).
+RESERVED_CLAIM_NAMES = frozenset({SD_DIGESTS_KEY, ARRAY_ELEMENT_KEY})
+MAX_DISCLOSURES = 64
+_DIGEST_LENGTH = 43  # unpadded base64url of 32 bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Disclosure:
+    """One decoded disclosure; ``name`` is None for an array element (§4.2.2)."""
+
+    encoded: str
+    salt: str
+    name: str | None
+    value: Any
+
+    @property
+    def digest(self) -> str:
+        return digest(self.encoded)
+
+
+@dataclass(frozen=True, slots=True)
+class SdJwt:
+    """The compact form split: issuer-signed JWT, disclosures, optional KB-JWT."""
+
+    issuer_jwt: str
+    disclosures: tuple[str, ...]
+    kb_jwt: str | None
+
+    def without_key_binding(self) -> str:
+        """``<JWT>~<D1>~…~<Dn>~``: what `sd_hash` covers, and what an issuer hands out."""
+        return SEPARATOR.join((self.issuer_jwt, *self.disclosures)) + SEPARATOR
+
+    def serialize(self) -> str:
+        return self.without_key_binding() + (self.kb_jwt or "")
+
+
+def digest(encoded: str) -> str:
+    """§4.2.3: the hash is over the ASCII base64url text of the disclosure."""
+    return b64url_encode(hashlib.sha256(encoded.encode("ascii")).digest())
+
+
+def sd_hash(presentation_without_kb: str) -> str:
+    return b64url_encode(hashlib.sha256(presentation_without_kb.encode("ascii")).digest())
+
+
+def new_salt() -> str:
+    return b64url_encode(secrets.token_bytes(SALT_BYTES))
+
+
+def encode_disclosure(name: str | None, value: Any, salt: str | None = None) -> Disclosure:
+    salt = salt or new_salt()
+    array = [salt, value] if name is None else [salt, name, value]
+    encoded = b64url_encode(json_dumps(array))
+    return Disclosure(encoded, salt, name, value)
+
+
+def decoy_digest() -> str:
+    """§4.2.5: indistinguishable from a real digest."""
+    return b64url_encode(hashlib.sha256(secrets.token_bytes(32)).digest())
+
+
+def split_compact(text: str, *, max_disclosures: int = MAX_DISCLOSURES) -> SdJwt:
+    """§4: ``<JWT>~<D>~…~[KB-JWT]``; the empty-disclosure and the missing-`~` forms refused."""
+    parts = text.split(SEPARATOR)
+    if len(parts) < 2:
+        raise VerificationError(ErrorCode.MALFORMED, "no '~': not an SD-JWT")
+    if len(parts) - 2 > max_disclosures:
+        raise VerificationError(ErrorCode.TOO_LARGE, f"over {max_disclosures} disclosures")
+    issuer_jwt, disclosures, last = parts[0], parts[1:-1], parts[-1]
+    if not issuer_jwt or any(not d for d in disclosures):
+        raise VerificationError(ErrorCode.MALFORMED, "empty part in the SD-JWT")
+    return SdJwt(issuer_jwt, tuple(disclosures), last or None)
+
+
+def decode_disclosure(encoded: str) -> Disclosure:
+    try:
+        array = json_loads(b64url_decode(encoded))
+    except MalformedError as exc:
+        raise VerificationError(ErrorCode.MALFORMED, f"disclosure: {exc.detail}") from exc
+    if not isinstance(array, list) or len(array) not in (2, 3):
+        raise VerificationError(ErrorCode.MALFORMED, "disclosure is not a 2- or 3-element array")
+    if not isinstance(array[0], str):
+        raise VerificationError(ErrorCode.MALFORMED, "disclosure salt is not a string")
+    if len(array) == 2:
+        return Disclosure(encoded, array[0], None, array[1])
+    if not isinstance(array[1], str):
+        raise VerificationError(ErrorCode.MALFORMED, "disclosure claim name is not a string")
+    if array[1] in RESERVED_CLAIM_NAMES:
+        raise VerificationError(ErrorCode.DISCLOSURE_RESERVED_NAME, f"name {array[1]!r}")
+    return Disclosure(encoded, array[0], array[1], array[2])
+
+
+def decode_disclosures(encoded: Sequence[str]) -> dict[str, Disclosure]:
+    """Index disclosures by digest; the same disclosure twice is refused (§7.1 step 3)."""
+    by_digest: dict[str, Disclosure] = {}
+    for text in encoded:
+        disclosure = decode_disclosure(text)
+        key = disclosure.digest
+        if key in by_digest:
+            raise VerificationError(ErrorCode.DISCLOSURE_DUPLICATED, "a disclosure appears twice")
+        by_digest[key] = disclosure
+    return by_digest
+
+
+class _Resolver:
+    """§7.1 steps 3-5: replace digests by disclosed claims, drop the undisclosed."""
+
+    def __init__(self, disclosures: Mapping[str, Disclosure]) -> None:
+        self._disclosures = disclosures
+        self._seen_digests: set[str] = set()
+        self.used: set[str] = set()
+
+    def _take(self, candidate: Any) -> Disclosure | None:
+        if not isinstance(candidate, str) or len(candidate) != _DIGEST_LENGTH:
+            raise VerificationError(
+                ErrorCode.DISCLOSURE_BAD_DIGEST, "digest is not a SHA-256 value"
+            )
+        if candidate in self._seen_digests:
+            raise VerificationError(ErrorCode.DISCLOSURE_BAD_DIGEST, "digest appears twice")
+        self._seen_digests.add(candidate)
+        disclosure = self._disclosures.get(candidate)
+        if disclosure is not None:
+            self.used.add(candidate)
+        return disclosure
+
+    def resolve(self, node: Any) -> Any:
+        if isinstance(node, dict):
+            return self._resolve_object(node)
+        if isinstance(node, list):
+            return self._resolve_array(node)
+        return node
+
+    def _resolve_object(self, node: dict[str, Any]) -> dict[str, Any]:
+        digests = node.get(SD_DIGESTS_KEY, [])
+        if not isinstance(digests, list):
+            raise VerificationError(ErrorCode.DISCLOSURE_BAD_DIGEST, "`_sd` is not an array")
+        result = {k: self.resolve(v) for k, v in node.items() if k != SD_DIGESTS_KEY}
+        for candidate in digests:
+            disclosure = self._take(candidate)
+            if disclosure is None:
+                continue  # undisclosed claim or decoy
+            if disclosure.name is None:
+                raise VerificationError(ErrorCode.MALFORMED, "array-element disclosure in `_sd`")
+            if disclosure.name in result:
+                raise VerificationError(
+                    ErrorCode.DISCLOSURE_RESERVED_NAME, f"{disclosure.name!r} is already a claim"
+                )
+            result[disclosure.name] = self.resolve(disclosure.value)
+        return result
+
+    def _resolve_array(self, node: list[Any]) -> list[Any]:
+        result = []
+        for element in node:
+            if isinstance(element, dict) and ARRAY_ELEMENT_KEY in element:
+                if len(element) != 1:
+                    raise VerificationError(ErrorCode.MALFORMED, "`...` element with other keys")
+                disclosure = self._take(element[ARRAY_ELEMENT_KEY])
+                if disclosure is None:
+                    continue
+                if disclosure.name is not None:
+                    raise VerificationError(ErrorCode.MALFORMED, "object disclosure in an array")
+                result.append(self.resolve(disclosure.value))
+            else:
+                result.append(self.resolve(element))
+        return result
+
+
+def resolve_claims(
+    payload: Mapping[str, Any], disclosures: Mapping[str, Disclosure]
+) -> dict[str, Any]:
+    """The processed payload (§7.1): disclosed claims in place, `_sd`/`_sd_alg` gone."""
+    sd_alg = payload.get(SD_ALG_KEY, SHA_256)
+    if sd_alg != SHA_256:
+        raise VerificationError(ErrorCode.DISCLOSURE_BAD_DIGEST, f"_sd_alg {sd_alg!r} unsupported")
+    resolver = _Resolver(disclosures)
+    claims = resolver.resolve({k: v for k, v in payload.items() if k != SD_ALG_KEY})
+    if len(resolver.used) != len(disclosures):
+        raise VerificationError(
+            ErrorCode.DISCLOSURE_UNREFERENCED, "a disclosure is not referenced by the credential"
+        )
+    return claims

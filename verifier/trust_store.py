@@ -1,0 +1,192 @@
+"""What an offline verifier trusts: issuers and their keys, and status lists with their age.
+
+Trust arrives as data — a trust list signed by the pinned anchor, or entries added
+explicitly — and every token is checked as it enters the store, so that verifying a
+presentation needs no network and no signature beyond the presentation's own.
+
+On disk (what ``jigap verify sync`` writes)::
+
+    DIR/anchor.jwk          the trust operator's public key, pinned by the bank's operator
+    DIR/trust-list.jwt      the signed trust list
+    DIR/status-lists.json   {"<uri>": {"token": "<statuslist+jwt>", "fetched_at": <epoch s>}}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from keys.encoding import json_loads_object
+from keys.jwk import Jwks, PublicKey, public_key_from_jwk
+from keys.trust_list import TrustList, verify_trust_list
+from verifier.errors import ErrorCode, VerificationError
+from verifier.status_list import StatusListSnapshot, read_status_list_token_with_jwks
+
+ANCHOR_FILE = "anchor.jwk"
+TRUST_LIST_FILE = "trust-list.jwt"
+STATUS_LISTS_FILE = "status-lists.json"
+MAX_STORE_FILE_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class IssuerEntry:
+    """An issuer the store trusts; ``credential_types`` None means any type (explicit use)."""
+
+    issuer_id: str
+    jwks: Jwks
+    credential_types: frozenset[str] | None = None
+    valid_from: int | None = None
+    valid_until: int | None = None
+
+    def may_issue(self, vct: str) -> bool:
+        return self.credential_types is None or vct in self.credential_types
+
+    def is_current(self, at: int) -> bool:
+        return (self.valid_from is None or self.valid_from <= at) and (
+            self.valid_until is None or at < self.valid_until
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HeldStatusList:
+    snapshot: StatusListSnapshot
+    issuer_id: str  # who signed it: only that issuer's credentials may be judged by it
+    fetched_at: int
+    token: str
+
+
+class TrustStore:
+    """Issuers, keys and status lists a verifier relies on when offline."""
+
+    def __init__(self) -> None:
+        self._issuers: dict[str, IssuerEntry] = {}
+        self._status_lists: dict[str, HeldStatusList] = {}
+        self.trust_list: TrustList | None = None
+
+    # -- building ---------------------------------------------------------------------------
+
+    @classmethod
+    def from_trust_list(
+        cls,
+        jws: str,
+        anchor_jwk: Mapping[str, Any] | PublicKey,
+        *,
+        now: int | None = None,
+        held_sequence: int | None = None,
+    ) -> TrustStore:
+        """A store holding the issuers of a trust list signed by the pinned ``anchor_jwk``."""
+        anchor = (
+            anchor_jwk if isinstance(anchor_jwk, PublicKey) else public_key_from_jwk(anchor_jwk)
+        )
+        trust_list = verify_trust_list(jws, anchor, now=_seconds(now), held_sequence=held_sequence)
+        store = cls()
+        store.trust_list = trust_list
+        for issuer in trust_list.issuers.values():
+            store._issuers[issuer.id] = IssuerEntry(
+                issuer.id,
+                issuer.jwks,
+                frozenset(issuer.credential_types),
+                issuer.valid_from,
+                issuer.valid_until,
+            )
+        return store
+
+    def add_issuer(
+        self,
+        issuer_id: str,
+        jwks: Jwks | Mapping[str, Any],
+        credential_types: Iterable[str] | None = None,
+    ) -> None:
+        """Trust ``issuer_id`` explicitly (tests, private use); no types given means any."""
+        keys = jwks if isinstance(jwks, Jwks) else Jwks.from_dict(jwks)
+        types = None if credential_types is None else frozenset(credential_types)
+        self._issuers[issuer_id] = IssuerEntry(issuer_id, keys, types)
+
+    def add_status_list(self, uri: str, token: str, fetched_at: int | None = None) -> None:
+        """Check a status list token against the keys of the issuer that signed it, and hold it."""
+        fetched = _seconds(fetched_at)
+        for issuer in self._issuers.values():
+            snapshot = read_status_list_token_with_jwks(
+                token, issuer.jwks, expected_uri=uri, now=fetched, missing_key_ok=True
+            )
+            if snapshot is not None:
+                self._status_lists[uri] = HeldStatusList(snapshot, issuer.issuer_id, fetched, token)
+                return
+        raise VerificationError(ErrorCode.UNKNOWN_KEY, f"no trusted issuer signed the list {uri}")
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def issuer(self, issuer_id: str) -> IssuerEntry | None:
+        return self._issuers.get(issuer_id)
+
+    def status_list(self, uri: str) -> HeldStatusList | None:
+        return self._status_lists.get(uri)
+
+    @property
+    def issuers(self) -> Mapping[str, IssuerEntry]:
+        return dict(self._issuers)
+
+    @property
+    def status_list_uris(self) -> tuple[str, ...]:
+        return tuple(self._status_lists)
+
+    # -- disk -------------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike[str], *, now: int | None = None) -> TrustStore:
+        """Read and re-check what ``jigap verify sync`` saved in ``directory``.
+
+        A trust list that fails its checks raises ``keys.errors.TrustListError``; a status
+        list that does, ``VerificationError``.
+        """
+        root = Path(directory)
+        anchor = public_key_from_jwk(json_loads_object(_read(root / ANCHOR_FILE)))
+        store = cls.from_trust_list(_read(root / TRUST_LIST_FILE).decode("ascii"), anchor, now=now)
+        status_path = root / STATUS_LISTS_FILE
+        if status_path.exists():
+            held = json_loads_object(_read(status_path))
+            for uri, entry in held.items():
+                if not (isinstance(entry, dict) and isinstance(entry.get("token"), str)):
+                    raise VerificationError(ErrorCode.MALFORMED, f"{status_path}: entry {uri!r}")
+                store.add_status_list(uri, entry["token"], _int(entry.get("fetched_at")))
+        return store
+
+    def save_status_lists(self, directory: str | os.PathLike[str]) -> None:
+        entries = {
+            uri: {"token": held.token, "fetched_at": held.fetched_at}
+            for uri, held in self._status_lists.items()
+        }
+        write_atomically(
+            Path(directory) / STATUS_LISTS_FILE, json.dumps(entries, indent=1).encode()
+        )
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Readers see the old file or the new one, never half of one."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        if path.stat().st_size > MAX_STORE_FILE_BYTES:
+            raise VerificationError(ErrorCode.TOO_LARGE, f"{path} is too large")
+        return path.read_bytes()
+    except OSError as exc:
+        raise VerificationError(ErrorCode.MALFORMED, f"cannot read {path}: {exc.strerror}") from exc
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise VerificationError(ErrorCode.MALFORMED, "fetched_at is not an integer")
+    return value
+
+
+def _seconds(value: int | float | None) -> int:
+    return int(time.time()) if value is None else int(value)

@@ -1,0 +1,272 @@
+"""Offline verification of an SD-JWT VC presentation (RFC 9901 §7, SD-JWT VC draft 12 §4).
+
+Each step raises ``VerificationError`` with its code; ``Verifier.verify`` is the one boundary
+that turns it into a frozen ``VerificationResult``. Values read before the issuer's signature
+is checked are named ``unverified_*``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from credential_schemas import CredentialType, Registry, SchemaRegistryError
+from keys.errors import KeyManagementError
+from keys.jwk import PublicKey, public_key_from_jwk
+from keys.jws import KID, decode_compact, verify_with
+from verifier import sd_jwt_vc as vc
+from verifier.envelope import decode_envelope, is_envelope
+from verifier.errors import ErrorCode, VerificationError, from_key_error
+from verifier.policy import Policy
+from verifier.result import CredentialStatus, VerificationResult
+from verifier.sd_jwt import (
+    SD_HASH_KEY,
+    SdJwt,
+    decode_disclosures,
+    resolve_claims,
+    sd_hash,
+    split_compact,
+)
+from verifier.status_list import StatusValue
+from verifier.trust_store import IssuerEntry, TrustStore
+
+MAX_INPUT_LENGTH = 64 * 1024
+
+Timestamp = int | float | datetime | None
+
+
+def _epoch(now: Timestamp) -> int:
+    if now is None:
+        return int(time.time())
+    if isinstance(now, datetime):
+        if now.tzinfo is None:
+            raise ValueError("now must be timezone-aware")
+        return int(now.timestamp())
+    return int(now)
+
+
+def _int_claim(claims: Mapping[str, Any], name: str, *, required: bool = True) -> int | None:
+    value = claims.get(name)
+    if value is None and not required:
+        return None
+    # bool is an int in Python; a JSON `true` is not a time.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise VerificationError(ErrorCode.MALFORMED, f"`{name}` is not an integer")
+    return value
+
+
+def _str_claim(claims: Mapping[str, Any], name: str) -> str:
+    value = claims.get(name)
+    if not isinstance(value, str):
+        raise VerificationError(ErrorCode.MALFORMED, f"`{name}` is not a string")
+    return value
+
+
+def _object_claim(claims: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    value = claims.get(name)
+    if not isinstance(value, dict):
+        raise VerificationError(ErrorCode.MALFORMED, f"`{name}` is not an object")
+    return value
+
+
+class Verifier:
+    """Verifies presentations against a trust store and a policy, with no network."""
+
+    def __init__(
+        self, store: TrustStore, policy: Policy | None = None, registry: Registry | None = None
+    ):
+        self.store = store
+        self.policy = policy or Policy()
+        self.registry = registry or Registry.load()
+
+    def verify(self, text: str, now: Timestamp = None) -> VerificationResult:
+        """Verify a QR envelope or a plain SD-JWT compact string; never raises for bad input."""
+        try:
+            return self._verify(text, _epoch(now))
+        except VerificationError as exc:
+            return VerificationResult.failure(exc.code, exc.detail)
+        except KeyManagementError as exc:
+            translated = from_key_error(exc)
+            return VerificationResult.failure(translated.code, translated.detail)
+
+    def verify_image(
+        self, image: str | os.PathLike[str] | bytes, now: Timestamp = None
+    ) -> VerificationResult:
+        """Read the QR code in ``image`` (a path or the file's bytes) and verify it."""
+        from verifier.qr_image import read_qr_image
+
+        try:
+            text = read_qr_image(image)
+        except VerificationError as exc:
+            return VerificationResult.failure(exc.code, exc.detail)
+        return self.verify(text, now)
+
+    # -- steps ------------------------------------------------------------------------------
+
+    def _verify(self, text: str, now: int) -> VerificationResult:
+        if not isinstance(text, str):
+            raise VerificationError(ErrorCode.MALFORMED, "input is not text")
+        if len(text) > MAX_INPUT_LENGTH:
+            raise VerificationError(
+                ErrorCode.TOO_LARGE, f"input over {MAX_INPUT_LENGTH} characters"
+            )
+        text = text.strip()
+        if is_envelope(text):
+            text = decode_envelope(text)
+        presentation = split_compact(text)
+
+        issuer, claims = self._check_issuer_signature(presentation)
+        issued_at, expires_at = self._check_times(claims, now)
+        vct = _str_claim(claims, vc.VCT)
+        credential_type = self._check_type(issuer, vct)
+
+        disclosed = resolve_claims(claims, decode_disclosures(presentation.disclosures))
+        holder_bound = self._check_key_binding(presentation, claims, now)
+        status, known_at = self._check_status(issuer, claims, now)
+        type_claims = {k: v for k, v in disclosed.items() if k not in vc.REGISTERED_CLAIMS}
+        self._check_content(credential_type, type_claims)
+
+        return VerificationResult(
+            valid=True,
+            error=None,
+            detail="valid",
+            issuer=issuer.issuer_id,
+            credential_type=credential_type.id,
+            vct=vct,
+            claims=type_claims,
+            holder_bound=holder_bound,
+            status=status,
+            status_known_at=known_at,
+            issued_at=issued_at,
+            expires_at=expires_at,
+        )
+
+    def _check_issuer_signature(self, presentation: SdJwt) -> tuple[IssuerEntry, dict[str, Any]]:
+        jws = decode_compact(presentation.issuer_jwt, expected_typ=vc.CREDENTIAL_TYP)
+        unverified_claims = jws.unverified_claims()
+        unverified_iss = _str_claim(unverified_claims, vc.ISS)
+        issuer = self.store.issuer(unverified_iss)
+        if issuer is None:
+            raise VerificationError(ErrorCode.UNKNOWN_ISSUER, f"issuer {unverified_iss!r}")
+        unverified_kid = jws.unverified_header.get(KID)
+        key = issuer.jwks.get(unverified_kid) if isinstance(unverified_kid, str) else None
+        if key is None:
+            raise VerificationError(
+                ErrorCode.UNKNOWN_KEY, f"kid {unverified_kid!r} of {issuer.issuer_id}"
+            )
+        self._check_algorithm(key)
+        verify_with(jws, key)
+        return issuer, unverified_claims  # verified from here on
+
+    def _check_algorithm(self, key: PublicKey) -> None:
+        if key.algorithm not in self.policy.algorithms:
+            raise VerificationError(ErrorCode.UNSUPPORTED_ALGORITHM, f"{key.algorithm} not allowed")
+
+    def _check_times(self, claims: Mapping[str, Any], now: int) -> tuple[int, int]:
+        skew = self.policy.clock_skew
+        issued_at = _int_claim(claims, vc.IAT)
+        expires_at = _int_claim(claims, vc.EXP)
+        not_before = _int_claim(claims, vc.NBF, required=False)
+        assert issued_at is not None and expires_at is not None  # noqa: S101 - required above
+        # RFC 7519 §4.1.4: valid only *before* exp.
+        if now >= expires_at + skew:
+            raise VerificationError(ErrorCode.EXPIRED, f"expired at {expires_at}")
+        if issued_at > now + skew:
+            raise VerificationError(ErrorCode.NOT_YET_VALID, f"issued in the future ({issued_at})")
+        if not_before is not None and not_before > now + skew:
+            raise VerificationError(ErrorCode.NOT_YET_VALID, f"not before {not_before}")
+        return issued_at, expires_at
+
+    def _check_type(self, issuer: IssuerEntry, vct: str) -> CredentialType:
+        credential_type = self.registry.by_vct(vct)
+        if credential_type is None:
+            raise VerificationError(ErrorCode.UNKNOWN_CREDENTIAL_TYPE, f"vct {vct!r}")
+        if not issuer.may_issue(vct):
+            raise VerificationError(
+                ErrorCode.ISSUER_NOT_AUTHORISED, f"{issuer.issuer_id} may not issue {vct}"
+            )
+        accepted = self.policy.accepted_credential_types
+        if accepted and not accepted & {vct, credential_type.id}:
+            raise VerificationError(ErrorCode.CREDENTIAL_TYPE_NOT_ACCEPTED, credential_type.id)
+        return credential_type
+
+    def _check_key_binding(self, presentation: SdJwt, claims: Mapping[str, Any], now: int) -> bool:
+        if presentation.kb_jwt is None:
+            if self.policy.require_holder_binding:
+                raise VerificationError(ErrorCode.KEY_BINDING_MISSING, "no KB-JWT")
+            return False
+        if vc.CNF not in claims:
+            raise VerificationError(ErrorCode.KEY_BINDING_INVALID, "KB-JWT but no `cnf` key")
+        holder_key = public_key_from_jwk(_object_claim(_object_claim(claims, vc.CNF), vc.JWK))
+        self._check_algorithm(holder_key)
+        jws = decode_compact(presentation.kb_jwt, expected_typ=vc.KB_JWT_TYP)
+        try:
+            kb = jws.unverified_claims()
+            verify_with(jws, holder_key)
+        except KeyManagementError as exc:
+            raise VerificationError(ErrorCode.KEY_BINDING_INVALID, exc.detail) from exc
+        kb_iat = _int_claim(kb, vc.IAT)
+        assert kb_iat is not None  # noqa: S101 - required above
+        nonce, audience, digest = (
+            _str_claim(kb, vc.NONCE),
+            _str_claim(kb, vc.AUD),
+            _str_claim(kb, SD_HASH_KEY),
+        )
+        if not hmac.compare_digest(digest, sd_hash(presentation.without_key_binding())):
+            raise VerificationError(ErrorCode.KEY_BINDING_INVALID, "sd_hash does not match")
+        expected_nonce = self.policy.expected_nonce
+        if expected_nonce is not None and not hmac.compare_digest(
+            nonce.encode(), expected_nonce.encode()
+        ):
+            raise VerificationError(ErrorCode.NONCE_MISMATCH, "nonce is not the one asked for")
+        expected_audience = self.policy.expected_audience
+        if expected_audience is not None and audience != expected_audience:
+            raise VerificationError(ErrorCode.AUDIENCE_MISMATCH, f"aud {audience!r}")
+        if kb_iat > now + self.policy.clock_skew:
+            raise VerificationError(ErrorCode.KEY_BINDING_INVALID, "KB-JWT issued in the future")
+        if now - kb_iat > self.policy.max_presentation_age:
+            raise VerificationError(ErrorCode.PRESENTATION_TOO_OLD, f"made at {kb_iat}")
+        return True
+
+    def _check_status(
+        self, issuer: IssuerEntry, claims: Mapping[str, Any], now: int
+    ) -> tuple[CredentialStatus, int | None]:
+        if vc.STATUS not in claims:
+            if self.policy.require_status:
+                raise VerificationError(ErrorCode.STATUS_UNKNOWN, "credential has no status")
+            return CredentialStatus.UNKNOWN, None
+        reference = _object_claim(_object_claim(claims, vc.STATUS), vc.STATUS_LIST)
+        index = _int_claim(reference, vc.STATUS_INDEX)
+        uri = _str_claim(reference, vc.STATUS_URI)
+        assert index is not None  # noqa: S101 - required above
+        held = self.store.status_list(uri)
+        if held is None or held.issuer_id != issuer.issuer_id:
+            raise VerificationError(ErrorCode.STATUS_UNKNOWN, f"no status list held for {uri}")
+        if now - held.fetched_at > self.policy.max_status_age:
+            raise VerificationError(
+                ErrorCode.STATUS_STALE, f"status list fetched at {held.fetched_at}"
+            )
+        expires = held.snapshot.expires_at
+        if expires is not None and now >= expires:
+            raise VerificationError(ErrorCode.STATUS_STALE, f"status list expired at {expires}")
+        value = held.snapshot.status_at(index)
+        if value == StatusValue.INVALID:
+            raise VerificationError(ErrorCode.REVOKED, "revoked by its issuer")
+        if value == StatusValue.SUSPENDED:
+            raise VerificationError(ErrorCode.SUSPENDED, "suspended by its issuer")
+        if value != StatusValue.VALID:
+            raise VerificationError(ErrorCode.STATUS_UNKNOWN, f"status value {value}")
+        return CredentialStatus.VALID, held.fetched_at
+
+    def _check_content(self, credential_type: CredentialType, claims: Mapping[str, Any]) -> None:
+        try:
+            credential_type.validate_disclosed(claims)
+        except SchemaRegistryError as exc:
+            raise VerificationError(ErrorCode.SCHEMA_VIOLATION, exc.detail) from exc
+        missing = self.policy.required_claims - claims.keys()
+        if missing:
+            raise VerificationError(ErrorCode.MISSING_REQUIRED_CLAIM, f"missing {sorted(missing)}")

@@ -1,0 +1,1 @@
+"""The wallet: the pure holder side here; the FastAPI service lives in ``wallet_api.api``."""
