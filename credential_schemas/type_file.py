@@ -1,0 +1,263 @@
+"""Reading one type file: bounded, strict JSON, the meta-schema, then the rules it cannot express.
+
+A type file is input from outside like any other: it is accepted whole or refused with a
+``TypeFileError`` naming the file and the first problem found. Nothing is half-loaded.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Iterator, Mapping
+from datetime import timedelta
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, NoReturn
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import SchemaError, best_match
+from jsonschema.protocols import Validator
+
+from credential_schemas.credential_type import LANGUAGES, CredentialType, iter_claim_paths
+from credential_schemas.derived import DerivedClaim
+from credential_schemas.errors import ClaimsError, RegistryErrorCode, TypeFileError
+from credential_schemas.formats import DATE_FORMAT, build_format_checker
+
+__all__ = [
+    "MAX_JSON_DEPTH",
+    "MAX_TYPE_FILE_BYTES",
+    "META_SCHEMA_PATH",
+    "load_type_file",
+    "read_json_file",
+]
+
+MAX_TYPE_FILE_BYTES = 256 * 1024
+# Deep enough for any sensible claims schema; shallow enough that neither the JSON parser
+# nor the recursive schema checks can hit Python's recursion limit.
+MAX_JSON_DEPTH = 32
+META_SCHEMA_PATH = Path(__file__).parent / "meta-schema.json"
+
+
+class _DuplicateMemberError(ValueError):
+    pass
+
+
+def _refuse(path: Path, detail: str) -> NoReturn:
+    raise TypeFileError(RegistryErrorCode.INVALID_TYPE_FILE, detail, path=path)
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json.loads silently keeps the last of two equal names; two readers could then
+    # disagree on what the file says.
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateMemberError(key)
+        out[key] = value
+    return out
+
+
+def _refuse_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _depth(value: Any) -> int:
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        if isinstance(node, dict):
+            stack.extend((v, level + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, level + 1) for v in node)
+    return deepest
+
+
+def read_json_file(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``: at most 256 KiB, UTF-8, no duplicate names, no NaN."""
+    try:
+        if not path.is_file():
+            _refuse(path, "not a regular file")
+        with path.open("rb") as stream:
+            raw = stream.read(MAX_TYPE_FILE_BYTES + 1)
+    except OSError as error:
+        _refuse(path, f"cannot be read: {error.strerror or error}")
+    if len(raw) > MAX_TYPE_FILE_BYTES:
+        _refuse(path, f"larger than {MAX_TYPE_FILE_BYTES} bytes")
+    try:
+        document = json.loads(
+            raw.decode("utf-8"),
+            object_pairs_hook=_object_without_duplicates,
+            parse_constant=_refuse_constant,
+        )
+    except UnicodeDecodeError:
+        _refuse(path, "not UTF-8")
+    except json.JSONDecodeError as error:
+        _refuse(path, f"bad JSON: {error.msg} at line {error.lineno} column {error.colno}")
+    except _DuplicateMemberError as error:
+        _refuse(path, f"bad JSON: duplicate member name {str(error)[:60]!r}")
+    except ValueError as error:
+        _refuse(path, f"bad JSON: {error}")
+    except RecursionError:
+        _refuse(path, "bad JSON: nested too deeply")
+    if not isinstance(document, dict):
+        _refuse(path, "bad JSON: the top level is not an object")
+    if _depth(document) > MAX_JSON_DEPTH:
+        _refuse(path, f"nested deeper than {MAX_JSON_DEPTH} levels")
+    return document
+
+
+@functools.cache
+def _meta_validator() -> Validator:
+    # Read on first load rather than at import: importing the package does no I/O.
+    schema = read_json_file(META_SCHEMA_PATH)
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=FormatChecker(formats=["regex"]))
+
+
+def _object_schemas(schema: Mapping[str, Any], top: str) -> Iterator[tuple[str, Any]]:
+    yield top, schema
+    for path in iter_claim_paths(schema):
+        sub = path.schema
+        while sub.get("type") == "array":
+            sub = sub["items"]
+        if sub.get("type") == "object":
+            yield path.name, sub
+
+
+def _check_rules(path: Path, doc: Mapping[str, Any], type_id: str, version: int) -> None:
+    """What the meta-schema cannot say: agreement with the file name, and cross-references."""
+    if doc["id"] != type_id:
+        _refuse(path, f"id {doc['id']!r} differs from its directory name {type_id!r}")
+    if doc["version"] != version:
+        _refuse(path, f"version {doc['version']} differs from its file name v{version}.json")
+    if not doc["vct"].endswith(f":{version}"):
+        _refuse(path, f"vct {doc['vct']!r} does not end with the version :{version}")
+    schema = doc["claims_schema"]
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as error:
+        _refuse(path, f"claims_schema is not valid JSON Schema: {error.message[:200]}")
+    for where, sub in _object_schemas(schema, "(top level)"):
+        for name in sub.get("required", ()):
+            if name not in sub["properties"]:
+                _refuse(path, f"claims_schema requires undeclared claim {name!r} in {where}")
+    properties = schema["properties"]
+    derived_names: list[str] = []
+    for rule in doc["derived"]:
+        name, source = rule["name"], rule["source"]
+        if name in properties or name in derived_names:
+            _refuse(path, f"derived claim {name!r} is declared twice")
+        if source not in properties:
+            _refuse(path, f"derived claim {name!r} has no source claim {source!r}")
+        if properties[source].get("format") != DATE_FORMAT:
+            _refuse(path, f"derived claim {name!r}: source {source!r} is not a date")
+        derived_names.append(name)
+    expected = [p.name for p in iter_claim_paths(schema)] + derived_names
+    labels = doc["claim_labels"]
+    missing = [n for n in expected if n not in labels]
+    if missing:
+        _refuse(path, f"claim_labels has no label for {', '.join(missing)}")
+    unknown = sorted(set(labels) - set(expected))
+    if unknown:
+        _refuse(path, f"claim_labels names unknown claim {', '.join(unknown)}")
+    top_level = set(properties) | set(derived_names)
+    unknown = sorted(set(doc["always_disclosed"]) - top_level)
+    if unknown:
+        _refuse(path, f"always_disclosed names unknown claim {', '.join(unknown)}")
+
+
+def _metadata(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``vct`` and ``credential_metadata`` (display; claims by path) of an OID4VCI 1.0
+    credential configuration, as the Credential Issuer Metadata section defines them."""
+    labels = doc["claim_labels"]
+
+    def display(names: Mapping[str, str]) -> list[dict[str, str]]:
+        return [{"name": names[lang], "locale": lang} for lang in LANGUAGES]
+
+    required = doc["claims_schema"]["required"]
+    claims = [
+        {"path": p.segments, "mandatory": p.mandatory, "display": display(labels[p.name])}
+        for p in iter_claim_paths(doc["claims_schema"])
+    ]
+    claims += [
+        {
+            "path": [r["name"]],
+            "mandatory": r["source"] in required,
+            "display": display(labels[r["name"]]),
+        }
+        for r in doc["derived"]
+    ]
+    return {
+        "vct": doc["vct"],
+        "credential_metadata": {"display": display(doc["display"]), "claims": claims},
+    }
+
+
+def _build(path: Path, doc: Mapping[str, Any]) -> CredentialType:
+    schema = doc["claims_schema"]
+    derived = tuple(
+        DerivedClaim(r["name"], r["rule"], r["source"], r["years"]) for r in doc["derived"]
+    )
+    # Verifier side: any subset of the top-level claims, derived booleans included.
+    disclosed_schema = {k: v for k, v in schema.items() if k != "required"}
+    disclosed_schema["properties"] = {
+        **schema["properties"],
+        **{d.name: {"type": "boolean"} for d in derived},
+    }
+    checker = build_format_checker()
+    claim_names = (*schema["properties"], *(d.name for d in derived))
+    always = frozenset(doc["always_disclosed"])
+    return CredentialType(
+        id=doc["id"],
+        version=doc["version"],
+        vct=doc["vct"],
+        claim_names=claim_names,
+        always_disclosed=always,
+        selectively_disclosable=frozenset(claim_names) - always,
+        validity=timedelta(days=doc["validity_days"]),
+        decoys=doc["decoy_digests"],
+        derived=derived,
+        examples=tuple(MappingProxyType(dict(claims)) for claims in doc["examples"]["valid"]),
+        source=path,
+        _display=MappingProxyType(dict(doc["display"])),
+        _labels=MappingProxyType(
+            {k: MappingProxyType(dict(v)) for k, v in doc["claim_labels"].items()}
+        ),
+        _issuance_validator=Draft202012Validator(schema, format_checker=checker),
+        _disclosed_validator=Draft202012Validator(disclosed_schema, format_checker=checker),
+        _metadata=_metadata(doc),
+    )
+
+
+def _check_examples(path: Path, doc: Mapping[str, Any], built: CredentialType) -> None:
+    for index, claims in enumerate(doc["examples"]["valid"]):
+        try:
+            built.validate(claims)
+        except ClaimsError as error:
+            _refuse(path, f"examples.valid[{index}] is refused: {error.code}: {error.detail}")
+    for index, case in enumerate(doc["examples"]["invalid"]):
+        try:
+            built.validate(case["claims"])
+        except ClaimsError as error:
+            if error.code != case["code"]:
+                _refuse(
+                    path,
+                    f"examples.invalid[{index}] fails with {error.code}, not {case['code']}"
+                    f" ({error.detail})",
+                )
+        else:
+            _refuse(path, f"examples.invalid[{index}] is accepted: {case['why'][:100]}")
+
+
+def load_type_file(path: Path, *, type_id: str, version: int) -> CredentialType:
+    """Load ``<type_id>/v<version>.json``; ``TypeFileError`` names the file and the problem."""
+    doc = read_json_file(path)
+    error = best_match(_meta_validator().iter_errors(doc))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        _refuse(path, f"does not follow the meta-schema at {where}: {error.message[:200]}")
+    _check_rules(path, doc, type_id, version)
+    built = _build(path, doc)
+    _check_examples(path, doc, built)
+    return built
