@@ -164,7 +164,7 @@ class CredentialType:
     decoys: int
     derived: tuple[DerivedClaim, ...]
     # Sample claims from the type file, each passing ``validate``: for demos and tests.
-    examples: tuple[Mapping[str, Any], ...] = ()
+    examples: tuple[dict[str, Any], ...] = ()
     source: Path | None = None  # the file it was loaded from, for operators' messages
     # Private: built by the loader, reached only through the methods below.
     _display: Mapping[str, str] = field(repr=False)

@@ -6,6 +6,7 @@ A type file is input from outside like any other: it is accepted whole or refuse
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 from collections.abc import Iterator, Mapping
@@ -218,7 +219,7 @@ def _build(path: Path, doc: Mapping[str, Any]) -> CredentialType:
         validity=timedelta(days=doc["validity_days"]),
         decoys=doc["decoy_digests"],
         derived=derived,
-        examples=tuple(MappingProxyType(dict(claims)) for claims in doc["examples"]["valid"]),
+        examples=tuple(copy.deepcopy(claims) for claims in doc["examples"]["valid"]),
         source=path,
         _display=MappingProxyType(dict(doc["display"])),
         _labels=MappingProxyType(

@@ -29,7 +29,7 @@ class VerificationResult:
     issuer: str | None = None
     credential_type: str | None = None  # registry id, e.g. "resident_register_extract"
     vct: str | None = None
-    claims: Mapping[str, Any] = field(default=_EMPTY)  # the disclosed claims, decoded
+    claims: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)  # disclosed, decoded
     holder_bound: bool = False
     status: CredentialStatus = CredentialStatus.UNKNOWN
     status_known_at: int | None = None  # when the status list behind ``status`` was fetched

@@ -151,9 +151,8 @@ def _pin_anchor(pinned_path: Path, anchor_file: str | os.PathLike[str] | None) -
     given = json_loads_object(Path(anchor_file).read_bytes()) if anchor_file else None
     if pinned is None and given is None:
         raise SyncError(f"no trust anchor pinned in {pinned_path.parent}; pass --anchor")
-    if pinned is not None and given is not None:
-        if public_key_from_jwk(pinned).kid != public_key_from_jwk(given).kid:
-            raise SyncError("--anchor differs from the anchor already pinned; refusing")
+    if pinned and given and public_key_from_jwk(pinned).kid != public_key_from_jwk(given).kid:
+        raise SyncError("--anchor differs from the anchor already pinned; refusing")
     anchor = pinned if pinned is not None else given
     assert anchor is not None  # noqa: S101 - one of them is set, checked above
     return anchor

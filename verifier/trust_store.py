@@ -22,10 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from keys.encoding import json_loads_object
+from keys.errors import KeyManagementError
 from keys.jwk import Jwks, PublicKey, public_key_from_jwk
+from keys.jws import KID, decode_compact
 from keys.trust_list import TrustList, verify_trust_list
-from verifier.errors import ErrorCode, VerificationError
-from verifier.status_list import StatusListSnapshot, read_status_list_token_with_jwks
+from verifier.errors import ErrorCode, VerificationError, from_key_error
+from verifier.status_list import STATUS_LIST_TYP, StatusListSnapshot, read_status_list_token
 
 ANCHOR_FILE = "anchor.jwk"
 TRUST_LIST_FILE = "trust-list.jwt"
@@ -108,16 +110,27 @@ class TrustStore:
         self._issuers[issuer_id] = IssuerEntry(issuer_id, keys, types)
 
     def add_status_list(self, uri: str, token: str, fetched_at: int | None = None) -> None:
-        """Check a status list token against the keys of the issuer that signed it, and hold it."""
+        """Check a status list token against the key of the issuer that signed it; hold it.
+
+        Only that issuer's credentials will be judged by it, so one trusted issuer cannot
+        publish the status of another's.
+        """
         fetched = _seconds(fetched_at)
+        try:
+            unverified_kid = decode_compact(
+                token, expected_typ=STATUS_LIST_TYP
+            ).unverified_header.get(KID)
+        except KeyManagementError as exc:
+            raise from_key_error(exc) from exc
         for issuer in self._issuers.values():
-            snapshot = read_status_list_token_with_jwks(
-                token, issuer.jwks, expected_uri=uri, now=fetched, missing_key_ok=True
-            )
-            if snapshot is not None:
+            key = issuer.jwks.get(unverified_kid) if isinstance(unverified_kid, str) else None
+            if key is not None:
+                snapshot = read_status_list_token(token, key, expected_uri=uri, now=fetched)
                 self._status_lists[uri] = HeldStatusList(snapshot, issuer.issuer_id, fetched, token)
                 return
-        raise VerificationError(ErrorCode.UNKNOWN_KEY, f"no trusted issuer signed the list {uri}")
+        raise VerificationError(
+            ErrorCode.UNKNOWN_KEY, f"no trusted issuer holds kid {unverified_kid!r}"
+        )
 
     # -- reading ----------------------------------------------------------------------------
 

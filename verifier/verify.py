@@ -122,7 +122,7 @@ class Verifier:
         issuer, claims = self._check_issuer_signature(presentation)
         issued_at, expires_at = self._check_times(claims, now)
         vct = _str_claim(claims, vc.VCT)
-        credential_type = self._check_type(issuer, vct)
+        credential_type = self._check_type(issuer, vct, now)
 
         disclosed = resolve_claims(claims, decode_disclosures(presentation.disclosures))
         holder_bound = self._check_key_binding(presentation, claims, now)
@@ -181,7 +181,11 @@ class Verifier:
             raise VerificationError(ErrorCode.NOT_YET_VALID, f"not before {not_before}")
         return issued_at, expires_at
 
-    def _check_type(self, issuer: IssuerEntry, vct: str) -> CredentialType:
+    def _check_type(self, issuer: IssuerEntry, vct: str, now: int) -> CredentialType:
+        if not issuer.is_current(now):
+            raise VerificationError(
+                ErrorCode.ISSUER_NOT_AUTHORISED, f"{issuer.issuer_id} is outside its trust period"
+            )
         credential_type = self.registry.by_vct(vct)
         if credential_type is None:
             raise VerificationError(ErrorCode.UNKNOWN_CREDENTIAL_TYPE, f"vct {vct!r}")
