@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from credential_schemas import CredentialType
-from keys.jwk import PublicKey, SigningKey
+from keys.jwk import PublicKey, Signer
 from keys.jws import KID, TYP, sign_compact
 from verifier import sd_jwt_vc as vc
 from verifier.sd_jwt import (
@@ -55,7 +55,7 @@ def issue_sd_jwt_vc(
     claims: Mapping[str, Any],
     *,
     issuer_id: str,
-    signing_key: SigningKey,
+    signing_key: Signer,
     holder_key: PublicKey,
     status: StatusReference,
     now: int,
@@ -97,4 +97,3 @@ def issue_sd_jwt_vc(
     random.SystemRandom().shuffle(shuffled)
     sd_jwt = SdJwt(jwt, tuple(d.encoded for d in shuffled), None)
     return IssuedCredential(sd_jwt, tuple(shuffled), now, expires_at)
-

@@ -10,7 +10,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -139,6 +139,21 @@ class SigningKey:
 
     def __repr__(self) -> str:
         return f"SigningKey({self.algorithm.value}, kid={self.kid!r})"
+
+
+class Signer(Protocol):
+    """A private key that signs without being read: ``SigningKey`` is one, an HSM handle too."""
+
+    @property
+    def public_key(self) -> PublicKey: ...
+
+    @property
+    def algorithm(self) -> Algorithm: ...
+
+    @property
+    def kid(self) -> str: ...
+
+    def sign(self, signing_input: bytes) -> bytes: ...
 
 
 def public_key_from_object(key: PublicKeyObject) -> PublicKey:

@@ -13,7 +13,7 @@ from typing import Any
 
 from keys.encoding import b64url_decode, b64url_encode, json_dumps, json_loads_object
 from keys.errors import KeyErrorCode, MalformedError, SignatureError
-from keys.jwk import PublicKey, SigningKey
+from keys.jwk import PublicKey, Signer
 
 ALG = "alg"
 TYP = "typ"
@@ -40,9 +40,7 @@ class UnverifiedJws:
         return json_loads_object(self.unverified_payload)
 
 
-def sign_compact(
-    payload: bytes | Mapping[str, Any], key: SigningKey, header: Mapping[str, Any]
-) -> str:
+def sign_compact(payload: bytes | Mapping[str, Any], key: Signer, header: Mapping[str, Any]) -> str:
     """Sign with the key's own algorithm; ``header`` adds `typ`, `kid` and the like."""
     payload_bytes = payload if isinstance(payload, bytes) else json_dumps(payload)
     protected = b64url_encode(json_dumps({**header, ALG: key.algorithm.value}))

@@ -199,7 +199,7 @@ def resolve_claims(
     if sd_alg != SHA_256:
         raise VerificationError(ErrorCode.DISCLOSURE_BAD_DIGEST, f"_sd_alg {sd_alg!r} unsupported")
     resolver = _Resolver(disclosures)
-    claims = resolver.resolve({k: v for k, v in payload.items() if k != SD_ALG_KEY})
+    claims = resolver._resolve_object({k: v for k, v in payload.items() if k != SD_ALG_KEY})
     if len(resolver.used) != len(disclosures):
         raise VerificationError(
             ErrorCode.DISCLOSURE_UNREFERENCED, "a disclosure is not referenced by the credential"

@@ -104,10 +104,16 @@ def sync_trust_store(
     held: TrustStore | None = None
     if (root / TRUST_LIST_FILE).exists():
         held = TrustStore.load(root, now=now)
-    held_sequence = held.trust_list.sequence if held and held.trust_list else None
+    held_list = held.trust_list if held else None
     if trust_lists:
         source, token = trust_lists[0]
-        store = TrustStore.from_trust_list(token, anchor, now=now, held_sequence=held_sequence)
+        store = TrustStore.from_trust_list(
+            token,
+            anchor,
+            now=now,
+            held_sequence=held_list.sequence if held_list else None,
+            held_digest=held_list.digest if held_list else None,
+        )
         trust_token = token
     elif held is not None:
         store, trust_token = held, (root / TRUST_LIST_FILE).read_text("ascii")
@@ -130,13 +136,14 @@ def sync_trust_store(
             if previous is not None and store.issuer(previous.issuer_id) is not None:
                 store.add_status_list(uri, previous.token, previous.fetched_at)
     for source, token in status_lists:
-        uri = decode_compact(token, expected_typ=STATUS_LIST_TYP).unverified_claims().get("sub")
-        if not isinstance(uri, str):
+        claims = decode_compact(token, expected_typ=STATUS_LIST_TYP).unverified_claims()
+        status_uri = claims.get("sub")
+        if not isinstance(status_uri, str):
             raise SyncError(f"{source}: status list has no `sub`")
-        if source.startswith(("http://", "https://")) and uri != source:
-            raise SyncError(f"{source}: status list says it lives at {uri}")
-        store.add_status_list(uri, token, now)
-        rows.append(("status list", source, uri))
+        if source.startswith(("http://", "https://")) and status_uri != source:
+            raise SyncError(f"{source}: status list says it lives at {status_uri}")
+        store.add_status_list(status_uri, token, now)
+        rows.append(("status list", source, status_uri))
 
     write_atomically(root / TRUST_LIST_FILE, trust_token.encode("ascii"))
     store.save_status_lists(root)

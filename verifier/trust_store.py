@@ -80,12 +80,15 @@ class TrustStore:
         *,
         now: int | None = None,
         held_sequence: int | None = None,
+        held_digest: str | None = None,
     ) -> TrustStore:
         """A store holding the issuers of a trust list signed by the pinned ``anchor_jwk``."""
         anchor = (
             anchor_jwk if isinstance(anchor_jwk, PublicKey) else public_key_from_jwk(anchor_jwk)
         )
-        trust_list = verify_trust_list(jws, anchor, now=_seconds(now), held_sequence=held_sequence)
+        trust_list = verify_trust_list(
+            jws, anchor, now=_seconds(now), held_sequence=held_sequence, held_digest=held_digest
+        )
         store = cls()
         store.trust_list = trust_list
         for issuer in trust_list.issuers.values():
