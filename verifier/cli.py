@@ -91,13 +91,20 @@ def _verify_argument(verifier: Verifier, argument: str) -> VerificationResult:
     if argument == "-":
         return verifier.verify(sys.stdin.read(_MAX_TEXT_FILE))
     path = Path(argument)
-    if len(argument) < 4096 and path.is_file():
+    if _is_file(path):
         with path.open("rb") as file:
             head = file.read(_MAX_TEXT_FILE + 1)
         if head.startswith(_IMAGE_MAGIC):
             return verifier.verify_image(path)
         return verifier.verify(head.decode("utf-8", errors="replace"))
     return verifier.verify(argument)
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a presentation is no file name: too long for the file system, say
+        return False
 
 
 def _print_result(result: VerificationResult, as_json: bool) -> None:
