@@ -111,4 +111,3 @@ def test_decoys_are_added_when_the_type_asks() -> None:
     ).compact
     payload = json_loads_object(b64url_decode(split_compact(credential).issuer_jwt.split(".")[1]))
     assert len(payload[SD_DIGESTS_KEY]) == len(credential_type.selectively_disclosable) + 5
-
