@@ -1,0 +1,100 @@
+"""``python -m bench [--quick] [--markdown] [--profile]``: verification, issuance, QR size."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+from rich.console import Console
+
+from bench import issuance, qr_size, verification
+from bench.report import (
+    Report,
+    machine_report,
+    markdown,
+    print_rich,
+    qr_report,
+    throughput_report,
+)
+from bench.scenario import Parties
+from bench.timing import measure
+from bench.verifier_profile import profile_reports, step_report
+
+# (repeats, seconds per batch, QR samples per type, verifications profiled)
+FULL = (7, 0.3, 5, 3000)
+QUICK = (3, 0.02, 1, 200)
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="few iterations: a smoke test")
+    parser.add_argument("--markdown", action="store_true", help="print Markdown tables")
+    parser.add_argument(
+        "--profile", action="store_true", help="also profile our verifier (cProfile, by step)"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parse(argv)
+    repeats, seconds, samples, profiled = QUICK if args.quick else FULL
+    # Piped output (a log, CI) gets wide tables instead of rich's 80-column default.
+    console = Console(stderr=args.markdown, width=None if sys.stdout.isatty() else 132)
+    started = time.perf_counter()
+
+    machine = machine_report()  # first: the load average is the one the run started with
+    parties = Parties.create()
+    console.print("measuring verification …", style="dim")
+    es256 = measure(verification.es256_cases(parties), repeats=repeats, target_seconds=seconds)
+    eddsa = measure(verification.eddsa_cases(parties), repeats=repeats, target_seconds=seconds)
+    console.print("measuring issuance …", style="dim")
+    issued = measure(issuance.cases(parties), repeats=repeats, target_seconds=seconds)
+    console.print("measuring QR sizes …", style="dim")
+    sizes = qr_size.measure_sizes(parties, samples=samples)
+
+    ours_es256 = (verification.OURS_PLAIN, verification.OURS_ENVELOPE)
+    reports: list[Report] = [
+        machine,
+        throughput_report(
+            "Verification, resident-register extract (name, birth_date, address; KB-JWT; ES256)",
+            es256,
+            ours=ours_es256,
+            reference=verification.REFERENCE,
+            raw_limit=dict.fromkeys(ours_es256, verification.RAW_ES256),
+        ),
+        throughput_report(
+            "Verification, the same presentation with EdDSA (Ed25519) keys, for information",
+            eddsa,
+            ours=(verification.OURS_EDDSA,),
+            reference=None,
+            raw_limit={verification.OURS_EDDSA: verification.RAW_EDDSA},
+        ),
+        throughput_report(
+            "Issuance, resident-register extract (ES256)",
+            issued,
+            ours=(issuance.OURS,),
+            reference=issuance.REFERENCE,
+            raw_limit={issuance.OURS: issuance.RAW},
+        ),
+        qr_report(sizes),
+    ]
+    if args.profile:
+        console.print("profiling our verifier …", style="dim")
+        reports.append(step_report(parties, repeats=repeats, target_seconds=seconds / 3))
+        reports += profile_reports(parties, runs=profiled)
+    if args.markdown:
+        print(markdown(reports))
+    else:
+        print_rich(reports, console)
+    mode = "quick" if args.quick else "full"
+    console.print(
+        f"{mode} run: {repeats} repeats, batches of ~{seconds * 1000:.0f} ms, "
+        f"{time.perf_counter() - started:.1f} s in all",
+        style="dim",
+    )
+
+
+if __name__ == "__main__":
+    main()

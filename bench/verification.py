@@ -1,0 +1,164 @@
+"""Verification throughput of one resident-register-extract presentation.
+
+The same presentation (name, birth date and address disclosed, with a KB-JWT) goes through
+our verifier as plain SD-JWT text and as a QR envelope, through the reference
+implementation's ``SDJWTVerifier``, and through the raw limit: the two signature checks alone
+(issuer JWT, KB-JWT) with ``cryptography``, on the same signing inputs, DER signatures and
+public keys prepared beforehand. Whatever our verifier spends beyond that limit is parsing,
+digests, policy and schema.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from jwcrypto.jwk import JWK
+from sd_jwt.verifier import SDJWTVerifier
+
+from bench.scenario import AUDIENCE, NONCE, NOW, RESIDENT_REGISTER, Parties
+from bench.timing import Case
+from keys.encoding import b64url_decode
+from keys.jwk import Algorithm, PublicKey
+from verifier import encode_envelope
+from verifier import sd_jwt_vc as vc
+from verifier.sd_jwt import split_compact
+
+OURS_PLAIN = "ours, plain SD-JWT"
+OURS_ENVELOPE = "ours, QR envelope"
+REFERENCE = "reference sd-jwt 0.10.4"
+RAW_ES256 = "raw limit: 2 x ECDSA P-256 verify"
+OURS_EDDSA = "ours, plain SD-JWT (EdDSA)"
+RAW_EDDSA = "raw limit: 2 x Ed25519 verify"
+
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+
+
+@dataclass(frozen=True, slots=True)
+class SignedPart:
+    """A JWS reduced to what a raw signature check needs."""
+
+    signing_input: bytes
+    signature: bytes  # as the JWS carries it: r || s for ES256
+
+
+def _signed_parts(presentation: str) -> tuple[SignedPart, SignedPart]:
+    sd_jwt = split_compact(presentation)
+    assert sd_jwt.kb_jwt is not None
+    parts = []
+    for token in (sd_jwt.issuer_jwt, sd_jwt.kb_jwt):
+        header, payload, signature = token.split(".")
+        parts.append(SignedPart(f"{header}.{payload}".encode("ascii"), b64url_decode(signature)))
+    return parts[0], parts[1]
+
+
+def _crypto_key(key: PublicKey) -> ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey:
+    """The ``cryptography`` object for a public JWK, loaded once, outside the timed loop."""
+    jwk = key.to_thumbprint_jwk()
+    if key.algorithm is Algorithm.ES256:
+        point = b"\x04" + b64url_decode(jwk["x"]) + b64url_decode(jwk["y"])
+        return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
+    return ed25519.Ed25519PublicKey.from_public_bytes(b64url_decode(jwk["x"]))
+
+
+def _raw_es256(
+    issuer: ec.EllipticCurvePublicKey, holder: ec.EllipticCurvePublicKey, presentation: str
+) -> Callable[[], None]:
+    issuer_part, kb_part = _signed_parts(presentation)
+
+    def der(signature: bytes) -> bytes:
+        r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+        return encode_dss_signature(r, s)
+
+    issuer_der, kb_der = der(issuer_part.signature), der(kb_part.signature)
+    issuer_input, kb_input = issuer_part.signing_input, kb_part.signing_input
+
+    def run() -> None:
+        issuer.verify(issuer_der, issuer_input, _ECDSA_SHA256)
+        holder.verify(kb_der, kb_input, _ECDSA_SHA256)
+
+    return run
+
+
+def _raw_ed25519(
+    issuer: ed25519.Ed25519PublicKey, holder: ed25519.Ed25519PublicKey, presentation: str
+) -> Callable[[], None]:
+    issuer_part, kb_part = _signed_parts(presentation)
+
+    def run() -> None:
+        issuer.verify(issuer_part.signature, issuer_part.signing_input)
+        holder.verify(kb_part.signature, kb_part.signing_input)
+
+    return run
+
+
+def _reference(parties: Parties, presentation: str) -> Callable[[], dict[str, Any]]:
+    issuer_jwk = JWK.from_json(json.dumps(parties.issuer_keys[Algorithm.ES256].public_key.to_jwk()))
+
+    def key_for(_unverified_issuer: str, _unverified_header: dict[str, Any]) -> JWK:
+        return issuer_jwk
+
+    def run() -> dict[str, Any]:
+        verifier = SDJWTVerifier(presentation, key_for, expected_aud=AUDIENCE, expected_nonce=NONCE)
+        payload: dict[str, Any] = verifier.get_verified_payload()
+        return payload
+
+    return run
+
+
+def _ours(parties: Parties, text: str) -> Callable[[], object]:
+    verifier = parties.verifier
+
+    def run() -> object:
+        return verifier.verify(text, now=NOW)
+
+    return run
+
+
+def _check_agreement(parties: Parties, presentation: str, envelope: str) -> None:
+    """Every row verifies the same thing, and accepts it: a benchmark of failures is no use."""
+    plain = parties.verifier.verify(presentation, now=NOW)
+    packed = parties.verifier.verify(envelope, now=NOW)
+    if not (plain.valid and packed.valid):
+        raise RuntimeError(f"our verifier refuses the benchmark input: {plain.error}")
+    theirs = _reference(parties, presentation)()
+    theirs_claims = {k: v for k, v in theirs.items() if k not in vc.REGISTERED_CLAIMS}
+    if not dict(plain.claims) == dict(packed.claims) == theirs_claims:
+        raise RuntimeError("ours and the reference disclose different claims")
+
+
+def es256_cases(parties: Parties) -> list[Case]:
+    resident = parties.registry.get(RESIDENT_REGISTER)
+    presentation = parties.present(resident, Algorithm.ES256)
+    envelope = encode_envelope(presentation)
+    _check_agreement(parties, presentation, envelope)
+    issuer = _crypto_key(parties.issuer_keys[Algorithm.ES256].public_key)
+    holder = _crypto_key(parties.holder_keys[Algorithm.ES256].public_key)
+    assert isinstance(issuer, ec.EllipticCurvePublicKey)
+    assert isinstance(holder, ec.EllipticCurvePublicKey)
+    return [
+        Case(OURS_PLAIN, _ours(parties, presentation)),
+        Case(OURS_ENVELOPE, _ours(parties, envelope)),
+        Case(REFERENCE, _reference(parties, presentation)),
+        Case(RAW_ES256, _raw_es256(issuer, holder, presentation)),
+    ]
+
+
+def eddsa_cases(parties: Parties) -> list[Case]:
+    resident = parties.registry.get(RESIDENT_REGISTER)
+    presentation = parties.present(resident, Algorithm.EDDSA)
+    if not parties.verifier.verify(presentation, now=NOW).valid:
+        raise RuntimeError("our verifier refuses the EdDSA benchmark input")
+    issuer = _crypto_key(parties.issuer_keys[Algorithm.EDDSA].public_key)
+    holder = _crypto_key(parties.holder_keys[Algorithm.EDDSA].public_key)
+    assert isinstance(issuer, ed25519.Ed25519PublicKey)
+    assert isinstance(holder, ed25519.Ed25519PublicKey)
+    return [
+        Case(OURS_EDDSA, _ours(parties, presentation)),
+        Case(RAW_EDDSA, _raw_ed25519(issuer, holder, presentation)),
+    ]
