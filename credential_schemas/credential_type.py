@@ -20,6 +20,7 @@ from jsonschema.protocols import Validator
 
 from credential_schemas.derived import DerivedClaim
 from credential_schemas.errors import ClaimsError, RegistryErrorCode, UnknownNameError
+from credential_schemas.fast_check import Check
 from credential_schemas.rrn import BIRTH_DATE_CLAIM, RRN_CLAIM, check_birth_date_matches_rrn
 
 __all__ = ["ClaimPath", "CredentialType", "Language", "iter_claim_paths"]
@@ -171,6 +172,9 @@ class CredentialType:
     _labels: Mapping[str, Mapping[str, str]] = field(repr=False)
     _issuance_validator: Validator = field(repr=False)
     _disclosed_validator: Validator = field(repr=False)
+    # Compiled fast paths (fast_check.py); None where jsonschema alone decides.
+    _issuance_check: Check | None = field(default=None, repr=False)
+    _disclosed_check: Check | None = field(default=None, repr=False)
     _metadata: Mapping[str, Any] = field(repr=False)
 
     @property
@@ -211,7 +215,8 @@ class CredentialType:
                     RegistryErrorCode.SCHEMA_VIOLATION,
                     f"derived claim {', '.join(supplied)} is computed by the issuer, not supplied",
                 )
-        _raise_first(list(self._issuance_validator.iter_errors(claims)))
+        if self._issuance_check is None or not self._issuance_check(claims):
+            _raise_first(list(self._issuance_validator.iter_errors(claims)))
         _check_values(claims)
 
     def validate_disclosed(self, claims: Mapping[str, Any]) -> None:
@@ -221,7 +226,8 @@ class CredentialType:
         be declared and well-formed, and a disclosed object or array element is checked whole,
         nested required properties included.
         """
-        _raise_first(list(self._disclosed_validator.iter_errors(claims)))
+        if self._disclosed_check is None or not self._disclosed_check(claims):
+            _raise_first(list(self._disclosed_validator.iter_errors(claims)))
         _check_values(claims)
 
     def derive(self, claims: Mapping[str, Any], today: date) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from jsonschema.protocols import Validator
 from credential_schemas.credential_type import LANGUAGES, CredentialType, iter_claim_paths
 from credential_schemas.derived import DerivedClaim
 from credential_schemas.errors import ClaimsError, RegistryErrorCode, TypeFileError
+from credential_schemas.fast_check import compile_object_check
 from credential_schemas.formats import DATE_FORMAT, build_format_checker
 
 __all__ = [
@@ -227,6 +228,8 @@ def _build(path: Path, doc: Mapping[str, Any]) -> CredentialType:
         ),
         _issuance_validator=Draft202012Validator(schema, format_checker=checker),
         _disclosed_validator=Draft202012Validator(disclosed_schema, format_checker=checker),
+        _issuance_check=compile_object_check(schema, checker),
+        _disclosed_check=compile_object_check(disclosed_schema, checker),
         _metadata=_metadata(doc),
     )
 
