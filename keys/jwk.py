@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -53,9 +53,17 @@ class PublicKey:
     """A checked public key with its one algorithm and its thumbprint `kid`."""
 
     algorithm: Algorithm
-    kid: str
     _required_members: tuple[tuple[str, str], ...]
     _key: PublicKeyObject
+    # Computed on first use: a holder key checked once per presentation never needs it.
+    _kid: str | None = field(default=None, compare=False)
+
+    @property
+    def kid(self) -> str:
+        if self._kid is None:
+            object.__setattr__(self, "_kid", _thumbprint(dict(self._required_members)))
+        assert self._kid is not None  # noqa: S101 - set just above
+        return self._kid
 
     def to_jwk(self) -> dict[str, str]:
         return {**dict(self._required_members), "kid": self.kid, "alg": self.algorithm.value}
@@ -167,10 +175,10 @@ def public_key_from_object(key: PublicKeyObject) -> PublicKey:
             "x": b64url_encode(numbers.x.to_bytes(_COORDINATE_BYTES, "big")),
             "y": b64url_encode(numbers.y.to_bytes(_COORDINATE_BYTES, "big")),
         }
-        return PublicKey(Algorithm.ES256, _thumbprint(members), tuple(members.items()), key)
+        return PublicKey(Algorithm.ES256, tuple(members.items()), key)
     raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     members = {"crv": "Ed25519", "kty": "OKP", "x": b64url_encode(raw)}
-    return PublicKey(Algorithm.EDDSA, _thumbprint(members), tuple(members.items()), key)
+    return PublicKey(Algorithm.EDDSA, tuple(members.items()), key)
 
 
 def _member(jwk: Mapping[str, Any], name: str) -> str:
@@ -211,14 +219,14 @@ def public_key_from_jwk(jwk: Mapping[str, Any]) -> PublicKey:
         except ValueError as exc:
             raise InvalidKeyError(KeyErrorCode.INVALID_KEY, "point is not on P-256") from exc
         members = {"crv": crv, "kty": kty, "x": jwk["x"], "y": jwk["y"]}
-        key = PublicKey(Algorithm.ES256, _thumbprint(members), tuple(members.items()), obj)
+        key = PublicKey(Algorithm.ES256, tuple(members.items()), obj)
     elif (kty, crv) == ("OKP", "Ed25519"):
         x = _coordinate(jwk, "x", 32)
         if not is_acceptable_public_key(x):
             raise InvalidKeyError(KeyErrorCode.WEAK_KEY, "small-order or invalid Ed25519 point")
         obj = ed25519.Ed25519PublicKey.from_public_bytes(x)
         members = {"crv": crv, "kty": kty, "x": jwk["x"]}
-        key = PublicKey(Algorithm.EDDSA, _thumbprint(members), tuple(members.items()), obj)
+        key = PublicKey(Algorithm.EDDSA, tuple(members.items()), obj)
     else:
         raise InvalidKeyError(KeyErrorCode.UNSUPPORTED_KEY, f"kty {kty!r} crv {crv!r}")
     if "alg" in jwk and jwk["alg"] != key.algorithm.value:

@@ -67,7 +67,9 @@ def decode_compact(
     if CRIT in header:
         # RFC 7515 §4.1.11: we understand no extension, so any `crit` makes the token invalid.
         raise MalformedError(KeyErrorCode.CRITICAL_HEADER, "`crit` header parameter present")
-    embedded = (KEY_REFERENCE_PARAMETERS - allow_key_reference) & header.keys()
+    embedded = not KEY_REFERENCE_PARAMETERS.isdisjoint(header) and (
+        (KEY_REFERENCE_PARAMETERS - allow_key_reference) & header.keys()
+    )
     if embedded:
         raise MalformedError(KeyErrorCode.EMBEDDED_KEY, f"token names its key: {sorted(embedded)}")
     if not isinstance(header.get(ALG), str):
@@ -78,7 +80,7 @@ def decode_compact(
         )
     if KID in header and not isinstance(header[KID], str):
         raise MalformedError(KeyErrorCode.WRONG_JSON_TYPE, "`kid` is not a string")
-    signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
+    signing_input = token[: len(parts[0]) + 1 + len(parts[1])].encode("ascii")
     return UnverifiedJws(header, payload, signing_input, signature)
 
 

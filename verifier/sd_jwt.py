@@ -27,6 +27,7 @@ SALT_BYTES = 16  # 128 bits (RFC 9901 §9.3 recommends at least 128)
 # Names a disclosure may never claim (RFC 9901 §4.2.1).
 RESERVED_CLAIM_NAMES = frozenset({SD_DIGESTS_KEY, ARRAY_ELEMENT_KEY})
 MAX_DISCLOSURES = 64
+MAX_CLAIM_DEPTH = 32  # as keys.encoding.MAX_JSON_DEPTH, for claims assembled from disclosures
 _DIGEST_LENGTH = 43  # unpadded base64url of 32 bytes
 
 
@@ -74,7 +75,9 @@ def new_salt() -> str:
 
 
 def encode_disclosure(name: str | None, value: Any, salt: str | None = None) -> Disclosure:
-    salt = salt or new_salt()
+    if name in RESERVED_CLAIM_NAMES:
+        raise ValueError(f"{name!r} cannot be disclosed (RFC 9901 §4.2.1)")
+    salt = new_salt() if salt is None else salt
     array = [salt, value] if name is None else [salt, name, value]
     encoded = b64url_encode(json_dumps(array))
     return Disclosure(encoded, salt, name, value)
@@ -149,18 +152,22 @@ class _Resolver:
             self.used.add(candidate)
         return disclosure
 
-    def resolve(self, node: Any) -> Any:
+    def resolve(self, node: Any, depth: int) -> Any:
         if isinstance(node, dict):
-            return self._resolve_object(node)
+            return self._resolve_object(node, depth + 1)
         if isinstance(node, list):
-            return self._resolve_array(node)
+            return self._resolve_array(node, depth + 1)
         return node
 
-    def _resolve_object(self, node: dict[str, Any]) -> dict[str, Any]:
+    def _resolve_object(self, node: dict[str, Any], depth: int) -> dict[str, Any]:
+        # Each disclosure is depth-checked when parsed, but a chain of recursive disclosures
+        # nests them into one another: bound the whole.
+        if depth > MAX_CLAIM_DEPTH:
+            raise VerificationError(ErrorCode.TOO_LARGE, "claims nested too deeply")
         digests = node.get(SD_DIGESTS_KEY, [])
         if not isinstance(digests, list):
             raise VerificationError(ErrorCode.DISCLOSURE_BAD_DIGEST, "`_sd` is not an array")
-        result = {k: self.resolve(v) for k, v in node.items() if k != SD_DIGESTS_KEY}
+        result = {k: self.resolve(v, depth) for k, v in node.items() if k != SD_DIGESTS_KEY}
         for candidate in digests:
             disclosure = self._take(candidate)
             if disclosure is None:
@@ -171,10 +178,12 @@ class _Resolver:
                 raise VerificationError(
                     ErrorCode.DISCLOSURE_RESERVED_NAME, f"{disclosure.name!r} is already a claim"
                 )
-            result[disclosure.name] = self.resolve(disclosure.value)
+            result[disclosure.name] = self.resolve(disclosure.value, depth)
         return result
 
-    def _resolve_array(self, node: list[Any]) -> list[Any]:
+    def _resolve_array(self, node: list[Any], depth: int) -> list[Any]:
+        if depth > MAX_CLAIM_DEPTH:
+            raise VerificationError(ErrorCode.TOO_LARGE, "claims nested too deeply")
         result = []
         for element in node:
             if isinstance(element, dict) and ARRAY_ELEMENT_KEY in element:
@@ -185,9 +194,9 @@ class _Resolver:
                     continue
                 if disclosure.name is not None:
                     raise VerificationError(ErrorCode.MALFORMED, "object disclosure in an array")
-                result.append(self.resolve(disclosure.value))
+                result.append(self.resolve(disclosure.value, depth))
             else:
-                result.append(self.resolve(element))
+                result.append(self.resolve(element, depth))
         return result
 
 
@@ -199,7 +208,7 @@ def resolve_claims(
     if sd_alg != SHA_256:
         raise VerificationError(ErrorCode.DISCLOSURE_BAD_DIGEST, f"_sd_alg {sd_alg!r} unsupported")
     resolver = _Resolver(disclosures)
-    claims = resolver._resolve_object({k: v for k, v in payload.items() if k != SD_ALG_KEY})
+    claims = resolver._resolve_object({k: v for k, v in payload.items() if k != SD_ALG_KEY}, 1)
     if len(resolver.used) != len(disclosures):
         raise VerificationError(
             ErrorCode.DISCLOSURE_UNREFERENCED, "a disclosure is not referenced by the credential"
