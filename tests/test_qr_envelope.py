@@ -413,3 +413,20 @@ def test_fixture_is_a_consistent_presentation() -> None:
     assert all(digest(d) in payload["_sd"] for d in disclosed)
     kb_payload = json.loads(b64url_decode(kb_jwt.split(".")[1]))
     assert kb_payload["sd_hash"] == digest(original[: -len(kb_jwt)])
+
+
+@given(st.binary(max_size=1200))
+def test_base45_round_trip_is_exact(data: bytes) -> None:
+    text = b45encode(data)
+    assert b45decode(text) == data
+    assert b45encode(b45decode(text)) == text
+
+
+@given(st.text(alphabet=BASE45_ALPHABET + "abc\\n가", max_size=60))
+def test_base45_decoding_refuses_only_with_verification_errors(text: str) -> None:
+    try:
+        decoded = b45decode(text)
+    except VerificationError as exc:
+        assert exc.code == ErrorCode.MALFORMED
+    else:
+        assert b45encode(decoded) == text
