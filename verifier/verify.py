@@ -119,13 +119,13 @@ class Verifier:
             text = decode_envelope(text)
         presentation = split_compact(text)
 
+        # Authenticity first (issuer, then holder), then what the credential says.
         issuer, claims = self._check_issuer_signature(presentation)
+        holder_bound = self._check_key_binding(presentation, claims, now)
         issued_at, expires_at = self._check_times(claims, now)
         vct = _str_claim(claims, vc.VCT)
         credential_type = self._check_type(issuer, vct, now)
-
         disclosed = resolve_claims(claims, decode_disclosures(presentation.disclosures))
-        holder_bound = self._check_key_binding(presentation, claims, now)
         status, known_at = self._check_status(issuer, claims, now)
         type_claims = {k: v for k, v in disclosed.items() if k not in vc.REGISTERED_CLAIMS}
         self._check_content(credential_type, type_claims)
