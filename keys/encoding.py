@@ -11,6 +11,8 @@ import base64
 import binascii
 import json
 import math
+from collections.abc import Callable
+from json.scanner import make_scanner
 from typing import Any
 
 from keys.errors import KeyErrorCode, MalformedError
@@ -89,6 +91,8 @@ _DECODER = json.JSONDecoder(
     parse_int=_parse_int,
     parse_float=_parse_float,
 )
+# What JSONDecoder.decode calls, minus its white-space handling (typeshed mistypes the argument).
+_SCAN: Callable[[str, int], tuple[Any, int]] = make_scanner(_DECODER)  # type: ignore[arg-type]
 
 
 def json_loads(data: bytes | str) -> Any:
@@ -99,6 +103,18 @@ def json_loads(data: bytes | str) -> Any:
         raise MalformedError(KeyErrorCode.MALFORMED_JSON, "not UTF-8") from exc
     if _nesting_depth_exceeds(text, MAX_JSON_DEPTH):
         raise MalformedError(KeyErrorCode.MALFORMED_JSON, "nested too deeply")
+    try:
+        # The scanner itself, without JSONDecoder.decode's white-space handling: a document
+        # with surrounding white space (rare in tokens) takes the general path below.
+        value, end = _SCAN(text, 0)
+        if end == len(text):
+            return value
+    except StopIteration:
+        pass
+    except MalformedError:
+        raise
+    except (ValueError, RecursionError) as exc:
+        raise MalformedError(KeyErrorCode.MALFORMED_JSON, f"invalid JSON: {exc}") from exc
     try:
         return _DECODER.decode(text)
     except MalformedError:

@@ -7,8 +7,10 @@ chose. The algorithm is the key's; a header naming another is refused (RFC 8725 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from keys.encoding import b64url_decode, b64url_encode, json_dumps, json_loads_object
@@ -61,7 +63,7 @@ def decode_compact(
     parts = token.split(".")
     if len(parts) != 3:
         raise MalformedError(KeyErrorCode.MALFORMED_JWS, f"{len(parts)} parts, not 3")
-    header = json_loads_object(b64url_decode(parts[0]))
+    header = _parse_header(parts[0])
     payload = b64url_decode(parts[1])
     signature = b64url_decode(parts[2])
     if CRIT in header:
@@ -82,6 +84,22 @@ def decode_compact(
         raise MalformedError(KeyErrorCode.WRONG_JSON_TYPE, "`kid` is not a string")
     signing_input = token[: len(parts[0]) + 1 + len(parts[1])].encode("ascii")
     return UnverifiedJws(header, payload, signing_input, signature)
+
+
+# All credentials of an issuer key share one header, all ES256 key-binding JWTs another: the
+# parse of a short header is remembered (keyed by its exact text, so nothing else can match).
+_MEMO_HEADER_LENGTH = 512
+
+
+@functools.lru_cache(maxsize=512)
+def _parse_short_header(segment: str) -> Mapping[str, Any]:
+    return MappingProxyType(json_loads_object(b64url_decode(segment)))
+
+
+def _parse_header(segment: str) -> Mapping[str, Any]:
+    if len(segment) <= _MEMO_HEADER_LENGTH:
+        return _parse_short_header(segment)
+    return MappingProxyType(json_loads_object(b64url_decode(segment)))
 
 
 def verify_with(jws: UnverifiedJws, key: PublicKey) -> bytes:
