@@ -10,7 +10,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -75,14 +75,15 @@ class PublicKey:
     def verify(self, signature: bytes, signing_input: bytes) -> None:
         """Raise ``SignatureError`` unless ``signature`` is this key's over ``signing_input``."""
         try:
-            if isinstance(self._key, ec.EllipticCurvePublicKey):
+            if self.algorithm is Algorithm.ES256:  # cheaper than isinstance on an ABC
                 if len(signature) != 2 * _COORDINATE_BYTES:
                     raise SignatureError(KeyErrorCode.BAD_SIGNATURE, "ES256 signature length")
                 r = int.from_bytes(signature[:_COORDINATE_BYTES], "big")
                 s = int.from_bytes(signature[_COORDINATE_BYTES:], "big")
-                self._key.verify(encode_dss_signature(r, s), signing_input, _ES256)
+                der = encode_dss_signature(r, s)
+                cast(ec.EllipticCurvePublicKey, self._key).verify(der, signing_input, _ES256)
             else:
-                self._key.verify(signature, signing_input)
+                cast(ed25519.Ed25519PublicKey, self._key).verify(signature, signing_input)
         except InvalidSignature as exc:
             raise SignatureError(KeyErrorCode.BAD_SIGNATURE, "signature does not verify") from exc
 

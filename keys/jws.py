@@ -104,7 +104,7 @@ def _parse_header(segment: str) -> Mapping[str, Any]:
 
 def verify_with(jws: UnverifiedJws, key: PublicKey) -> bytes:
     """Check the signature with ``key``'s algorithm; return the now-verified payload."""
-    if jws.unverified_header[ALG] != key.algorithm.value:
+    if jws.unverified_header[ALG] != key.algorithm:  # a StrEnum: equal to its text
         raise SignatureError(
             KeyErrorCode.UNSUPPORTED_ALGORITHM,
             f"header alg {jws.unverified_header[ALG]!r} but key {key.kid} is {key.algorithm.value}",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from binascii import b2a_base64
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -49,6 +50,8 @@ _RUN_32 = 0xFF  # stands for 43 base64url characters: a SHA-256 digest, a P-256 
 _RUN_16 = 0xFE  # stands for 22 base64url characters: a 128-bit salt or nonce
 _RUN_LENGTHS = {_RUN_32: 32, _RUN_16: 16}
 _MARKER = re.compile(rb"[\xfe\xff]")
+_MARKER_SPLIT = re.compile(rb"([\xfe\xff])")
+_TO_BASE64URL = bytes.maketrans(b"+/", b"-_")
 _PACKABLE_RUN = re.compile(rb'(?<=")(?:[A-Za-z0-9_-]{43}|[A-Za-z0-9_-]{22})(?=")')
 _VARINT_MAX_BYTES = 3  # 2**21 - 1, far above any limit below
 
@@ -211,13 +214,18 @@ class _Reader:
 
     def varint(self) -> int:
         """Unsigned LEB128 in its shortest form, so that each number has one spelling."""
+        data, position = self._data, self._position
         value = 0
         for index in range(_VARINT_MAX_BYTES):
-            byte = self.take(1)[0]
+            if position >= len(data):
+                raise VerificationError(ErrorCode.MALFORMED, f"{self._name} ends early")
+            byte = data[position]
+            position += 1
             value |= (byte & 0x7F) << (7 * index)
             if not byte & 0x80:
                 if byte == 0 and index > 0:
                     raise VerificationError(ErrorCode.MALFORMED, "varint not in shortest form")
+                self._position = position
                 return value
         raise VerificationError(ErrorCode.MALFORMED, f"varint longer than {_VARINT_MAX_BYTES}")
 
@@ -248,10 +256,15 @@ def _inflate(data: bytes, limit: int) -> bytes:
 
 
 def _unpack(part: bytes, pool: _Reader) -> bytes:
-    def expand(marker: re.Match[bytes]) -> bytes:
-        return b64url_encode(pool.take(_RUN_LENGTHS[marker.group()[0]])).encode("ascii")
-
-    return _MARKER.sub(expand, part)
+    if not _MARKER.search(part):
+        return part
+    # [text, marker, text, marker, ..., text]: each marker becomes its run from the pool,
+    # spelled as base64url again.
+    pieces = _MARKER_SPLIT.split(part)
+    for index in range(1, len(pieces), 2):
+        run = pool.take(_RUN_LENGTHS[pieces[index][0]])
+        pieces[index] = b2a_base64(run, newline=False).rstrip(b"=").translate(_TO_BASE64URL)
+    return b"".join(pieces)
 
 
 def _pack(part: bytes, pool: bytearray) -> bytes:

@@ -137,25 +137,27 @@ class _Resolver:
     def __init__(self, disclosures: Mapping[str, Disclosure]) -> None:
         self._disclosures = disclosures
         self._seen_digests: set[str] = set()
-        self.used: set[str] = set()
+        self.used = 0
 
     def _take(self, candidate: Any) -> Disclosure | None:
-        if not isinstance(candidate, str) or len(candidate) != _DIGEST_LENGTH:
+        if type(candidate) is not str or len(candidate) != _DIGEST_LENGTH:
             raise VerificationError(
                 ErrorCode.DISCLOSURE_BAD_DIGEST, "digest is not a SHA-256 value"
             )
-        if candidate in self._seen_digests:
+        seen = self._seen_digests
+        if candidate in seen:
             raise VerificationError(ErrorCode.DISCLOSURE_BAD_DIGEST, "digest appears twice")
-        self._seen_digests.add(candidate)
+        seen.add(candidate)
         disclosure = self._disclosures.get(candidate)
         if disclosure is not None:
-            self.used.add(candidate)
+            self.used += 1
         return disclosure
 
     def resolve(self, node: Any, depth: int) -> Any:
-        if isinstance(node, dict):
+        kind = type(node)
+        if kind is dict:
             return self._resolve_object(node, depth + 1)
-        if isinstance(node, list):
+        if kind is list:
             return self._resolve_array(node, depth + 1)
         return node
 
@@ -164,10 +166,17 @@ class _Resolver:
         # nests them into one another: bound the whole.
         if depth > MAX_CLAIM_DEPTH:
             raise VerificationError(ErrorCode.TOO_LARGE, "claims nested too deeply")
-        digests = node.get(SD_DIGESTS_KEY, [])
-        if not isinstance(digests, list):
+        result: dict[str, Any] = {}
+        digests: Any = ()
+        for name, value in node.items():
+            if name == SD_DIGESTS_KEY:
+                digests = value
+            elif type(value) is dict or type(value) is list:
+                result[name] = self.resolve(value, depth)
+            else:
+                result[name] = value
+        if type(digests) is not list and digests != ():
             raise VerificationError(ErrorCode.DISCLOSURE_BAD_DIGEST, "`_sd` is not an array")
-        result = {k: self.resolve(v, depth) for k, v in node.items() if k != SD_DIGESTS_KEY}
         for candidate in digests:
             disclosure = self._take(candidate)
             if disclosure is None:
@@ -186,7 +195,7 @@ class _Resolver:
             raise VerificationError(ErrorCode.TOO_LARGE, "claims nested too deeply")
         result = []
         for element in node:
-            if isinstance(element, dict) and ARRAY_ELEMENT_KEY in element:
+            if type(element) is dict and ARRAY_ELEMENT_KEY in element:
                 if len(element) != 1:
                     raise VerificationError(ErrorCode.MALFORMED, "`...` element with other keys")
                 disclosure = self._take(element[ARRAY_ELEMENT_KEY])
@@ -209,7 +218,7 @@ def resolve_claims(
         raise VerificationError(ErrorCode.DISCLOSURE_BAD_DIGEST, f"_sd_alg {sd_alg!r} unsupported")
     resolver = _Resolver(disclosures)
     claims = resolver._resolve_object({k: v for k, v in payload.items() if k != SD_ALG_KEY}, 1)
-    if len(resolver.used) != len(disclosures):
+    if resolver.used != len(disclosures):
         raise VerificationError(
             ErrorCode.DISCLOSURE_UNREFERENCED, "a disclosure is not referenced by the credential"
         )
