@@ -1,0 +1,140 @@
+"""Strict everywhere a key or token comes in, not only in the presentation path."""
+
+from __future__ import annotations
+
+import pytest
+
+from keys.encoding import b64url_decode, b64url_encode, json_loads_object
+from keys.errors import InvalidKeyError, KeyErrorCode, KeyManagementError
+from keys.jwk import Jwks, SigningKey
+from keys.trust_list import TrustedIssuer, TrustList, sign_trust_list
+from tests._world import ISSUER, NOW, STATUS_URI, World, sign_raw
+from verifier import ErrorCode, TrustStore, VerificationError
+from verifier.sd_jwt import split_compact
+from verifier.status_list import build_status_list_token
+
+SMALL_ORDER_ED25519 = {"kty": "OKP", "crv": "Ed25519", "x": b64url_encode(bytes(32))}
+
+
+def _off_curve_p256() -> dict[str, str]:
+    jwk = SigningKey.generate().public_key.to_thumbprint_jwk()
+    jwk["y"] = jwk["x"]  # (x, x) is not on P-256 for any x a generator gives
+    return jwk
+
+
+@pytest.mark.parametrize(
+    "bad_key", [SMALL_ORDER_ED25519, _off_curve_p256()], ids=["small-order", "off-curve"]
+)
+def test_weak_keys_are_refused_when_an_issuer_is_added(bad_key: dict[str, str]) -> None:
+    with pytest.raises(InvalidKeyError):
+        TrustStore().add_issuer(ISSUER, {"keys": [bad_key]})
+
+
+@pytest.mark.parametrize(
+    "bad_key", [SMALL_ORDER_ED25519, _off_curve_p256()], ids=["small-order", "off-curve"]
+)
+def test_weak_keys_are_refused_in_a_trust_list(bad_key: dict[str, str]) -> None:
+    anchor = SigningKey.generate()
+    entry = TrustedIssuer(
+        ISSUER,
+        {"ko": "발급기관", "en": "Issuer"},
+        Jwks.of(SigningKey.generate().public_key),
+        frozenset({"urn:jigap:resident-register-extract:1"}),
+        NOW - 10,
+        NOW + 10,
+    )
+    claims = TrustList("https://trust.example", 1, NOW, NOW + 60, {ISSUER: entry}).to_claims()
+    claims["issuers"][0]["jwks"] = {"keys": [bad_key]}
+    token = sign_raw(
+        {"alg": "ES256", "typ": "jigap-trust-list+jwt", "kid": anchor.kid}, claims, anchor
+    )
+    with pytest.raises(KeyManagementError):
+        TrustStore.from_trust_list(token, anchor.public_key.to_jwk(), now=NOW)
+
+
+def test_weak_anchor_is_refused() -> None:
+    anchor = SigningKey.generate()
+    entry = TrustedIssuer(
+        ISSUER,
+        {"ko": "발급기관", "en": "Issuer"},
+        Jwks.of(SigningKey.generate().public_key),
+        frozenset({"urn:jigap:resident-register-extract:1"}),
+        NOW - 10,
+        NOW + 10,
+    )
+    token = sign_trust_list(
+        TrustList("https://trust.example", 1, NOW, NOW + 60, {ISSUER: entry}), anchor
+    )
+    with pytest.raises(InvalidKeyError) as caught:
+        TrustStore.from_trust_list(token, SMALL_ORDER_ED25519, now=NOW)
+    assert caught.value.code == KeyErrorCode.WEAK_KEY
+
+
+def test_a_credential_is_not_a_status_list() -> None:
+    world = World()
+    credential = split_compact(world.credential()).issuer_jwt
+    with pytest.raises(VerificationError) as caught:
+        world.store.add_status_list(STATUS_URI, credential)
+    assert caught.value.code == ErrorCode.WRONG_TOKEN_TYPE
+
+
+def test_a_credential_is_not_a_trust_list() -> None:
+    world = World()
+    credential = split_compact(world.credential()).issuer_jwt
+    with pytest.raises(KeyManagementError) as caught:
+        TrustStore.from_trust_list(credential, world.issuer_key.public_key.to_jwk(), now=NOW)
+    assert caught.value.code == KeyErrorCode.WRONG_TOKEN_TYPE
+
+
+def test_a_status_list_is_not_a_trust_list() -> None:
+    world = World()
+    token = build_status_list_token(
+        world.status_list, STATUS_URI, world.issuer_key, now=NOW, ttl=60
+    )
+    with pytest.raises(KeyManagementError) as caught:
+        TrustStore.from_trust_list(token, world.issuer_key.public_key.to_jwk(), now=NOW)
+    assert caught.value.code == KeyErrorCode.WRONG_TOKEN_TYPE
+
+
+def test_a_status_list_signed_by_an_unknown_key_is_refused() -> None:
+    world = World()
+    stranger = SigningKey.generate()
+    token = build_status_list_token(world.status_list, STATUS_URI, stranger, now=NOW, ttl=60)
+    with pytest.raises(VerificationError) as caught:
+        world.store.add_status_list(STATUS_URI, token)
+    assert caught.value.code == ErrorCode.UNKNOWN_KEY
+
+
+def test_duplicate_member_in_the_signed_payload_is_refused() -> None:
+    """A second `iss` after the signed one: two parsers could read two issuers."""
+    world = World()
+    good = split_compact(world.credential())
+    header, payload, _ = good.issuer_jwt.split(".")
+    raw = b64url_decode(payload)
+    doubled = raw[:-1] + b',"iss":"https://evil.example"}'
+    signing_input = f"{header}.{b64url_encode(doubled)}"
+    jwt = f"{signing_input}.{b64url_encode(world.issuer_key.sign(signing_input.encode()))}"
+    presentation = world.present(f"{jwt}~{'~'.join(good.disclosures)}~")
+    result = world.verifier().verify(presentation, now=NOW)
+    assert result.error == ErrorCode.MALFORMED
+
+
+def test_a_boolean_claim_given_as_a_number_is_a_schema_violation() -> None:
+    world = World()
+    credential = world.forged_credential(disclosed={"name": "홍길동", "age_over_19": 1})
+    result = world.verifier().verify(world.present(credential, ["name", "age_over_19"]), now=NOW)
+    assert result.error == ErrorCode.SCHEMA_VIOLATION
+
+
+def test_a_number_given_as_a_string_in_the_kb_jwt_is_malformed() -> None:
+    world = World()
+    parts = split_compact(world.present())
+    assert parts.kb_jwt is not None
+    kb_header = {"typ": "kb+jwt", "alg": "ES256"}
+    from keys.encoding import b64url_decode
+
+    payload = json_loads_object(b64url_decode(parts.kb_jwt.split(".")[1]))
+    payload["iat"] = str(payload["iat"])
+    kb = sign_raw(kb_header, payload, world.holder_key)
+    text = f"{parts.issuer_jwt}~{'~'.join(parts.disclosures)}~{kb}"
+    assert world.verifier().verify(text, now=NOW).error == ErrorCode.MALFORMED
