@@ -1,0 +1,84 @@
+"""`jigap schemas`: the certificate registry, for the operators who add types to it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Column, Table
+
+from credential_schemas.errors import SchemaRegistryError
+from credential_schemas.registry import Registry
+
+app = typer.Typer(
+    help="The certificate registry: list, show and check type files.", no_args_is_help=True
+)
+_Directory = Annotated[
+    Path | None, typer.Option("--types", help="A types directory (default: the bundled one)")
+]
+
+
+def _load(types: Path | None) -> Registry:
+    try:
+        return Registry.load(types)
+    except SchemaRegistryError as exc:
+        Console(stderr=True).print(f"[red]refused[/red] {exc}")
+        raise typer.Exit(1) from exc
+
+
+@app.command("list")
+def list_types(types: _Directory = None) -> None:
+    """Every certificate type, with its vct and validity."""
+    # Identifiers are what operators copy: fold them, never cut them short.
+    table = Table(
+        Column("id", overflow="fold"),
+        "version",
+        Column("vct", overflow="fold"),
+        "이름",
+        "name",
+        "claims",
+        "validity",
+    )
+    for credential_type in _load(types).types:
+        table.add_row(
+            credential_type.id,
+            str(credential_type.version),
+            credential_type.vct,
+            credential_type.display_name("ko"),
+            credential_type.display_name("en"),
+            str(len(credential_type.claim_names)),
+            f"{credential_type.validity.days} days",
+        )
+    Console().print(table)
+
+
+@app.command()
+def show(type_id: str, types: _Directory = None) -> None:
+    """The claims of one type: labels, and whether each is selectively disclosable."""
+    registry = _load(types)
+    try:
+        credential_type = registry.get(type_id)
+    except SchemaRegistryError as exc:
+        Console(stderr=True).print(f"[red]{exc.code}[/red]: {exc.detail}")
+        raise typer.Exit(1) from exc
+    table = Table("claim", "라벨", "label", "disclosure", title=credential_type.vct)
+    for name in credential_type.claim_names:
+        disclosure = "always" if name in credential_type.always_disclosed else "selective"
+        if name in credential_type.derived_claim_names:
+            disclosure += " (derived)"
+        table.add_row(
+            name,
+            credential_type.claim_label(name, "ko"),
+            credential_type.claim_label(name, "en"),
+            disclosure,
+        )
+    Console().print(table)
+
+
+@app.command()
+def check(types: Annotated[Path, typer.Argument(help="The types directory to check")]) -> None:
+    """Load a types directory as the services would; exit 1 naming the first broken file."""
+    registry = _load(types)
+    Console().print(f"[green]ok[/green]: {len(registry.types)} certificate types in {types}")
