@@ -7,7 +7,6 @@ so that two parsers can never read the same bytes two ways.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import math
@@ -29,6 +28,7 @@ _SEXTET = {
     )
 }
 _PADDING = (b"", b"", b"==", b"=")
+_TO_URL = bytes.maketrans(b"+/", b"-_")
 _OUTSIDE_ALPHABET = "characters outside base64url"
 
 # I-JSON keeps integers within IEEE 754 double precision (RFC 7493 §2.2).
@@ -37,7 +37,7 @@ MAX_JSON_DEPTH = 32
 
 
 def b64url_encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return binascii.b2a_base64(data, newline=False).rstrip(b"=").translate(_TO_URL).decode("ascii")
 
 
 def b64url_decode(text: str) -> bytes:
