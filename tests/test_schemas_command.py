@@ -16,7 +16,7 @@ runner = CliRunner(env={"COLUMNS": "200"})  # rich would truncate a narrow table
 def test_list_shows_every_bundled_type() -> None:
     result = runner.invoke(app, ["schemas", "list"])
     assert result.exit_code == 0
-    for type_id in ("resident_register_extract", "family_relation_certificate"):
+    for type_id in ("resident_register_extract", "civil_servant_id"):
         assert type_id in result.stdout
 
 
