@@ -62,7 +62,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             es256,
             ours=ours_es256,
             reference=verification.REFERENCE,
-            raw_limit=dict.fromkeys(ours_es256, verification.RAW_ES256),
+            raw_limit=dict.fromkeys((*ours_es256, verification.FLOOR), verification.RAW_ES256),
+            ceilings=(verification.FLOOR,),
         ),
         throughput_report(
             "Verification, the same presentation with EdDSA (Ed25519) keys, for information",

@@ -10,6 +10,8 @@ digests, policy and schema.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +35,7 @@ OURS_PLAIN = "ours, plain SD-JWT"
 OURS_ENVELOPE = "ours, QR envelope"
 REFERENCE = "reference sd-jwt 0.10.4"
 RAW_ES256 = "raw limit: 2 x ECDSA P-256 verify"
+FLOOR = "floor: parse, digests, 2 signatures, no checks"
 OURS_EDDSA = "ours, plain SD-JWT (EdDSA)"
 RAW_EDDSA = "raw limit: 2 x Ed25519 verify"
 
@@ -97,6 +100,41 @@ def _raw_ed25519(
     return run
 
 
+def _floor(issuer: ec.EllipticCurvePublicKey, presentation: str) -> Callable[[], object]:
+    """What any CPython verifier must do at the least: split, decode, parse, hash, load the
+    holder key, check both signatures. It checks nothing else (not even the disclosures
+    against the digests): the ceiling our strict verifier is measured against."""
+
+    def decode(text: str) -> bytes:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+    def der(signature: bytes) -> bytes:
+        return encode_dss_signature(
+            int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+        )
+
+    def run() -> object:
+        parts = presentation.split("~")
+        jwt, disclosures, kb_jwt = parts[0], parts[1:-1], parts[-1]
+        header, payload, signature = jwt.split(".")
+        json.loads(decode(header))
+        claims = json.loads(decode(payload))
+        issuer.verify(der(decode(signature)), f"{header}.{payload}".encode(), _ECDSA_SHA256)
+        digests = {hashlib.sha256(d.encode()).digest(): json.loads(decode(d)) for d in disclosures}
+        jwk = claims["cnf"]["jwk"]
+        point = b"\x04" + decode(jwk["x"]) + decode(jwk["y"])
+        holder = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
+        kb_header, kb_payload, kb_signature = kb_jwt.split(".")
+        json.loads(decode(kb_header))
+        json.loads(decode(kb_payload))
+        signing_input = f"{kb_header}.{kb_payload}".encode()
+        holder.verify(der(decode(kb_signature)), signing_input, _ECDSA_SHA256)
+        hashlib.sha256(presentation[: -len(kb_jwt)].encode()).digest()
+        return digests
+
+    return run
+
+
 def _reference(parties: Parties, presentation: str) -> Callable[[], dict[str, Any]]:
     issuer_jwk = JWK.from_json(json.dumps(parties.issuer_keys[Algorithm.ES256].public_key.to_jwk()))
 
@@ -146,6 +184,7 @@ def es256_cases(parties: Parties) -> list[Case]:
         Case(OURS_ENVELOPE, _ours(parties, envelope)),
         Case(REFERENCE, _reference(parties, presentation)),
         Case(RAW_ES256, _raw_es256(issuer, holder, presentation)),
+        Case(FLOOR, _floor(issuer, presentation)),
     ]
 
 
