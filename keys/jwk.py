@@ -34,6 +34,7 @@ _P256_FIELD_PRIME = 2**256 - 2**224 + 2**192 + 2**96 - 1
 _P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 _COORDINATE_BYTES = 32
 _ES256 = ec.ECDSA(hashes.SHA256())
+_P256 = ec.SECP256R1()
 # Members a public JWK may carry besides its key material; anything private is refused.
 _PUBLIC_JWK_EXTRAS = frozenset({"kid", "use", "alg", "key_ops"})
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
@@ -201,9 +202,9 @@ def _coordinate(jwk: Mapping[str, Any], name: str, length: int) -> bytes:
 
 def public_key_from_jwk(jwk: Mapping[str, Any]) -> PublicKey:
     """Check and load a public JWK; refuse private members, other curves and weak points."""
-    if not isinstance(jwk, Mapping):
+    if type(jwk) is not dict and not isinstance(jwk, Mapping):  # the cheap test first
         raise InvalidKeyError(KeyErrorCode.INVALID_KEY, "JWK is not a JSON object")
-    if _PRIVATE_MEMBERS & jwk.keys():
+    if not _PRIVATE_MEMBERS.isdisjoint(jwk):
         raise InvalidKeyError(KeyErrorCode.INVALID_KEY, "private key material in a public JWK")
     kty, crv = _member(jwk, "kty"), _member(jwk, "crv")
     key: PublicKey
@@ -215,7 +216,7 @@ def public_key_from_jwk(jwk: Mapping[str, Any]) -> PublicKey:
         try:
             # from_encoded_point checks the point lies on the curve (SP 800-56A §5.6.2.3).
             obj: PublicKeyObject = ec.EllipticCurvePublicKey.from_encoded_point(
-                ec.SECP256R1(), b"\x04" + x + y
+                _P256, b"\x04" + x + y
             )
         except ValueError as exc:
             raise InvalidKeyError(KeyErrorCode.INVALID_KEY, "point is not on P-256") from exc

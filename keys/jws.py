@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from keys.encoding import b64url_decode, b64url_encode, json_dumps, json_loads_object
 from keys.errors import KeyErrorCode, MalformedError, SignatureError
@@ -29,8 +28,7 @@ KEY_REFERENCE_PARAMETERS = frozenset({"jwk", "jku", "x5u", "x5c", "x5t", "x5t#S2
 MAX_TOKEN_LENGTH = 64 * 1024
 
 
-@dataclass(frozen=True, slots=True)
-class UnverifiedJws:
+class UnverifiedJws(NamedTuple):
     """A parsed JWS whose signature has not been checked yet."""
 
     unverified_header: Mapping[str, Any]

@@ -11,7 +11,7 @@ import hashlib
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from keys.encoding import b64url_decode, b64url_encode, json_dumps, json_loads
 from keys.errors import MalformedError
@@ -31,8 +31,7 @@ MAX_CLAIM_DEPTH = 32  # as keys.encoding.MAX_JSON_DEPTH, for claims assembled fr
 _DIGEST_LENGTH = 43  # unpadded base64url of 32 bytes
 
 
-@dataclass(frozen=True, slots=True)
-class Disclosure:
+class Disclosure(NamedTuple):
     """One decoded disclosure; ``name`` is None for an array element (§4.2.2)."""
 
     encoded: str
@@ -96,7 +95,7 @@ def split_compact(text: str, *, max_disclosures: int = MAX_DISCLOSURES) -> SdJwt
     if len(parts) - 2 > max_disclosures:
         raise VerificationError(ErrorCode.TOO_LARGE, f"over {max_disclosures} disclosures")
     issuer_jwt, disclosures, last = parts[0], parts[1:-1], parts[-1]
-    if not issuer_jwt or any(not d for d in disclosures):
+    if not issuer_jwt or "" in disclosures:
         raise VerificationError(ErrorCode.MALFORMED, "empty part in the SD-JWT")
     return SdJwt(issuer_jwt, tuple(disclosures), last or None)
 
@@ -124,7 +123,7 @@ def decode_disclosures(encoded: Sequence[str]) -> dict[str, Disclosure]:
     by_digest: dict[str, Disclosure] = {}
     for text in encoded:
         disclosure = decode_disclosure(text)
-        key = disclosure.digest
+        key = digest(text)
         if key in by_digest:
             raise VerificationError(ErrorCode.DISCLOSURE_DUPLICATED, "a disclosure appears twice")
         by_digest[key] = disclosure
