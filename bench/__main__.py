@@ -68,16 +68,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         throughput_report(
             "Verification, the same presentation with EdDSA (Ed25519) keys, for information",
             eddsa,
-            ours=(verification.OURS_EDDSA,),
+            ours=(),  # for information: the targets are set on the ES256 default
             reference=None,
             raw_limit={verification.OURS_EDDSA: verification.RAW_EDDSA},
+            ceilings=(verification.OURS_EDDSA,),
         ),
         throughput_report(
             "Issuance, resident-register extract (ES256)",
             issued,
-            ours=(issuance.OURS,),
+            ours=(),  # the issue sets targets for verification only
             reference=issuance.REFERENCE,
             raw_limit={issuance.OURS: issuance.RAW},
+            ceilings=(issuance.OURS,),
         ),
         qr_report(sizes),
     ]

@@ -47,8 +47,8 @@ def throughput_report(
     """One row per measurement; ours are compared with the reference and their raw limit.
 
     ``raw_limit`` maps each of ``ours`` and ``ceilings`` to the label of the raw-limit row it
-    is judged by. ``ceilings`` get the same ratio columns but no target verdict: they show how
-    far any verifier could go, not ours.
+    is judged by. ``ceilings`` get the same ratio columns but no target verdict: rows shown
+    for information (a no-checks floor, EdDSA, issuance), not judged against the targets.
     """
     by_label = {m.label: m for m in measurements}
     rows = []
