@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Column, Table
 
 from credential_schemas.errors import SchemaRegistryError
@@ -24,7 +25,7 @@ def _load(types: Path | None) -> Registry:
     try:
         return Registry.load(types)
     except SchemaRegistryError as exc:
-        Console(stderr=True).print(f"[red]refused[/red] {exc}")
+        Console(stderr=True).print(f"[red]refused[/red] {escape(str(exc))}")
         raise typer.Exit(1) from exc
 
 
@@ -61,7 +62,7 @@ def show(type_id: str, types: _Directory = None) -> None:
     try:
         credential_type = registry.get(type_id)
     except SchemaRegistryError as exc:
-        Console(stderr=True).print(f"[red]{exc.code}[/red]: {exc.detail}")
+        Console(stderr=True).print(f"[red]{exc.code}[/red]: {escape(exc.detail)}")
         raise typer.Exit(1) from exc
     table = Table("claim", "라벨", "label", "disclosure", title=credential_type.vct)
     for name in credential_type.claim_names:
@@ -81,4 +82,5 @@ def show(type_id: str, types: _Directory = None) -> None:
 def check(types: Annotated[Path, typer.Argument(help="The types directory to check")]) -> None:
     """Load a types directory as the services would; exit 1 naming the first broken file."""
     registry = _load(types)
-    Console().print(f"[green]ok[/green]: {len(registry.types)} certificate types in {types}")
+    count = len(registry.types)
+    Console().print(f"[green]ok[/green]: {count} certificate types in {escape(str(types))}")

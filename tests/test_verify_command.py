@@ -230,3 +230,52 @@ def test_the_installed_command_runs(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "VALID" in done.stdout
+
+
+def test_an_image_without_the_image_extra_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bank that installed the plain verifier gets told what to install, not a traceback."""
+    scheme = Scheme("https://rr.issuer.jigap.example/status/1")
+    anchor, trust, status = scheme.write(tmp_path)
+    store = tmp_path / "store"
+    assert _sync(str(trust), str(status), "--into", str(store), "--anchor", str(anchor)) == 0
+    image = tmp_path / "qr.png"
+    image.write_bytes(render_png(encode_envelope(scheme.presentation())))
+    monkeypatch.setitem(sys.modules, "zxingcpp", None)  # as if zxing-cpp were not installed
+    result = runner.invoke(app, ["verify", "check", "--trust", str(store), str(image)])
+    assert result.exit_code == 2
+    assert "jigap[image]" in result.output
+
+
+def test_claim_values_are_printed_as_text_not_as_console_markup(tmp_path: Path) -> None:
+    """A claim is outside data: `[/]` in an address must print as itself, not break the output."""
+    scheme = Scheme("https://rr.issuer.jigap.example/status/1")
+    anchor, trust, status = scheme.write(tmp_path)
+    store = tmp_path / "store"
+    assert _sync(str(trust), str(status), "--into", str(store), "--anchor", str(anchor)) == 0
+    credential_type = scheme.world.registry.get("resident_register_extract")
+    claims = {**credential_type.examples[0], "address": "서울 [/] [bold]세종대로[/bold] 209"}
+    credential = issue_sd_jwt_vc(
+        credential_type,
+        claims,
+        issuer_id=ISSUER,
+        signing_key=scheme.issuer_key,
+        holder_key=scheme.phone.public_key,
+        status=StatusReference(scheme.status_uri, 3),
+        now=scheme.now,
+    ).compact
+    presentation = build_presentation(
+        credential,
+        ["address"],
+        holder_key=scheme.phone,
+        audience=COUNTER,
+        nonce=NONCE,
+        now=scheme.now,
+    )
+    wide = CliRunner(env={"COLUMNS": "200"})
+    result = wide.invoke(
+        app, ["verify", "check", "--trust", str(store), "--nonce", NONCE, presentation]
+    )
+    assert result.exit_code == 0, result.output
+    assert "[/] [bold]세종대로[/bold]" in result.stdout

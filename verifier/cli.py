@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from keys.encoding import json_dumps
@@ -45,11 +46,12 @@ def sync(
     try:
         report = sync_trust_store(sources, into, anchor_file=anchor)
     except (SyncError, VerificationError, KeyManagementError) as exc:
-        console.print(f"[red]sync refused[/red]: {getattr(exc, 'code', 'error')}: {_detail(exc)}")
+        code = getattr(exc, "code", "error")
+        console.print(f"[red]sync refused[/red]: {code}: {escape(_detail(exc))}")
         raise typer.Exit(EXIT_INVALID) from exc
     table = Table("what", "source", "detail", title=f"trust store {into}")
     for row in report:
-        table.add_row(*row)
+        table.add_row(*map(escape, row))
     console.print(table)
 
 
@@ -71,7 +73,9 @@ def check(
     try:
         store = TrustStore.load(trust)
     except (VerificationError, KeyManagementError) as exc:
-        Console(stderr=True).print(f"trust store {trust}: {exc.code}: {_detail(exc)}")
+        Console(stderr=True).print(
+            f"trust store {escape(str(trust))}: {exc.code}: {escape(_detail(exc))}"
+        )
         raise typer.Exit(EXIT_USAGE) from exc
     policy = Policy(
         expected_audience=audience,
@@ -82,7 +86,11 @@ def check(
         max_status_age=max_status_age,
     )
     verifier = Verifier(store, policy)
-    result = _verify_argument(verifier, presentation)
+    try:
+        result = _verify_argument(verifier, presentation)
+    except ModuleNotFoundError as exc:  # an image given to a verifier installed without `image`
+        Console(stderr=True).print(escape(str(exc)))
+        raise typer.Exit(EXIT_USAGE) from exc
     _print_result(result, as_json)
     raise typer.Exit(EXIT_VALID if result.valid else EXIT_INVALID)
 
@@ -113,7 +121,7 @@ def _print_result(result: VerificationResult, as_json: bool) -> None:
         return
     console = Console()
     if not result.valid:
-        console.print(f"[bold red]INVALID[/bold red] {result.error}: {result.detail}")
+        console.print(f"[bold red]INVALID[/bold red] {result.error}: {escape(result.detail)}")
         return
     console.print(
         f"[bold green]VALID[/bold green] {result.credential_type} from {result.issuer}"
@@ -123,7 +131,7 @@ def _print_result(result: VerificationResult, as_json: bool) -> None:
     table = Table("claim", "value")
     for name, value in result.claims.items():
         shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        table.add_row(name, shown)
+        table.add_row(escape(name), escape(shown))
     console.print(table)
 
 
