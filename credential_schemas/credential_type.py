@@ -21,7 +21,13 @@ from jsonschema.protocols import Validator
 from credential_schemas.derived import DerivedClaim
 from credential_schemas.errors import ClaimsError, RegistryErrorCode, UnknownNameError
 from credential_schemas.fast_check import Check
-from credential_schemas.rrn import BIRTH_DATE_CLAIM, RRN_CLAIM, check_birth_date_matches_rrn
+from credential_schemas.rrn import (
+    BIRTH_DATE_CLAIM,
+    RRN_CLAIM,
+    SEX_CLAIM,
+    check_birth_date_matches_rrn,
+    check_sex_matches_rrn,
+)
 
 __all__ = ["ClaimPath", "CredentialType", "Language", "iter_claim_paths"]
 
@@ -138,10 +144,14 @@ def _check_values(value: Any, where: str = "") -> None:
                 f"{where or '(root)'}: contains a control or bidi character",
             )
     elif isinstance(value, Mapping):
-        rrn, born = value.get(RRN_CLAIM), value.get(BIRTH_DATE_CLAIM)
-        if isinstance(rrn, str) and isinstance(born, str):
+        rrn = value.get(RRN_CLAIM)
+        if isinstance(rrn, str):
+            born, sex = value.get(BIRTH_DATE_CLAIM), value.get(SEX_CLAIM)
             try:
-                check_birth_date_matches_rrn(born, rrn)
+                if isinstance(born, str):
+                    check_birth_date_matches_rrn(born, rrn)
+                if isinstance(sex, str):
+                    check_sex_matches_rrn(sex, rrn)
             except ClaimsError as error:
                 raise ClaimsError(error.code, f"{where or '(root)'}: {error.detail}") from None
         for key, sub in value.items():

@@ -30,6 +30,7 @@ __all__ = [
     "CHECK_DIGIT_CUTOFF",
     "RRN_CLAIM",
     "RRN_FORMAT",
+    "SEX_CLAIM",
     "birth_date_from_rrn",
     "check_birth_date_matches_rrn",
     "rrn_check_digit",
@@ -40,6 +41,10 @@ RRN_FORMAT = "kr-rrn"
 # Claim names the cross-field check looks for, at any level of a credential's claims.
 RRN_CLAIM = "resident_registration_number"
 BIRTH_DATE_CLAIM = "birth_date"
+SEX_CLAIM = "sex"
+# The seventh digit's parity gives the registered sex: odd male, even female (9 and 0, for the
+# 1800s, follow the same rule).
+_SEX_BY_PARITY = ("female", "male")
 
 # First birth date whose number may have been assigned under the 2020-10-05 rules.
 CHECK_DIGIT_CUTOFF = date(2020, 10, 5)
@@ -118,4 +123,17 @@ def check_birth_date_matches_rrn(birth_date: str | date, rrn: str) -> None:
         raise ClaimsError(
             RegistryErrorCode.INCONSISTENT_CLAIMS,
             "birth_date differs from the date in the resident registration number",
+        )
+
+
+def check_sex_matches_rrn(sex: str, rrn: str) -> None:
+    """Raise ``INCONSISTENT_CLAIMS`` unless ``sex`` ("male"/"female") is the one ``rrn`` encodes.
+
+    Checked after ``birth_date_from_rrn`` has accepted the number's form.
+    """
+    birth_date_from_rrn(rrn)
+    if sex in _SEX_BY_PARITY and sex != _SEX_BY_PARITY[int(rrn[7]) % 2]:
+        raise ClaimsError(
+            RegistryErrorCode.INCONSISTENT_CLAIMS,
+            "sex differs from the one in the resident registration number",
         )

@@ -199,3 +199,24 @@ def test_the_remainder_collision_is_real() -> None:
     validate_rrn(first)
     validate_rrn(second)
     assert sum(a != b for a, b in zip(first, second, strict=True)) == 1
+
+
+def test_sex_must_agree_with_the_registration_number() -> None:
+    from credential_schemas import Registry
+    from credential_schemas.errors import ClaimsError, RegistryErrorCode
+
+    resident = Registry.load().get("resident_register_extract")
+    claims = dict(resident.examples[0])
+    assert claims["resident_registration_number"][7] == "1"  # a man born in the 1900s
+    resident.validate(claims)
+    with pytest.raises(ClaimsError) as caught:
+        resident.validate({**claims, "sex": "female"})
+    assert caught.value.code == RegistryErrorCode.INCONSISTENT_CLAIMS
+    with pytest.raises(ClaimsError) as caught:
+        resident.validate_disclosed(
+            {
+                "sex": "female",
+                "resident_registration_number": claims["resident_registration_number"],
+            }
+        )
+    assert caught.value.code == RegistryErrorCode.INCONSISTENT_CLAIMS
