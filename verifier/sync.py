@@ -15,10 +15,10 @@ from pathlib import Path
 import httpx
 
 from keys.encoding import b64url_decode, json_dumps, json_loads_object
-from keys.errors import KeyManagementError
-from keys.jwk import public_key_from_jwk
+from keys.errors import KeyErrorCode, KeyManagementError, TrustListError
+from keys.jwk import PublicKey, public_key_from_jwk
 from keys.jws import decode_compact
-from keys.trust_list import TRUST_LIST_TYP
+from keys.trust_list import TRUST_LIST_TYP, TrustList, verify_trust_list
 from verifier.status_list import STATUS_LIST_TYP
 from verifier.trust_store import (
     ANCHOR_FILE,
@@ -101,10 +101,7 @@ def sync_trust_store(
     if len(trust_lists) > 1:
         raise SyncError("more than one trust list among the sources")
 
-    held: TrustStore | None = None
-    if (root / TRUST_LIST_FILE).exists():
-        held = TrustStore.load(root, now=now)
-    held_list = held.trust_list if held else None
+    held, held_list = _held(root, anchor, now)
     if trust_lists:
         source, token = trust_lists[0]
         store = TrustStore.from_trust_list(
@@ -117,6 +114,8 @@ def sync_trust_store(
         trust_token = token
     elif held is not None:
         store, trust_token = held, (root / TRUST_LIST_FILE).read_text("ascii")
+    elif held_list is not None:
+        raise SyncError("the trust list held has expired: give a current one among the sources")
     else:
         raise SyncError("no trust list among the sources and none held")
 
@@ -151,6 +150,30 @@ def sync_trust_store(
         write_atomically(pinned_path, json_dumps(anchor_jwk))
     rows.append(("saved", str(root), f"{STATUS_LISTS_FILE}: {len(store.status_list_uris)} lists"))
     return rows
+
+
+def _held(root: Path, anchor: PublicKey, now: int) -> tuple[TrustStore | None, TrustList | None]:
+    """The store synced before, and its trust list, which guards against rollback.
+
+    A held list that has expired since (a counter offline for weeks) vouches for nothing any
+    more, so its store is dropped; but its sequence still guards against rollback, so it is
+    read, signature checked, as of its own issue time.
+    """
+    if not (root / TRUST_LIST_FILE).exists():
+        return None, None
+    try:
+        held = TrustStore.load(root, now=now)
+    except TrustListError as exc:
+        if exc.code is not KeyErrorCode.TRUST_LIST_EXPIRED:
+            raise
+    else:
+        return held, held.trust_list
+    token = (root / TRUST_LIST_FILE).read_text("ascii")
+    claims = decode_compact(token, expected_typ=TRUST_LIST_TYP).unverified_claims()
+    unverified_iat = claims.get("iat")
+    if type(unverified_iat) is not int:
+        raise SyncError(f"{root / TRUST_LIST_FILE}: no issue time")
+    return None, verify_trust_list(token, anchor, now=unverified_iat)
 
 
 def _pin_anchor(pinned_path: Path, anchor_file: str | os.PathLike[str] | None) -> dict[str, object]:

@@ -1,0 +1,69 @@
+"""`sync_trust_store` over time: a counter that was offline past its trust list's expiry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from keys.encoding import json_dumps
+from keys.errors import KeyErrorCode, TrustListError
+from keys.jwk import Jwks, SigningKey
+from keys.trust_list import TrustedIssuer, TrustList, sign_trust_list
+from tests._world import ISSUER, NOW
+from verifier import TrustStore
+from verifier.sync import SyncError, sync_trust_store
+
+DAY = 86400
+ANCHOR = SigningKey.generate()
+ISSUER_KEY = SigningKey.generate()
+
+
+def _trust_list(tmp_path: Path, *, sequence: int, issued_at: int) -> str:
+    entry = TrustedIssuer(
+        ISSUER,
+        {"ko": "주민등록 발급기관", "en": "Resident register office"},
+        Jwks.of(ISSUER_KEY.public_key),
+        frozenset({"urn:jigap:resident-register-extract:1"}),
+        issued_at - DAY,
+        issued_at + 365 * DAY,
+    )
+    trust_list = TrustList(
+        "https://trust.example", sequence, issued_at, issued_at + DAY, {ISSUER: entry}
+    )
+    path = tmp_path / f"trust-list-{sequence}.jwt"
+    path.write_text(sign_trust_list(trust_list, ANCHOR))
+    return str(path)
+
+
+@pytest.fixture
+def synced(tmp_path: Path) -> Path:
+    anchor = tmp_path / "anchor.jwk"
+    anchor.write_bytes(json_dumps(ANCHOR.public_key.to_jwk()))
+    store = tmp_path / "store"
+    first = _trust_list(tmp_path, sequence=5, issued_at=NOW)
+    sync_trust_store([first], store, anchor_file=anchor, now=NOW)
+    return store
+
+
+def test_a_counter_back_after_expiry_takes_a_newer_list(synced: Path, tmp_path: Path) -> None:
+    later = NOW + 30 * DAY
+    with pytest.raises(TrustListError) as caught:
+        TrustStore.load(synced, now=later)  # offline, the expired list vouches for nothing
+    assert caught.value.code == KeyErrorCode.TRUST_LIST_EXPIRED
+    sync_trust_store([_trust_list(tmp_path, sequence=6, issued_at=later)], synced, now=later)
+    store = TrustStore.load(synced, now=later)
+    assert store.trust_list is not None and store.trust_list.sequence == 6
+
+
+def test_expiry_does_not_open_the_door_to_rollback(synced: Path, tmp_path: Path) -> None:
+    later = NOW + 30 * DAY
+    older = _trust_list(tmp_path, sequence=4, issued_at=later)
+    with pytest.raises(TrustListError) as caught:
+        sync_trust_store([older], synced, now=later)
+    assert caught.value.code == KeyErrorCode.TRUST_LIST_ROLLBACK
+
+
+def test_an_expired_list_alone_is_not_enough(synced: Path) -> None:
+    with pytest.raises(SyncError):
+        sync_trust_store([], synced, now=NOW + 30 * DAY)
