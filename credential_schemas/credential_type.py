@@ -38,7 +38,7 @@ LANGUAGES: tuple[Language, ...] = ("ko", "en")
 _MAX_REPORTED = 5
 _MAX_NAME_IN_DETAIL = 40
 # C0 and C1 controls, DEL, U+2028/2029 line separators, bidi embeddings, overrides, isolates.
-_HIDDEN_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+HIDDEN_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 # Structural problems first: a missing claim usually explains the rest.
 _CODE_PRIORITY = {
     RegistryErrorCode.MISSING_REQUIRED_CLAIM: 0,
@@ -129,16 +129,16 @@ def _raise_first(errors: list[ValidationError]) -> None:
     raise ClaimsError(code, detail)
 
 
-def _check_values(value: Any, where: str = "") -> None:
+def _check_values(value: Any, where: str = "", *, strings: bool = True) -> None:
     """Rules for every level of the claims, beyond what the schema says.
 
     - No string holds a control, line-separator or bidi-override character: a value shown at a
       counter must read as what it is, and ``pattern``'s ``$`` (Python ``re``) would let a
-      trailing newline through.
-    - A ``birth_date`` beside a ``resident_registration_number`` must be the RRN's date.
+      trailing newline through. ``strings=False`` when a compiled check has already seen to it.
+    - A ``birth_date`` or ``sex`` beside a ``resident_registration_number`` must agree with it.
     """
-    if isinstance(value, str):
-        if _HIDDEN_CHARACTERS.search(value):
+    if type(value) is str:
+        if strings and HIDDEN_CHARACTERS.search(value):
             raise ClaimsError(
                 RegistryErrorCode.SCHEMA_VIOLATION,
                 f"{where or '(root)'}: contains a control or bidi character",
@@ -155,10 +155,11 @@ def _check_values(value: Any, where: str = "") -> None:
             except ClaimsError as error:
                 raise ClaimsError(error.code, f"{where or '(root)'}: {error.detail}") from None
         for key, sub in value.items():
-            _check_values(sub, f"{where}/{key}")
+            if strings or type(sub) is not str:
+                _check_values(sub, f"{where}/{key}", strings=strings)
     elif isinstance(value, list):
         for index, sub in enumerate(value):
-            _check_values(sub, f"{where}/{index}")
+            _check_values(sub, f"{where}/{index}", strings=strings)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -225,8 +226,10 @@ class CredentialType:
                     RegistryErrorCode.SCHEMA_VIOLATION,
                     f"derived claim {', '.join(supplied)} is computed by the issuer, not supplied",
                 )
-        if self._issuance_check is None or not self._issuance_check(claims):
-            _raise_first(list(self._issuance_validator.iter_errors(claims)))
+        if self._issuance_check is not None and self._issuance_check(claims):
+            _check_values(claims, strings=False)  # the compiled check saw to the strings
+            return
+        _raise_first(list(self._issuance_validator.iter_errors(claims)))
         _check_values(claims)
 
     def validate_disclosed(self, claims: Mapping[str, Any]) -> None:
@@ -236,8 +239,10 @@ class CredentialType:
         be declared and well-formed, and a disclosed object or array element is checked whole,
         nested required properties included.
         """
-        if self._disclosed_check is None or not self._disclosed_check(claims):
-            _raise_first(list(self._disclosed_validator.iter_errors(claims)))
+        if self._disclosed_check is not None and self._disclosed_check(claims):
+            _check_values(claims, strings=False)  # the compiled check saw to the strings
+            return
+        _raise_first(list(self._disclosed_validator.iter_errors(claims)))
         _check_values(claims)
 
     def derive(self, claims: Mapping[str, Any], today: date) -> dict[str, Any]:

@@ -28,11 +28,17 @@ _ARRAY = frozenset({"type", "items", "minItems", "maxItems"}) | _ANNOTATIONS
 _OBJECT = frozenset({"type", "properties", "required", "additionalProperties"}) | _ANNOTATIONS
 
 
-def compile_check(schema: Mapping[str, Any], formats: FormatChecker) -> Check | None:
-    """A predicate equivalent to or stricter than ``schema``; None when not understood."""
+def compile_check(
+    schema: Mapping[str, Any], formats: FormatChecker, forbidden: re.Pattern[str] | None = None
+) -> Check | None:
+    """A predicate equivalent to or stricter than ``schema``; None when not understood.
+
+    ``forbidden`` makes every string that contains a match fail too (the registry's rule
+    against hidden characters), so that the caller need not walk the strings again.
+    """
     kind = schema.get("type")
     if kind == "string" and schema.keys() <= _STRING:
-        return _string_check(schema, formats)
+        return _string_check(schema, formats, forbidden)
     if kind == "integer" and schema.keys() <= _INTEGER:
         low, high = schema.get("minimum"), schema.get("maximum")
         if not all(bound is None or type(bound) is int for bound in (low, high)):
@@ -43,18 +49,20 @@ def compile_check(schema: Mapping[str, Any], formats: FormatChecker) -> Check | 
     if kind == "boolean" and schema.keys() <= _BOOLEAN:
         return lambda v: type(v) is bool
     if kind == "array" and schema.keys() <= _ARRAY:
-        return _array_check(schema, formats)
+        return _array_check(schema, formats, forbidden)
     if kind == "object" and schema.keys() <= _OBJECT:
-        return compile_object_check(schema, formats)
+        return compile_object_check(schema, formats, forbidden)
     return None
 
 
-def compile_object_check(schema: Mapping[str, Any], formats: FormatChecker) -> Check | None:
+def compile_object_check(
+    schema: Mapping[str, Any], formats: FormatChecker, forbidden: re.Pattern[str] | None = None
+) -> Check | None:
     if schema.get("additionalProperties", False) is not False:
         return None  # only the closed objects claim schemas use
     properties: dict[str, Check] = {}
     for name, sub in schema.get("properties", {}).items():
-        check = compile_check(sub, formats)
+        check = compile_check(sub, formats, forbidden)
         if check is None:
             return None
         properties[name] = check
@@ -72,15 +80,18 @@ def compile_object_check(schema: Mapping[str, Any], formats: FormatChecker) -> C
     return check_object
 
 
-def _string_check(schema: Mapping[str, Any], formats: FormatChecker) -> Check | None:
+def _string_check(
+    schema: Mapping[str, Any], formats: FormatChecker, forbidden: re.Pattern[str] | None
+) -> Check | None:
     shortest = schema.get("minLength", 0)
     longest = schema.get("maxLength")
     pattern = re.compile(schema["pattern"]) if "pattern" in schema else None
-    format_name = schema.get("format")
     allowed = schema.get("enum")
     if allowed is not None and not all(isinstance(a, str) for a in allowed):
         return None
     allowed_set = frozenset(allowed) if allowed is not None else None
+    # The format's own function, as FormatChecker.conforms would call it, without its layers.
+    conforms, raises = formats.checkers[schema["format"]] if "format" in schema else (None, ())
 
     def check_string(value: Any) -> bool:
         if type(value) is not str:
@@ -92,13 +103,22 @@ def _string_check(schema: Mapping[str, Any], formats: FormatChecker) -> Check | 
             return False
         if allowed_set is not None and value not in allowed_set:
             return False
-        return format_name is None or formats.conforms(value, format_name)
+        if forbidden is not None and forbidden.search(value) is not None:
+            return False
+        if conforms is None:
+            return True
+        try:
+            return bool(conforms(value))
+        except raises:
+            return False
 
     return check_string
 
 
-def _array_check(schema: Mapping[str, Any], formats: FormatChecker) -> Check | None:
-    items = compile_check(schema["items"], formats) if "items" in schema else None
+def _array_check(
+    schema: Mapping[str, Any], formats: FormatChecker, forbidden: re.Pattern[str] | None
+) -> Check | None:
+    items = compile_check(schema["items"], formats, forbidden) if "items" in schema else None
     if "items" in schema and items is None:
         return None
     fewest, most = schema.get("minItems", 0), schema.get("maxItems")

@@ -19,7 +19,12 @@ from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError, best_match
 from jsonschema.protocols import Validator
 
-from credential_schemas.credential_type import LANGUAGES, CredentialType, iter_claim_paths
+from credential_schemas.credential_type import (
+    HIDDEN_CHARACTERS,
+    LANGUAGES,
+    CredentialType,
+    iter_claim_paths,
+)
 from credential_schemas.derived import DerivedClaim
 from credential_schemas.errors import ClaimsError, RegistryErrorCode, TypeFileError
 from credential_schemas.fast_check import compile_object_check
@@ -228,8 +233,8 @@ def _build(path: Path, doc: Mapping[str, Any]) -> CredentialType:
         ),
         _issuance_validator=Draft202012Validator(schema, format_checker=checker),
         _disclosed_validator=Draft202012Validator(disclosed_schema, format_checker=checker),
-        _issuance_check=compile_object_check(schema, checker),
-        _disclosed_check=compile_object_check(disclosed_schema, checker),
+        _issuance_check=compile_object_check(schema, checker, HIDDEN_CHARACTERS),
+        _disclosed_check=compile_object_check(disclosed_schema, checker, HIDDEN_CHARACTERS),
         _metadata=_metadata(doc),
     )
 
