@@ -371,3 +371,10 @@ def test_the_unmodified_presentation_is_valid() -> None:
         "birth_date": "1985-03-15",
         "address": "서울특별시 종로구 세종대로 209",
     }
+
+
+def test_a_policy_naming_an_unknown_type_is_refused_at_construction() -> None:
+    world = World()
+    with pytest.raises(ValueError, match="resident_register_extrac"):
+        world.verifier(accepted_credential_types=frozenset({"resident_register_extrac"}))
+    world.verifier(accepted_credential_types=frozenset({"urn:jigap:resident-register-extract:1"}))

@@ -279,3 +279,12 @@ def test_claim_values_are_printed_as_text_not_as_console_markup(tmp_path: Path) 
     )
     assert result.exit_code == 0, result.output
     assert "[/] [bold]세종대로[/bold]" in result.stdout
+
+
+def test_a_misspelt_type_is_a_usage_error(tmp_path: Path) -> None:
+    scheme = Scheme("https://rr.issuer.jigap.example/status/1")
+    anchor, trust, status = scheme.write(tmp_path)
+    store = tmp_path / "store"
+    assert _sync(str(trust), str(status), "--into", str(store), "--anchor", str(anchor)) == 0
+    args = ["verify", "check", "--trust", str(store), "--type", "resident_register", "x"]
+    assert runner.invoke(app, args).exit_code == 2

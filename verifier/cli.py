@@ -77,15 +77,19 @@ def check(
             f"trust store {escape(str(trust))}: {exc.code}: {escape(_detail(exc))}"
         )
         raise typer.Exit(EXIT_USAGE) from exc
-    policy = Policy(
-        expected_audience=audience,
-        expected_nonce=nonce,
-        accepted_credential_types=frozenset(credential_type or ()),
-        required_claims=frozenset(require or ()),
-        max_presentation_age=max_age,
-        max_status_age=max_status_age,
-    )
-    verifier = Verifier(store, policy)
+    try:
+        policy = Policy(
+            expected_audience=audience,
+            expected_nonce=nonce,
+            accepted_credential_types=frozenset(credential_type or ()),
+            required_claims=frozenset(require or ()),
+            max_presentation_age=max_age,
+            max_status_age=max_status_age,
+        )
+        verifier = Verifier(store, policy)
+    except ValueError as exc:  # a policy that could accept nothing, e.g. a misspelt --type
+        Console(stderr=True).print(escape(str(exc)))
+        raise typer.Exit(EXIT_USAGE) from exc
     try:
         result = _verify_argument(verifier, presentation)
     except ModuleNotFoundError as exc:  # an image given to a verifier installed without `image`

@@ -82,6 +82,11 @@ class Verifier:
         self.store = store
         self.policy = policy or Policy()
         self.registry = registry or Registry.load()
+        # A misspelt type would refuse every presentation: say so now, not at the counter.
+        known = {name for t in self.registry.types for name in (t.id, t.vct)}
+        unknown = self.policy.accepted_credential_types - known
+        if unknown:
+            raise ValueError(f"accepted_credential_types not in the registry: {sorted(unknown)}")
 
     def verify(self, text: str, now: Timestamp = None) -> VerificationResult:
         """Verify a QR envelope or a plain SD-JWT compact string; never raises for bad input."""
