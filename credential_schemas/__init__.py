@@ -34,14 +34,17 @@ against the rules a schema cannot state. Its members:
     Claims the issuer computes, e.g. ``{"name": "age_over_19", "rule": "age_at_least",
     "source": "birth_date", "years": 19}``. Not accepted from the agency at issuance; accepted
     as booleans among disclosed claims.
+``date_order`` (optional)
+    Pairs of top-level date claims in a fixed order, e.g. ``{"earlier": "acquisition_date",
+    "later": "loss_date"}``: when both are present the later is never before the earlier.
 ``examples``
     ``{"valid": [claims, ...], "invalid": [{"claims", "why", "code"}, ...]}``, run at load:
     a valid example must pass ``validate``, an invalid one must fail with its ``code``.
 
-Two rules hold for every type, at every level of the claims: whenever both
-``resident_registration_number`` and ``birth_date`` appear in one object (top level or nested,
-e.g. a family member) they must agree, and no string holds a control, line-separator or bidi
-override character.
+Two rules hold for every type, at every level of the claims: whenever
+``resident_registration_number`` appears in one object (top level or nested, e.g. a family
+member) with ``birth_date`` or ``sex``, they must agree with it; and no string holds a control,
+line-separator or bidi override character.
 """
 
 from __future__ import annotations

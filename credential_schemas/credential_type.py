@@ -175,6 +175,8 @@ class CredentialType:
     validity: timedelta
     decoys: int
     derived: tuple[DerivedClaim, ...]
+    # (earlier, later) top-level date claims: `later` is never before `earlier`.
+    date_order: tuple[tuple[str, str], ...] = ()
     # Sample claims from the type file, each passing ``validate``: for demos and tests.
     examples: tuple[dict[str, Any], ...] = ()
     source: Path | None = None  # the file it was loaded from, for operators' messages
@@ -228,9 +230,10 @@ class CredentialType:
                 )
         if self._issuance_check is not None and self._issuance_check(claims):
             _check_values(claims, strings=False)  # the compiled check saw to the strings
-            return
-        _raise_first(list(self._issuance_validator.iter_errors(claims)))
-        _check_values(claims)
+        else:
+            _raise_first(list(self._issuance_validator.iter_errors(claims)))
+            _check_values(claims)
+        self._check_date_order(claims)
 
     def validate_disclosed(self, claims: Mapping[str, Any]) -> None:
         """Verifier check of the claims a presentation disclosed.
@@ -241,9 +244,19 @@ class CredentialType:
         """
         if self._disclosed_check is not None and self._disclosed_check(claims):
             _check_values(claims, strings=False)  # the compiled check saw to the strings
-            return
-        _raise_first(list(self._disclosed_validator.iter_errors(claims)))
-        _check_values(claims)
+        else:
+            _raise_first(list(self._disclosed_validator.iter_errors(claims)))
+            _check_values(claims)
+        self._check_date_order(claims)
+
+    def _check_date_order(self, claims: Mapping[str, Any]) -> None:
+        for earlier, later in self.date_order:
+            first, second = claims.get(earlier), claims.get(later)
+            # Both are valid YYYY-MM-DD by now: as text, they sort as the dates do.
+            if isinstance(first, str) and isinstance(second, str) and second < first:
+                raise ClaimsError(
+                    RegistryErrorCode.INCONSISTENT_CLAIMS, f"/{later} is before /{earlier}"
+                )
 
     def derive(self, claims: Mapping[str, Any], today: date) -> dict[str, Any]:
         """The derived claims for ``claims`` as of ``today``; pure, the date is passed in.

@@ -160,6 +160,13 @@ def _check_rules(path: Path, doc: Mapping[str, Any], type_id: str, version: int)
         if properties[source].get("format") != DATE_FORMAT:
             _refuse(path, f"derived claim {name!r}: source {source!r} is not a date")
         derived_names.append(name)
+    for pair in doc.get("date_order", ()):
+        for role in ("earlier", "later"):
+            name = pair[role]
+            if name not in properties or properties[name].get("format") != DATE_FORMAT:
+                _refuse(path, f"date_order: {role} claim {name!r} is not a top-level date claim")
+        if pair["earlier"] == pair["later"]:
+            _refuse(path, f"date_order: {pair['earlier']!r} is ordered against itself")
     expected = [p.name for p in iter_claim_paths(schema)] + derived_names
     labels = doc["claim_labels"]
     missing = [n for n in expected if n not in labels]
@@ -225,6 +232,7 @@ def _build(path: Path, doc: Mapping[str, Any]) -> CredentialType:
         validity=timedelta(days=doc["validity_days"]),
         decoys=doc["decoy_digests"],
         derived=derived,
+        date_order=tuple((p["earlier"], p["later"]) for p in doc.get("date_order", ())),
         examples=tuple(copy.deepcopy(claims) for claims in doc["examples"]["valid"]),
         source=path,
         _display=MappingProxyType(dict(doc["display"])),

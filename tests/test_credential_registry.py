@@ -711,3 +711,31 @@ def test_public_api_is_guarded() -> None:
     ]
     for name in credential_schemas.__all__:
         assert getattr(credential_schemas, name) is not None
+
+
+# -- date order, as data -------------------------------------------------------------------------
+
+
+def test_dates_in_a_fixed_order_are_refused_reversed() -> None:
+    health = Registry.load().get("health_insurance_eligibility")
+    assert health.date_order == (("acquisition_date", "loss_date"),)
+    claims = {**health.examples[0], "loss_date": "2020-01-31"}
+    health.validate(claims)
+    for check in (health.validate, health.validate_disclosed):
+        with pytest.raises(ClaimsError) as caught:
+            check({**claims, "loss_date": "2015-03-01"})
+        assert caught.value.code == RegistryErrorCode.INCONSISTENT_CLAIMS
+    health.validate_disclosed({"loss_date": "2015-03-01"})  # alone, nothing to compare
+
+
+def test_a_date_order_naming_a_claim_that_is_no_date_is_refused(tmp_path: Path) -> None:
+    types = tmp_path / "types"
+    shutil.copytree(BUNDLED_TYPES_DIR, types)
+    path = types / "health_insurance_eligibility" / "v1.json"
+    doc = json.loads(path.read_text())
+    doc["date_order"] = [{"earlier": "insurer", "later": "loss_date"}]
+    path.write_text(json.dumps(doc, ensure_ascii=False))
+    with pytest.raises(TypeFileError) as caught:
+        Registry.load(types)
+    assert "v1.json" in str(caught.value)
+    assert "date_order" in str(caught.value)
