@@ -41,6 +41,7 @@ __all__ = [
     "Signer",
     "list_key_infos",
     "read_key_info",
+    "write_atomically",
 ]
 
 RECORD_FORMAT = "jigap-file-key/1"
@@ -149,7 +150,7 @@ class FileKeyStore:
         salt = os.urandom(_SALT_BYTES)
         password, check = _stretch(self._passphrase, salt, self._scrypt_n)
         record = _Record(info, salt, self._scrypt_n, check, key.to_pem(password))
-        _write_atomically(_record_path(self._directory, info.kid), _encode_record(record))
+        _write_record(_record_path(self._directory, info.kid), _encode_record(record))
         self._cache[info.kid] = key
         return info
 
@@ -185,7 +186,7 @@ class FileKeyStore:
             return
         retired = KeyInfo(record.info.public_key, record.info.created_at, KeyStatus.RETIRED)
         updated = _Record(retired, record.salt, record.scrypt_n, record.check, record.pem)
-        _write_atomically(_record_path(self._directory, kid), _encode_record(updated))
+        _write_record(_record_path(self._directory, kid), _encode_record(updated))
 
     def _secrets(self, record: _Record) -> bytes:
         password, check = _stretch(self._passphrase, record.salt, record.scrypt_n)
@@ -289,27 +290,37 @@ def _damaged(kid: str, detail: str) -> KeyStoreError:
     return KeyStoreError(KeyErrorCode.KEY_STORE, f"{kid}{RECORD_SUFFIX}: {detail}")
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Readers see the old file or the new one, never a part: temp file, fsync, rename."""
+def write_atomically(path: Path, data: bytes, *, mode: int = 0o600) -> None:
+    """Readers see the old file or the new one, never a part: temp file, fsync, rename.
+
+    Every store kept on disk writes through this: key records (mode 0600, the default: only
+    the owner reads a private key), trust stores (public data, 0644). ``OSError`` passes.
+    """
+    path.parent.mkdir(mode=0o700 if mode == 0o600 else 0o755, parents=True, exist_ok=True)
+    # mkstemp creates the file with mode 0600 whatever the umask; widen only when asked.
+    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        # mkstemp creates the file with mode 0600 whatever the umask.
-        fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as temp:
-                temp.write(data)
-                temp.flush()
-                os.fsync(temp.fileno())
-            os.replace(temp_name, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp_name)
-            raise
-        # The rename itself is durable only once the directory entry is on disk.
-        directory_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory_fd)
-        finally:
-            os.close(directory_fd)
+        if mode != 0o600:
+            os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as temp:
+            temp.write(data)
+            temp.flush()
+            os.fsync(temp.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise
+    # The rename itself is durable only once the directory entry is on disk.
+    directory_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory_fd)
+    finally:
+        os.close(directory_fd)
+
+
+def _write_record(path: Path, data: bytes) -> None:
+    try:
+        write_atomically(path, data)
     except OSError as exc:
         raise KeyStoreError(KeyErrorCode.KEY_STORE, f"{path.name}: {exc.strerror}") from exc

@@ -333,6 +333,7 @@ def test_public_names_are_guarded() -> None:
         "Signer",
         "list_key_infos",
         "read_key_info",
+        "write_atomically",
     ]
 
 

@@ -67,3 +67,9 @@ def test_expiry_does_not_open_the_door_to_rollback(synced: Path, tmp_path: Path)
 def test_an_expired_list_alone_is_not_enough(synced: Path) -> None:
     with pytest.raises(SyncError):
         sync_trust_store([], synced, now=NOW + 30 * DAY)
+
+
+def test_the_trust_store_is_public_and_written_whole(synced: Path) -> None:
+    for name in ("anchor.jwk", "trust-list.jwt", "status-lists.json"):
+        assert (synced / name).stat().st_mode & 0o777 == 0o644, name
+    assert not list(synced.glob(".*.tmp"))  # no half-written file left behind

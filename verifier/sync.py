@@ -18,14 +18,15 @@ from keys.encoding import b64url_decode, json_dumps, json_loads_object
 from keys.errors import KeyErrorCode, KeyManagementError, TrustListError
 from keys.jwk import PublicKey, public_key_from_jwk
 from keys.jws import decode_compact
+from keys.store import write_atomically
 from keys.trust_list import TRUST_LIST_TYP, TrustList, verify_trust_list
 from verifier.status_list import STATUS_LIST_TYP
 from verifier.trust_store import (
     ANCHOR_FILE,
+    PUBLIC_FILE,
     STATUS_LISTS_FILE,
     TRUST_LIST_FILE,
     TrustStore,
-    write_atomically,
 )
 
 MAX_SOURCE_BYTES = 16 * 1024 * 1024
@@ -144,10 +145,10 @@ def sync_trust_store(
         store.add_status_list(status_uri, token, now)
         rows.append(("status list", source, status_uri))
 
-    write_atomically(root / TRUST_LIST_FILE, trust_token.encode("ascii"))
+    write_atomically(root / TRUST_LIST_FILE, trust_token.encode("ascii"), mode=PUBLIC_FILE)
     store.save_status_lists(root)
     if not pinned_path.exists():
-        write_atomically(pinned_path, json_dumps(anchor_jwk))
+        write_atomically(pinned_path, json_dumps(anchor_jwk), mode=PUBLIC_FILE)
     rows.append(("saved", str(root), f"{STATUS_LISTS_FILE}: {len(store.status_list_uris)} lists"))
     return rows
 

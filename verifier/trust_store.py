@@ -25,6 +25,7 @@ from keys.encoding import json_loads_object
 from keys.errors import KeyManagementError
 from keys.jwk import Jwks, PublicKey, public_key_from_jwk
 from keys.jws import KID, decode_compact
+from keys.store import write_atomically
 from keys.trust_list import TrustList, verify_trust_list
 from verifier.errors import ErrorCode, VerificationError, from_key_error
 from verifier.status_list import STATUS_LIST_TYP, StatusListSnapshot, read_status_list_token
@@ -33,6 +34,7 @@ ANCHOR_FILE = "anchor.jwk"
 TRUST_LIST_FILE = "trust-list.jwt"
 STATUS_LISTS_FILE = "status-lists.json"
 MAX_STORE_FILE_BYTES = 64 * 1024 * 1024
+PUBLIC_FILE = 0o644  # a trust store holds only public data, read by the counter's own user
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,16 +179,8 @@ class TrustStore:
             uri: {"token": held.token, "fetched_at": held.fetched_at}
             for uri, held in self._status_lists.items()
         }
-        write_atomically(
-            Path(directory) / STATUS_LISTS_FILE, json.dumps(entries, indent=1).encode()
-        )
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Readers see the old file or the new one, never half of one."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
+        data = json.dumps(entries, indent=1).encode()
+        write_atomically(Path(directory) / STATUS_LISTS_FILE, data, mode=PUBLIC_FILE)
 
 
 def _read(path: Path) -> bytes:
