@@ -228,12 +228,7 @@ class CredentialType:
                     RegistryErrorCode.SCHEMA_VIOLATION,
                     f"derived claim {', '.join(supplied)} is computed by the issuer, not supplied",
                 )
-        if self._issuance_check is not None and self._issuance_check(claims):
-            _check_values(claims, strings=False)  # the compiled check saw to the strings
-        else:
-            _raise_first(list(self._issuance_validator.iter_errors(claims)))
-            _check_values(claims)
-        self._check_date_order(claims)
+        self._check(claims, self._issuance_check, self._issuance_validator)
 
     def validate_disclosed(self, claims: Mapping[str, Any]) -> None:
         """Verifier check of the claims a presentation disclosed.
@@ -242,10 +237,13 @@ class CredentialType:
         be declared and well-formed, and a disclosed object or array element is checked whole,
         nested required properties included.
         """
-        if self._disclosed_check is not None and self._disclosed_check(claims):
+        self._check(claims, self._disclosed_check, self._disclosed_validator)
+
+    def _check(self, claims: Mapping[str, Any], fast: Check | None, validator: Validator) -> None:
+        if fast is not None and fast(claims):
             _check_values(claims, strings=False)  # the compiled check saw to the strings
-        else:
-            _raise_first(list(self._disclosed_validator.iter_errors(claims)))
+        else:  # jsonschema decides, and names what is wrong
+            _raise_first(list(validator.iter_errors(claims)))
             _check_values(claims)
         self._check_date_order(claims)
 

@@ -22,6 +22,18 @@ def _off_curve_p256() -> dict[str, str]:
     return jwk
 
 
+def _trust_list() -> TrustList:
+    entry = TrustedIssuer(
+        ISSUER,
+        {"ko": "발급기관", "en": "Issuer"},
+        Jwks.of(SigningKey.generate().public_key),
+        frozenset({"urn:jigap:resident-register-extract:1"}),
+        NOW - 10,
+        NOW + 10,
+    )
+    return TrustList("https://trust.example", 1, NOW, NOW + 60, {ISSUER: entry})
+
+
 @pytest.mark.parametrize(
     "bad_key", [SMALL_ORDER_ED25519, _off_curve_p256()], ids=["small-order", "off-curve"]
 )
@@ -35,36 +47,19 @@ def test_weak_keys_are_refused_when_an_issuer_is_added(bad_key: dict[str, str]) 
 )
 def test_weak_keys_are_refused_in_a_trust_list(bad_key: dict[str, str]) -> None:
     anchor = SigningKey.generate()
-    entry = TrustedIssuer(
-        ISSUER,
-        {"ko": "발급기관", "en": "Issuer"},
-        Jwks.of(SigningKey.generate().public_key),
-        frozenset({"urn:jigap:resident-register-extract:1"}),
-        NOW - 10,
-        NOW + 10,
-    )
-    claims = TrustList("https://trust.example", 1, NOW, NOW + 60, {ISSUER: entry}).to_claims()
+    claims = _trust_list().to_claims()
     claims["issuers"][0]["jwks"] = {"keys": [bad_key]}
     token = sign_raw(
         {"alg": "ES256", "typ": "jigap-trust-list+jwt", "kid": anchor.kid}, claims, anchor
     )
-    with pytest.raises(KeyManagementError):
+    with pytest.raises(KeyManagementError) as caught:
         TrustStore.from_trust_list(token, anchor.public_key.to_jwk(), now=NOW)
+    assert caught.value.code == KeyErrorCode.TRUST_LIST_INVALID
 
 
 def test_weak_anchor_is_refused() -> None:
     anchor = SigningKey.generate()
-    entry = TrustedIssuer(
-        ISSUER,
-        {"ko": "발급기관", "en": "Issuer"},
-        Jwks.of(SigningKey.generate().public_key),
-        frozenset({"urn:jigap:resident-register-extract:1"}),
-        NOW - 10,
-        NOW + 10,
-    )
-    token = sign_trust_list(
-        TrustList("https://trust.example", 1, NOW, NOW + 60, {ISSUER: entry}), anchor
-    )
+    token = sign_trust_list(_trust_list(), anchor)
     with pytest.raises(InvalidKeyError) as caught:
         TrustStore.from_trust_list(token, SMALL_ORDER_ED25519, now=NOW)
     assert caught.value.code == KeyErrorCode.WEAK_KEY

@@ -116,13 +116,19 @@ def _sync(*args: str) -> int:
     return runner.invoke(app, ["verify", "sync", *args]).exit_code
 
 
-def test_sync_from_files_then_check_offline(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _synced(tmp_path: Path) -> tuple[Scheme, Path]:
+    """A scheme written to files and synced from them into ``tmp_path/store``."""
     scheme = Scheme("https://rr.issuer.jigap.example/status/1")
     anchor, trust, status = scheme.write(tmp_path)
     store = tmp_path / "store"
     assert _sync(str(trust), str(status), "--into", str(store), "--anchor", str(anchor)) == 0
+    return scheme, store
+
+
+def test_sync_from_files_then_check_offline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scheme, store = _synced(tmp_path)
 
     def no_network(*_args: object, **_kwargs: object) -> None:
         raise AssertionError("the offline check touched the network")
@@ -142,10 +148,7 @@ def test_sync_from_files_then_check_offline(
 
 
 def test_check_exit_codes(tmp_path: Path) -> None:
-    scheme = Scheme("https://rr.issuer.jigap.example/status/1")
-    anchor, trust, status = scheme.write(tmp_path)
-    store = tmp_path / "store"
-    assert _sync(str(trust), str(status), "--into", str(store), "--anchor", str(anchor)) == 0
+    scheme, store = _synced(tmp_path)
     replayed = scheme.presentation(nonce="an-old-nonce")
     refused = runner.invoke(
         app, ["verify", "check", "--trust", str(store), "--nonce", NONCE, "--json", replayed]
@@ -236,10 +239,7 @@ def test_an_image_without_the_image_extra_is_a_usage_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A bank that installed the plain verifier gets told what to install, not a traceback."""
-    scheme = Scheme("https://rr.issuer.jigap.example/status/1")
-    anchor, trust, status = scheme.write(tmp_path)
-    store = tmp_path / "store"
-    assert _sync(str(trust), str(status), "--into", str(store), "--anchor", str(anchor)) == 0
+    scheme, store = _synced(tmp_path)
     image = tmp_path / "qr.png"
     image.write_bytes(render_png(encode_envelope(scheme.presentation())))
     monkeypatch.setitem(sys.modules, "zxingcpp", None)  # as if zxing-cpp were not installed
@@ -250,10 +250,7 @@ def test_an_image_without_the_image_extra_is_a_usage_error(
 
 def test_claim_values_are_printed_as_text_not_as_console_markup(tmp_path: Path) -> None:
     """A claim is outside data: `[/]` in an address must print as itself, not break the output."""
-    scheme = Scheme("https://rr.issuer.jigap.example/status/1")
-    anchor, trust, status = scheme.write(tmp_path)
-    store = tmp_path / "store"
-    assert _sync(str(trust), str(status), "--into", str(store), "--anchor", str(anchor)) == 0
+    scheme, store = _synced(tmp_path)
     credential_type = scheme.world.registry.get("resident_register_extract")
     claims = {**credential_type.examples[0], "address": "서울 [/] [bold]세종대로[/bold] 209"}
     credential = issue_sd_jwt_vc(
@@ -282,9 +279,6 @@ def test_claim_values_are_printed_as_text_not_as_console_markup(tmp_path: Path) 
 
 
 def test_a_misspelt_type_is_a_usage_error(tmp_path: Path) -> None:
-    scheme = Scheme("https://rr.issuer.jigap.example/status/1")
-    anchor, trust, status = scheme.write(tmp_path)
-    store = tmp_path / "store"
-    assert _sync(str(trust), str(status), "--into", str(store), "--anchor", str(anchor)) == 0
+    _, store = _synced(tmp_path)
     args = ["verify", "check", "--trust", str(store), "--type", "resident_register", "x"]
     assert runner.invoke(app, args).exit_code == 2
