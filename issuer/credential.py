@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from credential_schemas import CredentialType
@@ -25,6 +25,10 @@ from verifier.sd_jwt import (
     decoy_digest,
     encode_disclosure,
 )
+
+# Ages are counted in the citizens' calendar: a birthday begins at midnight in Seoul, not in
+# Greenwich (Korea keeps no daylight-saving time, so a fixed offset is exact).
+KOREA = timezone(timedelta(hours=9), "KST")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +67,7 @@ def issue_sd_jwt_vc(
 ) -> IssuedCredential:
     """Validate ``claims`` against the type, add derived claims, and sign the credential."""
     credential_type.validate(claims)
-    today = datetime.fromtimestamp(now, UTC).date()
+    today = datetime.fromtimestamp(now, KOREA).date()
     all_claims = {**claims, **credential_type.derive(claims, today)}
     if expires_at is None:
         expires_at = now + int(credential_type.validity.total_seconds())

@@ -111,3 +111,20 @@ def test_decoys_are_added_when_the_type_asks() -> None:
     ).compact
     payload = json_loads_object(b64url_decode(split_compact(credential).issuer_jwt.split(".")[1]))
     assert len(payload[SD_DIGESTS_KEY]) == len(credential_type.selectively_disclosable) + 5
+
+
+def test_derived_ages_count_birthdays_in_korean_time() -> None:
+    """At 00:30 in Seoul (15:30 UTC the day before) a citizen born on this date is 19."""
+    world = World()
+    resident = world.registry.get("resident_register_extract")
+    claims = {
+        **resident.examples[0],
+        "birth_date": "2007-11-28",
+        "resident_registration_number": "071128-3000000",
+    }
+    seoul_half_past_midnight = 1795793400  # 2026-11-27T15:30:00Z = 2026-11-28T00:30 KST
+    credential = world.credential(claims=claims, now=seoul_half_past_midnight)
+    presentation = world.present(credential, ["age_over_19"], now=seoul_half_past_midnight)
+    result = world.verifier().verify(presentation, now=seoul_half_past_midnight)
+    assert result.valid, result.detail
+    assert result.claims == {"age_over_19": True}
