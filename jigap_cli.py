@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from credential_schemas.cli import app as schemas_app
+from issuer.cli import app as issuer_app
 from keys.cli import app as keys_app
 from verifier.cli import app as verify_app
 
@@ -15,6 +16,7 @@ app = typer.Typer(
 app.add_typer(verify_app, name="verify")
 app.add_typer(keys_app, name="keys")
 app.add_typer(schemas_app, name="schemas")
+app.add_typer(issuer_app, name="issuer")
 
 
 @app.command()

@@ -20,7 +20,7 @@ import typer
 from keys.encoding import json_dumps, json_loads, json_loads_object
 from keys.errors import KeyErrorCode, KeyManagementError, TrustListError
 from keys.jwk import Algorithm, public_key_from_jwk
-from keys.store import FileKeyStore, read_key_info
+from keys.store import FileKeyStore, KeyStatus, read_key_info
 from keys.trust_list import (
     MAX_ISSUERS,
     TrustList,
@@ -108,6 +108,27 @@ def generate(
         info = key_store.generate(alg)
     typer.echo(info.kid)
     _echo_json(info.public_key.to_jwk())
+
+
+@app.command()
+def rotate(
+    store: _ExistingDir,
+    alg: Annotated[Algorithm, typer.Option(help="Algorithm of the new key")] = Algorithm.ES256,
+) -> None:
+    """Generate a new signing key and retire the active ones.
+
+    Retired keys sign nothing new but stay in the store, and an issuer keeps publishing them
+    while credentials they signed are unexpired, so those credentials still verify.
+    """
+    with _refusals():
+        key_store = FileKeyStore(store, _passphrase(confirm=False))
+        previous = [k for k in key_store.list_keys() if k.status is KeyStatus.ACTIVE]
+        info = key_store.generate(alg)
+        for old in previous:
+            key_store.retire(old.kid)
+    typer.echo(info.kid)
+    for old in previous:
+        typer.echo(f"retired {old.kid}", err=True)
 
 
 @app.command("export-public")

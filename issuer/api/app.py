@@ -1,0 +1,109 @@
+"""``create_app``: the issuer service as an ASGI app, built from settings (never at import)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from fastapi import FastAPI
+
+from credential_schemas import Registry
+from issuer.api.errors import install_error_handlers
+from issuer.api.routes import admin, oid4vci, public
+from issuer.db import make_engine, migrate
+from issuer.services.deployment import Deployment
+from issuer.settings import Settings
+
+__all__ = ["create_app", "make_deployment"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def make_deployment(
+    settings: Settings, *, clock: Callable[[], float] = time.time, run_migrations: bool = True
+) -> Deployment:
+    engine = make_engine(settings.database_url)
+    if run_migrations:
+        migrate(engine)
+    return Deployment(settings=settings, engine=engine, registry=Registry.load(), clock=clock)
+
+
+def create_app(
+    settings: Settings | None = None, *, deployment: Deployment | None = None
+) -> FastAPI:
+    """The service; with no arguments, configured from ``JIGAP_ISSUER_*`` variables."""
+    if deployment is None:
+        deployment = make_deployment(settings or Settings.from_env())
+    app = FastAPI(
+        title="jigap issuer",
+        summary="OpenID4VCI 1.0 issuance, agency admin API and status lists",
+        version="0.1.0",
+    )
+    app.state.deployment = deployment
+    install_error_handlers(app)
+    app.include_router(oid4vci.router)
+    app.include_router(public.router)
+    app.include_router(admin.router)
+    app.add_middleware(
+        BodyLimit,
+        limit=deployment.settings.max_body_bytes,
+        upload_limit=deployment.settings.max_upload_bytes,
+    )
+    return app
+
+
+class BodyLimit:
+    """Refuse a request body over the limit (413) before a route reads it into memory.
+
+    Declared lengths are checked up front; a chunked body is counted as it streams. Bulk
+    uploads (``/admin/offers/bulk``) have their own, larger limit.
+    """
+
+    def __init__(self, app: ASGIApp, *, limit: int, upload_limit: int) -> None:
+        self.app, self.limit, self.upload_limit = app, limit, upload_limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.upload_limit if scope["path"].startswith("/admin/offers/bulk") else self.limit
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await _too_large(send, limit)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _BodyTooLargeError
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _BodyTooLargeError:
+            await _too_large(send, limit)
+
+
+class _BodyTooLargeError(Exception):
+    pass
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    body = b'{"error":"too_large","error_description":"request body over %d bytes"}' % limit
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/json"), (b"cache-control", b"no-store")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,1 @@
+"""Route modules: the wallet protocol, the agency admin API, and public documents."""

@@ -1,0 +1,68 @@
+"""Documents verifiers fetch: agencies' JWKS, status lists, and the signed trust list.
+
+All are static between changes, so they carry an ETag and a Cache-Control lifetime; a status
+list's lifetime is what is left of its `ttl`, so a cache never holds it past the `ttl`.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from issuer.api.deps import DeploymentDep, SessionDep
+from issuer.errors import AdminError, AdminErrorCode
+from issuer.services import issuance
+from issuer.services.status_lists import published_status_list
+from issuer.services.trust import agency_jwks, current_trust_list
+from issuer.tokens import token_hash
+
+router = APIRouter(tags=["Public documents"])
+
+STATUS_LIST_MEDIA_TYPE = "application/statuslist+jwt"  # Token Status List draft 20 §5.1
+TRUST_LIST_MEDIA_TYPE = "application/jwt"
+_JWKS_MAX_AGE = 300
+
+
+def _cached(request: Request, body: bytes, media_type: str, max_age: int) -> Response:
+    etag = '"' + token_hash(body.decode("utf-8"))[:32] + '"'
+    headers = {"ETag": etag, "Cache-Control": f"public, max-age={max_age}"}
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=media_type, headers=headers)
+
+
+@router.get("/agencies/{slug}/jwks.json")
+def jwks(slug: str, request: Request, deployment: DeploymentDep, session: SessionDep) -> Response:
+    agency = issuance.agency_by_slug(session, slug)
+    if agency is None:
+        raise AdminError(AdminErrorCode.NOT_FOUND, "no such agency")
+    body = JSONResponse(agency_jwks(session, deployment, agency).to_dict()).body
+    return _cached(request, bytes(body), "application/jwk-set+json", _JWKS_MAX_AGE)
+
+
+@router.get("/agencies/{slug}/status-lists/{list_id}")
+def status_list(
+    slug: str, list_id: int, request: Request, deployment: DeploymentDep, session: SessionDep
+) -> Response:
+    agency = issuance.agency_by_slug(session, slug)
+    published = (
+        published_status_list(session, deployment, agency=agency, list_id=list_id)
+        if agency is not None
+        else None
+    )
+    if published is None:
+        raise AdminError(AdminErrorCode.NOT_FOUND, "no such status list")
+    return _cached(
+        request,
+        published.token.encode("ascii"),
+        STATUS_LIST_MEDIA_TYPE,
+        published.max_age(deployment.now()),
+    )
+
+
+@router.get("/trust-list.jwt")
+def trust_list(request: Request, deployment: DeploymentDep, session: SessionDep) -> Response:
+    token = current_trust_list(session, deployment)
+    if token is None:
+        raise AdminError(AdminErrorCode.NOT_FOUND, "this deployment publishes no trust list")
+    return _cached(request, token.encode("ascii"), TRUST_LIST_MEDIA_TYPE, _JWKS_MAX_AGE)

@@ -1,0 +1,162 @@
+"""`jigap issuer …`: set up a development deployment, and run the service.
+
+``init`` writes ``{data_dir}/issuer.env`` (mode 0600) with the deployment's settings and
+secrets, creates the database, a development trust anchor, the sample agencies with their
+signing keys, and prints each agency's admin API token (shown this once, stored hashed).
+``serve`` reads that file (variables already set in the environment win) and runs uvicorn.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from issuer.settings import ENV_PREFIX, Settings, SettingsError
+from keys.store import FileKeyStore, write_atomically
+
+__all__ = ["SAMPLE_AGENCIES", "app", "init_deployment", "read_env_file"]
+
+ENV_FILE = "issuer.env"
+EXIT_REFUSED = 1
+
+# (slug, Korean name, English name, certificate types): the programme's first issuers.
+SAMPLE_AGENCIES = (
+    ("mois", "행정안전부", "Ministry of the Interior and Safety",
+     ("resident_register_extract", "family_relation_certificate")),
+    ("nhis", "국민건강보험공단", "National Health Insurance Service",
+     ("health_insurance_eligibility",)),
+    ("mpm", "인사혁신처", "Ministry of Personnel Management", ("civil_servant_id",)),
+)  # fmt: skip
+
+app = typer.Typer(help="The issuer service (OID4VCI, agency admin API).", no_args_is_help=True)
+
+_DataDir = Annotated[Path, typer.Option(file_okay=False, help="Deployment data directory")]
+
+
+def read_env_file(data_dir: Path) -> dict[str, str]:
+    """``KEY=value`` lines of ``{data_dir}/issuer.env``; blank lines and ``#`` comments skipped."""
+    path = data_dir / ENV_FILE
+    if not path.exists():
+        return {}
+    values = {}
+    for line in path.read_text("utf-8").splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, value = line.partition("=")
+            values[name.strip()] = value.strip()
+    return values
+
+
+def _environment(data_dir: Path) -> dict[str, str]:
+    return {**read_env_file(data_dir), **os.environ, ENV_PREFIX + "DATA_DIR": str(data_dir)}
+
+
+def init_deployment(
+    data_dir: Path, *, public_url: str, database_url: str | None = None
+) -> tuple[Settings, dict[str, str]]:
+    """Create a development deployment in ``data_dir``; returns its settings and tokens."""
+    # The service's stack is imported only when used: `jigap` starts fast without it.
+    from sqlmodel import select
+
+    from issuer.api.app import make_deployment
+    from issuer.db import session_scope
+    from issuer.models import Agency
+    from issuer.services.admin import create_agency_token
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = {
+        ENV_PREFIX + "PUBLIC_URL": public_url,
+        ENV_PREFIX + "DATA_DIR": str(data_dir),
+        ENV_PREFIX + "DATABASE_URL": database_url or f"sqlite:///{data_dir / 'issuer.sqlite3'}",
+        ENV_PREFIX + "KEY_PASSPHRASE": os.environ.get(
+            ENV_PREFIX + "KEY_PASSPHRASE", secrets.token_urlsafe(24)
+        ),
+        ENV_PREFIX + "HMAC_KEY": os.environ.get(ENV_PREFIX + "HMAC_KEY", secrets.token_hex(32)),
+    }
+    settings = Settings.from_env(env)
+    deployment = make_deployment(settings)
+    tokens: dict[str, str] = {}
+    with session_scope(deployment.engine) as session:
+        if session.exec(select(Agency)).first() is not None:
+            raise SettingsError(f"{settings.database_url} already holds agencies")
+        if not any(settings.anchor_dir.glob("*.json")):
+            FileKeyStore(settings.anchor_dir, settings.key_passphrase).generate()
+        now = int(time.time())
+        for slug, name_ko, name_en, types in SAMPLE_AGENCIES:
+            agency = Agency(
+                slug=slug,
+                name_ko=name_ko,
+                name_en=name_en,
+                credential_types=list(types),
+                created_at=now,
+            )
+            session.add(agency)
+            session.flush()
+            deployment.key_store(slug).generate()
+            tokens[slug] = create_agency_token(session, agency=agency, label="init", now=now)
+    lines = [f"{name}={value}" for name, value in env.items()]
+    write_atomically(data_dir / ENV_FILE, ("\n".join(lines) + "\n").encode("utf-8"))
+    return settings, tokens
+
+
+@app.command()
+def init(
+    data_dir: _DataDir = Path("jigap-issuer-data"),
+    public_url: Annotated[str, typer.Option(help="Public origin (https; http on loopback)")] = (
+        "http://127.0.0.1:8000"
+    ),
+    database_url: Annotated[
+        str | None, typer.Option(help="SQLAlchemy URL (default: SQLite in the data directory)")
+    ] = None,
+) -> None:
+    """Create a development deployment: database, trust anchor, sample agencies, tokens."""
+    try:
+        settings, tokens = init_deployment(
+            data_dir, public_url=public_url, database_url=database_url
+        )
+    except SettingsError as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(EXIT_REFUSED) from exc
+    table = Table(title="Agency admin API tokens (shown once; stored only hashed)")
+    for column in ("agency", "issuer identifier", "token"):
+        table.add_column(column)
+    for slug, token in tokens.items():
+        table.add_row(slug, escape(settings.issuer_id(slug)), token)
+    Console().print(table)
+    typer.echo(f"settings and secrets: {data_dir / ENV_FILE} (mode 0600)")
+    typer.echo(f"run: jigap issuer serve --data-dir {data_dir}")
+
+
+@app.command()
+def serve(
+    data_dir: _DataDir = Path("jigap-issuer-data"),
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes")] = 1,
+) -> None:
+    """Run the service with uvicorn (settings from the environment and issuer.env)."""
+    import uvicorn
+
+    env = _environment(data_dir)
+    try:
+        Settings.from_env(env)  # refuse to start on bad settings, before forking workers
+    except SettingsError as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(EXIT_REFUSED) from exc
+    os.environ.update(env)
+    uvicorn.run(
+        "issuer.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        access_log=False,  # URLs can carry offer ids: keep them out of logs by default
+    )

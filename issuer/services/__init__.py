@@ -1,0 +1,1 @@
+"""The issuer's service layer: protocol core + registry + keys + repositories, no HTTP."""

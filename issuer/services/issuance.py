@@ -1,0 +1,408 @@
+"""The wallet-facing protocol (OID4VCI 1.0, pre-authorized code flow), over the database.
+
+Every one-time value is consumed by a conditional UPDATE or DELETE whose row count decides
+who won, inside the transaction that acts on it: two processes racing for one
+pre-authorized code, nonce or transaction id get one success and one error, never two.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import delete, update
+from sqlmodel import Session, col, select
+
+from issuer.credential import StatusReference, issue_sd_jwt_vc
+from issuer.db import session_scope
+from issuer.errors import (
+    BearerTokenError,
+    CredentialErrorCode,
+    CredentialRequestError,
+    NotificationError,
+    NotificationErrorCode,
+    OAuthError,
+    OAuthErrorCode,
+)
+from issuer.models import (
+    AccessToken,
+    Agency,
+    Approval,
+    DeferredIssuance,
+    IssuedCredential,
+    Nonce,
+    Offer,
+    OfferState,
+)
+from issuer.oid4vci import (
+    CredentialRequest,
+    KeyProof,
+    NotificationRequest,
+    TokenRequest,
+    verify_jwt_proof,
+)
+from issuer.services.deployment import Deployment
+from issuer.services.offers import TX_CODE_PURPOSE
+from issuer.services.status_lists import allocate_credential_slot, status_list_uri
+from issuer.tokens import keyed_hash, new_token, token_hash
+from keys.jwk import Algorithm, PublicKey, public_key_from_jwk
+
+__all__ = [
+    "PROOF_ALGORITHMS",
+    "Deferred",
+    "Issued",
+    "IssuedTokens",
+    "agency_by_slug",
+    "deferred_credentials",
+    "issue_credentials",
+    "new_nonce",
+    "notify",
+    "redeem_pre_authorized_code",
+]
+
+PROOF_ALGORITHMS = frozenset({Algorithm.ES256, Algorithm.EDDSA})
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedTokens:
+    access_token: str
+    expires_in: int
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    credentials: tuple[str, ...]
+    notification_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Deferred:
+    transaction_id: str
+    interval: int
+
+
+def agency_by_slug(session: Session, slug: str) -> Agency | None:
+    return session.exec(select(Agency).where(Agency.slug == slug)).first()
+
+
+# --- Token endpoint (§6) -------------------------------------------------------------------
+
+
+def redeem_pre_authorized_code(
+    deployment: Deployment, *, slug: str, request: TokenRequest
+) -> IssuedTokens:
+    now, settings = deployment.now(), deployment.settings
+    wrong_tx_code: str | None = None
+    with session_scope(deployment.engine) as session:
+        agency = agency_by_slug(session, slug)
+        offer = (
+            session.exec(
+                select(Offer).where(
+                    Offer.pre_authorized_code_hash == token_hash(request.pre_authorized_code),
+                    Offer.agency_id == agency.id,
+                )
+            ).first()
+            if agency is not None
+            else None
+        )
+        if offer is None or offer.state != OfferState.OFFERED or offer.expires_at <= now:
+            raise OAuthError(OAuthErrorCode.INVALID_GRANT, "unknown, used or expired code")
+        # §6.3: a transaction code missing or unexpected is invalid_request; wrong, invalid_grant.
+        if offer.tx_code_hash is None and request.tx_code is not None:
+            raise OAuthError(OAuthErrorCode.INVALID_REQUEST, "this offer takes no tx_code")
+        if offer.tx_code_hash is not None:
+            if request.tx_code is None:
+                raise OAuthError(OAuthErrorCode.INVALID_REQUEST, "tx_code is required")
+            given = keyed_hash(settings.hmac_key, TX_CODE_PURPOSE, request.tx_code)
+            if given != offer.tx_code_hash:
+                wrong_tx_code = _spend_tx_code_attempt(session, offer.id)
+        if wrong_tx_code is None:
+            redeemed = session.exec(
+                update(Offer)
+                .where(
+                    col(Offer.id) == offer.id,
+                    col(Offer.state) == OfferState.OFFERED,
+                    col(Offer.expires_at) > now,
+                )
+                .values(state=OfferState.REDEEMED, redeemed_at=now)
+            )
+            if redeemed.rowcount != 1:  # another request redeemed it first
+                raise OAuthError(OAuthErrorCode.INVALID_GRANT, "unknown, used or expired code")
+            access_token = new_token()
+            session.add(
+                AccessToken(
+                    token_hash=token_hash(access_token),
+                    offer_id=offer.id,
+                    agency_id=offer.agency_id,
+                    created_at=now,
+                    expires_at=now + settings.access_token_seconds,
+                )
+            )
+            return IssuedTokens(access_token, settings.access_token_seconds)
+    # Outside the transaction: the spent attempt is committed before the error goes out.
+    raise OAuthError(OAuthErrorCode.INVALID_GRANT, wrong_tx_code)
+
+
+def _spend_tx_code_attempt(session: Session, offer_id: str) -> str:
+    spent = session.exec(
+        update(Offer)
+        .where(col(Offer.id) == offer_id, col(Offer.tx_code_attempts_left) > 0)
+        .values(tx_code_attempts_left=Offer.tx_code_attempts_left - 1)
+    )
+    offer = session.get(Offer, offer_id)
+    assert offer is not None  # noqa: S101 - read in this transaction
+    session.refresh(offer)
+    if spent.rowcount != 1 or offer.tx_code_attempts_left <= 0:
+        offer.state, offer.claims = OfferState.DEAD, None
+        session.add(offer)
+        return "wrong tx_code; no attempts left, the offer is withdrawn"
+    return f"wrong tx_code; {offer.tx_code_attempts_left} attempts left"
+
+
+# --- Nonce endpoint (§7) -------------------------------------------------------------------
+
+
+def new_nonce(deployment: Deployment, *, slug: str) -> str | None:
+    """A fresh `c_nonce` for agency ``slug`` (None if there is no such agency)."""
+    now = deployment.now()
+    nonce = new_token()
+    with session_scope(deployment.engine) as session:
+        agency = agency_by_slug(session, slug)
+        if agency is None or agency.id is None:
+            return None
+        session.exec(delete(Nonce).where(col(Nonce.expires_at) <= now))
+        session.add(
+            Nonce(
+                value_hash=token_hash(nonce),
+                agency_id=agency.id,
+                expires_at=now + deployment.settings.nonce_seconds,
+            )
+        )
+    return nonce
+
+
+# --- Credential endpoint (§8) and deferred endpoint (§9) ------------------------------------
+
+
+def _authorised_offer(
+    session: Session, *, slug: str, access_token: str | None, now: int
+) -> tuple[Agency, Offer]:
+    if not access_token:
+        raise BearerTokenError("an access token is required")
+    token = session.get(AccessToken, token_hash(access_token))
+    agency = agency_by_slug(session, slug)
+    if token is None or agency is None or token.agency_id != agency.id or token.expires_at <= now:
+        raise BearerTokenError("unknown or expired access token")
+    offer = session.get(Offer, token.offer_id)
+    assert offer is not None  # noqa: S101 - a foreign key
+    return agency, offer
+
+
+def issue_credentials(
+    deployment: Deployment, *, slug: str, access_token: str | None, request: CredentialRequest
+) -> Issued | Deferred:
+    now, settings = deployment.now(), deployment.settings
+    with session_scope(deployment.engine) as session:
+        agency, offer = _authorised_offer(session, slug=slug, access_token=access_token, now=now)
+        if request.configuration_id not in agency.credential_types:
+            raise CredentialRequestError(
+                CredentialErrorCode.UNKNOWN_CREDENTIAL_CONFIGURATION,
+                "not a credential configuration of this issuer",
+            )
+        if request.configuration_id != offer.credential_type:
+            raise BearerTokenError(
+                "the access token does not cover this configuration",
+                OAuthErrorCode.INSUFFICIENT_SCOPE,
+            )
+        if offer.state != OfferState.REDEEMED:
+            raise CredentialRequestError(
+                CredentialErrorCode.CREDENTIAL_REQUEST_DENIED, "this offer was already issued"
+            )
+        if session.exec(
+            select(DeferredIssuance).where(DeferredIssuance.offer_id == offer.id)
+        ).first():
+            raise CredentialRequestError(
+                CredentialErrorCode.CREDENTIAL_REQUEST_DENIED,
+                "this offer is deferred: use the deferred credential endpoint",
+            )
+        proofs = _verified_proofs(deployment, slug, request.proofs, now)
+        _consume_nonces(session, agency, proofs, now)
+        holder_keys = [proof.holder_key for proof in proofs]
+
+        if offer.approval == Approval.DENIED:
+            _kill(session, offer)
+            denied = True
+        elif offer.approval == Approval.PENDING:
+            transaction_id = new_token()
+            session.add(
+                DeferredIssuance(
+                    transaction_id_hash=token_hash(transaction_id),
+                    offer_id=offer.id,
+                    agency_id=offer.agency_id,
+                    holder_jwks=[key.to_jwk() for key in holder_keys],
+                    created_at=now,
+                )
+            )
+            # The wallet comes back later with the same token (§9): keep it valid that long.
+            session.exec(
+                update(AccessToken)
+                .where(col(AccessToken.token_hash) == token_hash(access_token or ""))
+                .values(expires_at=now + settings.deferred_token_seconds)
+            )
+            return Deferred(transaction_id, settings.deferred_interval_seconds)
+        else:
+            return _issue(session, deployment, agency, offer, holder_keys, now)
+    # Outside the transaction, so that the offer's death is committed before the error.
+    assert denied  # noqa: S101
+    raise CredentialRequestError(
+        CredentialErrorCode.CREDENTIAL_REQUEST_DENIED, "the agency declined this offer"
+    )
+
+
+def deferred_credentials(
+    deployment: Deployment, *, slug: str, access_token: str | None, transaction_id: str
+) -> Issued | Deferred:
+    now = deployment.now()
+    with session_scope(deployment.engine) as session:
+        agency, offer = _authorised_offer(session, slug=slug, access_token=access_token, now=now)
+        deferral = session.get(DeferredIssuance, token_hash(transaction_id))
+        if deferral is None or deferral.offer_id != offer.id or deferral.completed_at is not None:
+            raise CredentialRequestError(
+                CredentialErrorCode.INVALID_TRANSACTION_ID, "unknown or completed transaction"
+            )
+        if offer.approval == Approval.PENDING:
+            return Deferred(transaction_id, deployment.settings.deferred_interval_seconds)
+        # §9.3: the transaction id is invalidated once used; only one request completes it.
+        completed = session.exec(
+            update(DeferredIssuance)
+            .where(
+                col(DeferredIssuance.transaction_id_hash) == deferral.transaction_id_hash,
+                col(DeferredIssuance.completed_at).is_(None),
+            )
+            .values(completed_at=now)
+        )
+        if completed.rowcount != 1:
+            raise CredentialRequestError(
+                CredentialErrorCode.INVALID_TRANSACTION_ID, "unknown or completed transaction"
+            )
+        if offer.approval != Approval.DENIED:
+            keys = [public_key_from_jwk(jwk) for jwk in deferral.holder_jwks]
+            return _issue(session, deployment, agency, offer, keys, now)
+        _kill(session, offer)
+    raise CredentialRequestError(
+        CredentialErrorCode.CREDENTIAL_REQUEST_DENIED, "the agency declined this offer"
+    )
+
+
+def _verified_proofs(
+    deployment: Deployment, slug: str, proofs: Sequence[str], now: int
+) -> list[KeyProof]:
+    settings = deployment.settings
+    verified = [
+        verify_jwt_proof(
+            proof,
+            audience=deployment.issuer_id(slug),
+            algorithms=PROOF_ALGORITHMS,
+            now=now,
+            max_age=settings.proof_max_age_seconds,
+            clock_skew=settings.proof_clock_skew_seconds,
+        )
+        for proof in proofs
+    ]
+    # One credential per key (§8.3): the same key twice would link the copies.
+    if len({proof.holder_key.kid for proof in verified}) != len(verified):
+        raise CredentialRequestError(CredentialErrorCode.INVALID_PROOF, "a key is proven twice")
+    return verified
+
+
+def _consume_nonces(session: Session, agency: Agency, proofs: Sequence[KeyProof], now: int) -> None:
+    nonces = {proof.nonce for proof in proofs}
+    if None in nonces:
+        # §8.3.1.2: a key proof without a c_nonce is an invalid proof.
+        raise CredentialRequestError(CredentialErrorCode.INVALID_PROOF, "a proof has no nonce")
+    for nonce in sorted(n for n in nonces if n is not None):
+        consumed = session.exec(
+            delete(Nonce).where(
+                col(Nonce.value_hash) == token_hash(nonce),
+                col(Nonce.agency_id) == agency.id,
+                col(Nonce.expires_at) > now,
+            )
+        )
+        if consumed.rowcount != 1:
+            raise CredentialRequestError(
+                CredentialErrorCode.INVALID_NONCE, "unknown, used or expired c_nonce"
+            )
+
+
+def _issue(
+    session: Session,
+    deployment: Deployment,
+    agency: Agency,
+    offer: Offer,
+    holder_keys: Sequence[PublicKey],
+    now: int,
+) -> Issued:
+    assert offer.claims is not None  # noqa: S101 - claims are wiped only with state ISSUED/DEAD
+    credential_type = deployment.registry.get(offer.credential_type)
+    signer = deployment.signer(agency.slug)
+    expires_at = offer.credential_expires_at or now + int(credential_type.validity.total_seconds())
+    credentials: list[str] = []
+    for holder_key in holder_keys:
+        record = allocate_credential_slot(
+            session,
+            deployment,
+            agency=agency,
+            credential=IssuedCredential(
+                agency_id=offer.agency_id,
+                offer_id=offer.id,
+                credential_type=credential_type.id,
+                status_list_id=0,
+                status_index=0,
+                signing_kid=signer.kid,
+                subject_hash=offer.subject_hash,
+                issued_at=now,
+                expires_at=expires_at,
+            ),
+        )
+        status = StatusReference(
+            status_list_uri(deployment, agency.slug, record.status_list_id), record.status_index
+        )
+        issued = issue_sd_jwt_vc(
+            credential_type,
+            offer.claims,
+            issuer_id=deployment.issuer_id(agency.slug),
+            signing_key=signer,
+            holder_key=holder_key,
+            status=status,
+            now=now,
+            expires_at=expires_at,
+        )
+        credentials.append(issued.compact)
+    notification_id = new_token()[:32]
+    # Data minimisation: the claims have done their job.
+    offer.state, offer.claims, offer.notification_id = OfferState.ISSUED, None, notification_id
+    session.add(offer)
+    return Issued(tuple(credentials), notification_id)
+
+
+def _kill(session: Session, offer: Offer) -> None:
+    offer.state, offer.claims = OfferState.DEAD, None
+    session.add(offer)
+
+
+# --- Notification endpoint (§11) ------------------------------------------------------------
+
+
+def notify(
+    deployment: Deployment, *, slug: str, access_token: str | None, request: NotificationRequest
+) -> None:
+    """Record the wallet's event; repeating the same notification is fine (§11: idempotent)."""
+    now = deployment.now()
+    with session_scope(deployment.engine) as session:
+        _, offer = _authorised_offer(session, slug=slug, access_token=access_token, now=now)
+        if offer.notification_id is None or offer.notification_id != request.notification_id:
+            raise NotificationError(
+                NotificationErrorCode.INVALID_NOTIFICATION_ID, "unknown notification_id"
+            )
+        offer.notification_event = request.event
+        session.add(offer)

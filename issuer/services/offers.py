@@ -1,0 +1,158 @@
+"""Credential offers (OID4VCI 1.0 §4): an agency's claims for a citizen, waiting for a wallet.
+
+The claims are checked against the type's schema now, not at issuance: an agency learns of
+bad data while it still has the citizen's file open. The pre-authorized code and the
+transaction code are returned once, here, and stored only hashed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session
+
+from credential_schemas import CredentialType
+from credential_schemas.errors import SchemaRegistryError
+from issuer.errors import AdminError, AdminErrorCode
+from issuer.models import Agency, Approval, Offer
+from issuer.oid4vci import (
+    TxCodeSpec,
+    credential_offer,
+    offer_uri_by_reference,
+    offer_uri_by_value,
+)
+from issuer.services.deployment import Deployment
+from issuer.tokens import keyed_hash, new_numeric_code, new_token, token_hash
+
+__all__ = [
+    "SUBJECT_PURPOSE",
+    "TX_CODE_PURPOSE",
+    "CreatedOffer",
+    "create_offer",
+    "credential_type_for",
+    "offer_reference_url",
+    "pre_authorized_code",
+    "subject_hash",
+]
+
+SUBJECT_PURPOSE = "subject"
+TX_CODE_PURPOSE = "tx_code"
+PRE_AUTHORIZED_CODE_PURPOSE = "pre-authorized_code"
+# Where no subject reference is given, the first of these claims present identifies the
+# citizen (for "list/revoke everything of this person"); hashed, never stored in the clear.
+_SUBJECT_CLAIMS = ("resident_registration_number", "employee_number")
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedOffer:
+    offer_id: str
+    credential_offer: dict[str, Any]
+    offer_uri: str  # by value: openid-credential-offer://?credential_offer=...
+    offer_reference_uri: str  # by reference: ...?credential_offer_uri=...
+    pre_authorized_code: str
+    tx_code: str | None  # to deliver to the citizen by a second channel (SMS, letter)
+    expires_at: int
+
+
+def credential_type_for(deployment: Deployment, agency: Agency, type_id: str) -> CredentialType:
+    """The registry type ``type_id``, if this agency may issue it."""
+    if type_id not in agency.credential_types:
+        try:
+            deployment.registry.get(type_id)
+        except SchemaRegistryError:
+            raise AdminError(
+                AdminErrorCode.UNKNOWN_CREDENTIAL_TYPE, f"no certificate type {type_id[:64]!r}"
+            ) from None
+        raise AdminError(AdminErrorCode.FORBIDDEN, f"this agency does not issue {type_id}")
+    return deployment.registry.get(type_id)
+
+
+def subject_hash(deployment: Deployment, agency: Agency, subject: str) -> str:
+    # Keyed and per agency: two agencies' records of one citizen cannot be joined by hash.
+    return keyed_hash(deployment.settings.hmac_key, SUBJECT_PURPOSE, f"{agency.slug}\x00{subject}")
+
+
+def pre_authorized_code(deployment: Deployment, offer_id: str) -> str:
+    """The offer's pre-authorized code, derived from its id under the deployment key.
+
+    Stored only hashed, yet the offer by reference (§4.1.3) must hand it out again: deriving
+    it gives the same code every time, and whoever can fetch the offer could read it anyway.
+    """
+    return keyed_hash(deployment.settings.hmac_key, PRE_AUTHORIZED_CODE_PURPOSE, offer_id)
+
+
+def offer_reference_url(deployment: Deployment, slug: str, offer_id: str) -> str:
+    return f"{deployment.issuer_id(slug)}/credential-offers/{offer_id}"
+
+
+def create_offer(
+    session: Session,
+    deployment: Deployment,
+    *,
+    agency: Agency,
+    type_id: str,
+    claims: Mapping[str, Any],
+    subject: str | None = None,
+    tx_code: bool = True,
+    tx_code_description: str | None = None,
+    approval_required: bool = False,
+    credential_expires_at: int | None = None,
+) -> CreatedOffer:
+    credential_type = credential_type_for(deployment, agency, type_id)
+    try:
+        credential_type.validate(claims)
+    except SchemaRegistryError as exc:
+        raise AdminError(AdminErrorCode.INVALID_CLAIMS, exc.detail) from None
+    if subject is None:
+        subject = next((str(claims[c]) for c in _SUBJECT_CLAIMS if c in claims), None)
+    if subject is None:
+        raise AdminError(
+            AdminErrorCode.INVALID_REQUEST,
+            "give `subject`: the claims hold no resident registration or employee number",
+        )
+    now, settings = deployment.now(), deployment.settings
+    if credential_expires_at is not None and credential_expires_at <= now:
+        raise AdminError(AdminErrorCode.INVALID_REQUEST, "credential_expires_at is in the past")
+
+    offer_id = new_token()[:32]
+    code = pre_authorized_code(deployment, offer_id)
+    tx_spec = (
+        TxCodeSpec(settings.tx_code_length, description=tx_code_description) if tx_code else None
+    )
+    tx_value = new_numeric_code(settings.tx_code_length) if tx_code else None
+    offer = Offer(
+        id=offer_id,
+        agency_id=agency.id,  # type: ignore[arg-type]
+        credential_type=credential_type.id,
+        claims=dict(claims),
+        subject_hash=subject_hash(deployment, agency, subject),
+        pre_authorized_code_hash=token_hash(code),
+        tx_code_hash=(
+            keyed_hash(settings.hmac_key, TX_CODE_PURPOSE, tx_value) if tx_value else None
+        ),
+        tx_code_length=settings.tx_code_length if tx_code else None,
+        tx_code_description=tx_code_description,
+        tx_code_attempts_left=settings.tx_code_attempts if tx_code else 0,
+        approval=Approval.PENDING if approval_required else Approval.APPROVED,
+        created_at=now,
+        expires_at=now + settings.pre_authorized_code_seconds,
+        credential_expires_at=credential_expires_at,
+    )
+    session.add(offer)
+    session.flush()
+    offer_object = credential_offer(
+        deployment.issuer_id(agency.slug), [credential_type.id], code, tx_spec
+    )
+    return CreatedOffer(
+        offer_id=offer.id,
+        credential_offer=offer_object,
+        offer_uri=offer_uri_by_value(offer_object),
+        offer_reference_uri=offer_uri_by_reference(
+            offer_reference_url(deployment, agency.slug, offer.id)
+        ),
+        pre_authorized_code=code,
+        tx_code=tx_value,
+        expires_at=offer.expires_at,
+    )

@@ -1,0 +1,161 @@
+"""Status lists (IETF Token Status List, draft 20): slots for new credentials, status
+changes, and the signed ``statuslist+jwt`` each agency publishes.
+
+A slot is a random index in the agency's current list. Uniqueness is the database's job
+(``uq_status_slot``): a clash, even with another process, fails the INSERT inside a
+savepoint and we draw again. Slots are never freed, so an index is never reused. When
+random draws keep clashing the list is getting full and a new list is opened.
+
+Every status change bumps the list's ``version`` in the same transaction; the published
+token is rebuilt on the next fetch whose cached token is older than that version, so a
+revocation is visible at once to anyone fetching, and to caches within ``ttl``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from issuer.models import Agency, IssuedCredential, StatusListRecord
+from issuer.services.deployment import Deployment
+from issuer.tokens import token_hash
+from verifier.status_list import StatusList, StatusValue, build_status_list_token
+
+__all__ = [
+    "PublishedStatusList",
+    "allocate_credential_slot",
+    "published_status_list",
+    "set_credential_status",
+    "status_list_ids",
+    "status_list_uri",
+]
+
+# Draws that clash before we open a new list. At load factor a, a draw clashes with
+# probability a; eight clashes in a row happen before a = 0.5 about once in 256.
+_DRAWS_PER_LIST = 8
+
+
+def status_list_uri(deployment: Deployment, slug: str, list_id: int) -> str:
+    return f"{deployment.issuer_id(slug)}/status-lists/{list_id}"
+
+
+def allocate_credential_slot(
+    session: Session, deployment: Deployment, *, agency: Agency, credential: IssuedCredential
+) -> IssuedCredential:
+    """Give ``credential`` a fresh random slot and insert it; returns it with its slot."""
+    assert agency.id is not None  # noqa: S101 - agencies come from the database
+    status_list = _current_list(session, deployment, agency.id)
+    while True:
+        for _ in range(_DRAWS_PER_LIST):
+            credential.status_list_id = status_list.id  # type: ignore[assignment]
+            credential.status_index = secrets.randbelow(status_list.size)
+            try:
+                with session.begin_nested():
+                    session.add(credential)
+                    session.flush()
+            except IntegrityError:
+                continue  # the savepoint's rollback made `credential` transient again
+            return credential
+        status_list = _open_list(session, deployment, agency.id)
+
+
+def _current_list(session: Session, deployment: Deployment, agency_id: int) -> StatusListRecord:
+    newest = session.exec(
+        select(StatusListRecord)
+        .where(StatusListRecord.agency_id == agency_id)
+        .order_by(col(StatusListRecord.id).desc())
+        .limit(1)
+    ).first()
+    return newest if newest is not None else _open_list(session, deployment, agency_id)
+
+
+def _open_list(session: Session, deployment: Deployment, agency_id: int) -> StatusListRecord:
+    record = StatusListRecord(
+        agency_id=agency_id, size=deployment.settings.status_list_size, created_at=deployment.now()
+    )
+    session.add(record)
+    session.flush()
+    return record
+
+
+def set_credential_status(
+    session: Session, *, credential: IssuedCredential, status: StatusValue, now: int
+) -> None:
+    """Change one credential's status and mark its list for re-publication."""
+    credential.status = int(status)
+    credential.status_changed_at = now
+    session.add(credential)
+    session.exec(
+        update(StatusListRecord)
+        .where(col(StatusListRecord.id) == credential.status_list_id)
+        .values(version=StatusListRecord.version + 1)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedStatusList:
+    token: str
+    issued_at: int
+    ttl: int
+
+    @property
+    def etag(self) -> str:
+        return '"' + token_hash(self.token)[:32] + '"'
+
+    def max_age(self, now: int) -> int:
+        """Seconds an HTTP cache may keep this token: what is left of its ``ttl``."""
+        return max(0, self.issued_at + self.ttl - now)
+
+
+def published_status_list(
+    session: Session, deployment: Deployment, *, agency: Agency, list_id: int
+) -> PublishedStatusList | None:
+    """The agency's list ``list_id`` as a signed token: cached, or rebuilt if stale."""
+    record = session.get(StatusListRecord, list_id)
+    if record is None or record.agency_id != agency.id:
+        return None
+    now, ttl = deployment.now(), deployment.settings.status_list_ttl_seconds
+    if (
+        record.token is not None
+        and record.token_version == record.version
+        and record.token_issued_at is not None
+        and now < record.token_issued_at + ttl
+    ):
+        return PublishedStatusList(record.token, record.token_issued_at, ttl)
+
+    version = record.version
+    status_list = StatusList(record.size, record.bits)
+    changed = session.exec(
+        select(IssuedCredential.status_index, IssuedCredential.status).where(
+            IssuedCredential.status_list_id == list_id, IssuedCredential.status != 0
+        )
+    )
+    for index, status in changed:
+        status_list.set(index, status)
+    token = build_status_list_token(
+        status_list,
+        status_list_uri(deployment, agency.slug, list_id),
+        deployment.signer(agency.slug),
+        now=now,
+        ttl=ttl,
+    )
+    # Only if no status changed meanwhile; otherwise the next fetch rebuilds again.
+    session.exec(
+        update(StatusListRecord)
+        .where(col(StatusListRecord.id) == list_id, col(StatusListRecord.version) == version)
+        .values(token=token, token_version=version, token_issued_at=now)
+    )
+    return PublishedStatusList(token, now, ttl)
+
+
+def status_list_ids(session: Session, *, agency_id: int) -> list[int]:
+    rows = session.exec(
+        select(StatusListRecord.id)
+        .where(StatusListRecord.agency_id == agency_id)
+        .order_by(col(StatusListRecord.id))
+    )
+    return [row for row in rows if row is not None]

@@ -1,0 +1,138 @@
+"""What the deployment publishes for verifiers: each agency's JWKS and the signed trust list.
+
+A retired key stays published while a credential it signed is unexpired, so that rotation
+(`jigap keys rotate`) never strands a citizen's credential; after that it drops out.
+
+The trust list belongs to the trust operator. In a development deployment the operator's
+anchor key sits in ``{data_dir}/anchor`` and the service signs the list itself whenever its
+content changes (a new agency, a new or dropped key), with a sequence number the database
+hands out, so that verifiers' rollback protection sees a strictly growing series.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from issuer.models import Agency, IssuedCredential, TrustListPublication
+from issuer.services.deployment import Deployment
+from keys.jwk import Jwks, PublicKey, Signer
+from keys.store import FileKeyStore, KeyStatus
+from keys.trust_list import TrustedIssuer, TrustList, sign_trust_list
+
+__all__ = [
+    "TRUST_OPERATOR",
+    "agency_jwks",
+    "anchor_signer",
+    "current_trust_list",
+    "published_keys",
+]
+
+TRUST_OPERATOR = "jigap development trust operator"
+_SECONDS_PER_DAY = 86_400
+_ISSUER_VALIDITY_DAYS = 3650
+
+
+def published_keys(session: Session, deployment: Deployment, agency: Agency) -> list[PublicKey]:
+    """Active keys, and retired keys that still sign unexpired credentials."""
+    now = deployment.now()
+    still_needed = set(
+        session.exec(
+            select(IssuedCredential.signing_kid)
+            .where(IssuedCredential.agency_id == agency.id, IssuedCredential.expires_at > now)
+            .distinct()
+        )
+    )
+    return [
+        info.public_key
+        for info in deployment.key_store(agency.slug).list_keys()
+        if info.status is KeyStatus.ACTIVE or info.kid in still_needed
+    ]
+
+
+def agency_jwks(session: Session, deployment: Deployment, agency: Agency) -> Jwks:
+    return Jwks.of(*published_keys(session, deployment, agency))
+
+
+def anchor_signer(deployment: Deployment) -> Signer | None:
+    """The development trust anchor, if this deployment holds one."""
+    directory = deployment.settings.anchor_dir
+    if not directory.is_dir():
+        return None
+    store = FileKeyStore(directory, deployment.settings.key_passphrase)
+    active = [info for info in store.list_keys() if info.status is KeyStatus.ACTIVE]
+    return store.signer(active[-1].kid) if active else None
+
+
+def _trust_list_content(session: Session, deployment: Deployment, sequence: int) -> TrustList:
+    now = deployment.now()
+    issuers = {}
+    for agency in session.exec(select(Agency).order_by(col(Agency.slug))):
+        issuer_id = deployment.issuer_id(agency.slug)
+        vcts = frozenset(deployment.registry.get(t).vct for t in agency.credential_types)
+        issuers[issuer_id] = TrustedIssuer(
+            id=issuer_id,
+            names={"ko": agency.name_ko, "en": agency.name_en},
+            jwks=agency_jwks(session, deployment, agency),
+            credential_types=vcts,
+            valid_from=agency.created_at,
+            valid_until=agency.created_at + _ISSUER_VALIDITY_DAYS * _SECONDS_PER_DAY,
+        )
+    return TrustList(
+        operator=TRUST_OPERATOR,
+        sequence=sequence,
+        issued_at=now,
+        expires_at=now + deployment.settings.trust_list_days * _SECONDS_PER_DAY,
+        issuers=issuers,
+    )
+
+
+def current_trust_list(session: Session, deployment: Deployment) -> str | None:
+    """The signed trust list; re-signed when its content changed or half its life is gone."""
+    anchor = anchor_signer(deployment)
+    if anchor is None:
+        return None
+    now = deployment.now()
+    latest = session.exec(
+        select(TrustListPublication).order_by(col(TrustListPublication.sequence).desc()).limit(1)
+    ).first()
+    draft = _trust_list_content(session, deployment, sequence=0)
+    half_life = (draft.expires_at - draft.issued_at) // 2
+    if (
+        latest is not None
+        and latest.digest == _content_digest(draft)
+        and now < latest.expires_at - half_life
+    ):
+        return latest.token
+    next_sequence = (session.exec(select(func.max(TrustListPublication.sequence))).one() or 0) + 1
+    trust_list = _trust_list_content(session, deployment, sequence=next_sequence)
+    token = sign_trust_list(trust_list, anchor)
+    try:
+        with session.begin_nested():
+            session.add(
+                TrustListPublication(
+                    sequence=next_sequence,
+                    digest=_content_digest(trust_list),
+                    token=token,
+                    issued_at=trust_list.issued_at,
+                    expires_at=trust_list.expires_at,
+                )
+            )
+    except IntegrityError:
+        # Another process published this sequence first: serve theirs.
+        theirs = session.get(TrustListPublication, next_sequence)
+        return theirs.token if theirs is not None else None
+    return token
+
+
+def _content_digest(trust_list: TrustList) -> str:
+    """The digest of what the list says, without its sequence and times."""
+    issuers_only = TrustList(
+        operator=trust_list.operator,
+        sequence=0,
+        issued_at=0,
+        expires_at=1,
+        issuers=trust_list.issuers,
+    )
+    return issuers_only.digest

@@ -1,0 +1,110 @@
+"""The issuer service's settings: built once in ``create_app``/the CLI, never at import.
+
+``from_env`` reads ``JIGAP_ISSUER_*`` variables. Secrets (the key-store passphrase and the
+HMAC key behind subject hashes and transaction codes) have no defaults: a service started
+without them refuses to start rather than run with a value everyone knows.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+__all__ = ["ENV_PREFIX", "Settings", "SettingsError"]
+
+ENV_PREFIX = "JIGAP_ISSUER_"
+_MIN_SECRET_BYTES = 32
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class SettingsError(ValueError):
+    """A setting that is missing, malformed, or unsafe."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    database_url: str
+    # The deployment's public origin; each agency's Credential Issuer Identifier is
+    # `{public_url}/agencies/{slug}`. https, or http on a loopback host for development.
+    public_url: str
+    # Key stores live in `{data_dir}/keys/{agency slug}` and the dev trust anchor in
+    # `{data_dir}/anchor`.
+    data_dir: Path
+    key_passphrase: str = field(repr=False)
+    hmac_key: bytes = field(repr=False)
+    # OID4VCI 1.0 §4.1.1: the pre-authorized code "MUST be short lived and single use".
+    pre_authorized_code_seconds: int = 900
+    access_token_seconds: int = 300
+    nonce_seconds: int = 300
+    # A key proof's `iat` may be this old, or this far ahead of our clock (§13.12 / Note).
+    proof_max_age_seconds: int = 300
+    proof_clock_skew_seconds: int = 60
+    tx_code_length: int = 6
+    tx_code_attempts: int = 3  # wrong transaction codes allowed before the offer dies
+    batch_size: int = 10  # §12.2.4 `batch_credential_issuance.batch_size`
+    deferred_interval_seconds: int = 30
+    # An access token that led to a deferral stays valid this long, for the deferred endpoint.
+    deferred_token_seconds: int = 7 * 86_400
+    status_list_size: int = 131_072  # entries (2 bits each: 32 KiB before compression)
+    status_list_ttl_seconds: int = 300
+    trust_list_days: int = 7
+    max_body_bytes: int = 256 * 1024
+    max_upload_bytes: int = 64 * 1024 * 1024
+    max_upload_rows: int = 100_000
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.public_url)
+        secure = parts.scheme == "https" or (
+            parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS
+        )
+        if not secure or not parts.hostname or parts.query or parts.fragment:
+            raise SettingsError("public_url must be an https origin (http only on a loopback host)")
+        if self.public_url.endswith("/"):
+            raise SettingsError("public_url must not end with '/'")
+        if len(self.hmac_key) < _MIN_SECRET_BYTES:
+            raise SettingsError(f"hmac_key must be at least {_MIN_SECRET_BYTES} bytes")
+        if not self.key_passphrase:
+            raise SettingsError("key_passphrase must not be empty")
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def anchor_dir(self) -> Path:
+        return self.data_dir / "anchor"
+
+    def issuer_id(self, slug: str) -> str:
+        """The Credential Issuer Identifier of agency ``slug`` (OID4VCI 1.0 §12.2.1)."""
+        return f"{self.public_url}/agencies/{slug}"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+
+        def required(name: str) -> str:
+            value = env.get(ENV_PREFIX + name)
+            if not value:
+                raise SettingsError(f"{ENV_PREFIX}{name} is not set")
+            return value
+
+        data_dir = Path(env.get(ENV_PREFIX + "DATA_DIR", "jigap-issuer-data"))
+        return cls(
+            database_url=env.get(
+                ENV_PREFIX + "DATABASE_URL", f"sqlite:///{data_dir / 'issuer.sqlite3'}"
+            ),
+            public_url=env.get(ENV_PREFIX + "PUBLIC_URL", "http://127.0.0.1:8000"),
+            data_dir=data_dir,
+            key_passphrase=required("KEY_PASSPHRASE"),
+            hmac_key=_hex_secret(required("HMAC_KEY")),
+        )
+
+
+def _hex_secret(value: str) -> bytes:
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        raise SettingsError(f"{ENV_PREFIX}HMAC_KEY must be hexadecimal") from None
