@@ -8,11 +8,12 @@ signing keys, and prints each agency's admin API token (shown this once, stored 
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -22,19 +23,19 @@ from rich.table import Table
 from issuer.settings import ENV_PREFIX, Settings, SettingsError
 from keys.store import FileKeyStore, write_atomically
 
-__all__ = ["SAMPLE_AGENCIES", "app", "init_deployment", "read_env_file"]
+__all__ = ["SAMPLE_AGENCIES_FILE", "app", "init_deployment", "read_env_file", "sample_agencies"]
 
 ENV_FILE = "issuer.env"
 EXIT_REFUSED = 1
 
-# (slug, Korean name, English name, certificate types): the programme's first issuers.
-SAMPLE_AGENCIES = (
-    ("mois", "행정안전부", "Ministry of the Interior and Safety",
-     ("resident_register_extract", "family_relation_certificate")),
-    ("nhis", "국민건강보험공단", "National Health Insurance Service",
-     ("health_insurance_eligibility",)),
-    ("mpm", "인사혁신처", "Ministry of Personnel Management", ("civil_servant_id",)),
-)  # fmt: skip
+# The programme's first issuers, as data (a development deployment's sample agencies).
+SAMPLE_AGENCIES_FILE = Path(__file__).parent / "sample_agencies.json"
+
+
+def sample_agencies() -> list[dict[str, Any]]:
+    agencies: list[dict[str, Any]] = json.loads(SAMPLE_AGENCIES_FILE.read_text("utf-8"))
+    return agencies
+
 
 app = typer.Typer(help="The issuer service (OID4VCI, agency admin API).", no_args_is_help=True)
 
@@ -89,12 +90,13 @@ def init_deployment(
         if not any(settings.anchor_dir.glob("*.json")):
             FileKeyStore(settings.anchor_dir, settings.key_passphrase).generate()
         now = int(time.time())
-        for slug, name_ko, name_en, types in SAMPLE_AGENCIES:
+        for sample in sample_agencies():
+            slug = sample["slug"]
             agency = Agency(
                 slug=slug,
-                name_ko=name_ko,
-                name_en=name_en,
-                credential_types=list(types),
+                name_ko=sample["name"]["ko"],
+                name_en=sample["name"]["en"],
+                credential_types=sample["credential_types"],
                 created_at=now,
             )
             session.add(agency)

@@ -17,6 +17,7 @@ from urllib.parse import quote
 from sqlalchemy import create_engine, text
 
 from credential_schemas import Registry
+from issuer.cli import sample_agencies
 from issuer.db import make_engine, migrate, session_scope
 from issuer.models import Agency
 from issuer.services.admin import create_agency_token
@@ -29,12 +30,11 @@ PASSPHRASE = "correct horse battery staple"
 HMAC_KEY = bytes(range(32))
 START = 1_800_000_000
 FAST_SCRYPT = 2**10  # key files in tests: the cost is a parameter of the record
-AGENCIES = (
-    ("mois", "행정안전부", "Ministry of the Interior and Safety",
-     ["resident_register_extract", "family_relation_certificate"]),
-    ("nhis", "국민건강보험공단", "National Health Insurance Service",
-     ["health_insurance_eligibility"]),
-)  # fmt: skip
+# The sample agencies of `jigap issuer init`, less the last: two agencies to tell apart.
+AGENCIES = [
+    (a["slug"], a["name"]["ko"], a["name"]["en"], a["credential_types"])
+    for a in sample_agencies()[:2]
+]
 _REGISTRY = Registry.load()
 
 

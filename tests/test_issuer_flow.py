@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from fastapi.testclient import TestClient
 
-from issuer.api import create_app
-from tests._issuer import IssuerWorld, make_settings, seed
+from tests._issuer import IssuerWorld
 from tests._wallet import Wallet
 
-PUBLIC_URL = "http://127.0.0.1:8000"
-
-
-@pytest.fixture
-def world(database_url: str, tmp_path: Path) -> Iterator[IssuerWorld]:
-    world = seed(make_settings(database_url, tmp_path / "data", PUBLIC_URL))
-    yield world
-    world.deployment.engine.dispose()
-
-
-@pytest.fixture
-def client(world: IssuerWorld) -> Iterator[TestClient]:
-    with TestClient(create_app(deployment=world.deployment)) as http:
-        yield http
+pytest_plugins = ["tests._issuer_client"]  # the `world` and `client` fixtures
 
 
 def offer(client: TestClient, world: IssuerWorld, **options: object) -> dict[str, object]:

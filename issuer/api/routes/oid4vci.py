@@ -90,7 +90,10 @@ def offer_by_reference(
     ):
         raise AdminError(AdminErrorCode.NOT_FOUND, "no such offer, or it is no longer open")
     tx_code = (
-        TxCodeSpec(offer.tx_code_length or 0, description=offer.tx_code_description)
+        TxCodeSpec(
+            offer.tx_code_length or deployment.settings.tx_code_length,
+            description=offer.tx_code_description,
+        )
         if offer.tx_code_hash is not None
         else None
     )
