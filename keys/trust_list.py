@@ -59,6 +59,7 @@ MAX_CREDENTIAL_TYPES = 300  # the programme plans 300 certificate types in all
 MAX_TRUST_LIST_LENGTH = 8 * 1024 * 1024
 # Counter clocks drift; a list issued this far in the verifier's future is still accepted.
 TRUST_LIST_CLOCK_SKEW = 300
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +247,12 @@ def _is_issuer_identifier(value: str) -> bool:
         _ = parts.port  # raises ValueError for a port that is not a number in range
     except ValueError:
         return False
-    return parts.scheme == "https" and bool(parts.hostname) and "@" not in parts.netloc
+    # http is admitted on a loopback host only (as RFC 8252 §7.3 does for redirect URIs): a
+    # development deployment on this machine; no network path leads to it from elsewhere.
+    secure = parts.scheme == "https" or (
+        parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS
+    )
+    return secure and bool(parts.hostname) and "@" not in parts.netloc
 
 
 def _invalid(detail: str) -> TrustListError:

@@ -234,6 +234,9 @@ INVALID_CLAIMS = [
     pytest.param(_claims(issuers=[_entry(), _entry()]), "listed twice", id="duplicate-issuer"),
     pytest.param(_claims(issuers=["https://a.kr"]), "not an object", id="entry-string"),
     pytest.param(_claims(issuers=[_entry(id="http://a.kr")]), "https URL", id="id-http"),
+    pytest.param(
+        _claims(issuers=[_entry(id="http://localhost.a.kr")]), "https URL", id="id-http-lookalike"
+    ),
     pytest.param(_claims(issuers=[_entry(id="https://a.kr/?x=1")]), "https URL", id="id-query"),
     pytest.param(_claims(issuers=[_entry(id="https://a.kr#f")]), "https URL", id="id-fragment"),
     pytest.param(_claims(issuers=[_entry(id="https://u@a.kr")]), "https URL", id="id-userinfo"),
@@ -284,6 +287,14 @@ def test_invalid_content(claims: dict[str, Any], detail: str) -> None:
 @pytest.mark.parametrize("payload", [b"[]", b"not json", b'{"a":1,"a":2}'], ids=str)
 def test_payload_that_is_not_a_json_object(payload: bytes) -> None:
     _refused(_token(payload), KeyErrorCode.TRUST_LIST_INVALID)
+
+
+@pytest.mark.parametrize(
+    "issuer_id", ["http://127.0.0.1:8000/agencies/mois", "http://localhost/x", "http://[::1]:9/"]
+)
+def test_http_is_admitted_on_a_loopback_host_only(issuer_id: str) -> None:
+    # A development deployment on the counter's own machine (`jigap demo`, tests).
+    assert issuer_id in _verify(_token(_claims(issuers=[_entry(id=issuer_id)]))).issuers
 
 
 def test_empty_issuer_list_is_valid() -> None:
