@@ -11,12 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlmodel import Session
+from sqlalchemy import update
+from sqlmodel import Session, col, select
 
 from credential_schemas import CredentialType
 from credential_schemas.errors import SchemaRegistryError
 from issuer.errors import AdminError, AdminErrorCode
-from issuer.models import Agency, Approval, Offer
+from issuer.models import Agency, Approval, DeferredIssuance, Offer, OfferState
 from issuer.oid4vci import (
     TxCodeSpec,
     credential_offer,
@@ -34,6 +35,7 @@ __all__ = [
     "credential_type_for",
     "offer_reference_url",
     "pre_authorized_code",
+    "purge_stale_offers",
     "subject_hash",
 ]
 
@@ -87,6 +89,31 @@ def offer_reference_url(deployment: Deployment, slug: str, offer_id: str) -> str
     return f"{deployment.issuer_id(slug)}/credential-offers/{offer_id}"
 
 
+def purge_stale_offers(session: Session, deployment: Deployment) -> int:
+    """Wipe the claims of offers that can no longer lead to a credential; returns how many.
+
+    An unredeemed offer past its code's expiry, and a redeemed one whose access token has
+    expired without issuance or deferral, are dead. A deferred offer keeps its claims while
+    its wallet may still come back (``deferred_token_seconds``).
+    """
+    now, settings = deployment.now(), deployment.settings
+    deferred = select(DeferredIssuance.offer_id).where(col(DeferredIssuance.completed_at).is_(None))
+    dead = (
+        ((col(Offer.state) == OfferState.OFFERED) & (col(Offer.expires_at) <= now))
+        | (
+            (col(Offer.state) == OfferState.REDEEMED)
+            & (col(Offer.redeemed_at) <= now - settings.access_token_seconds)
+            & col(Offer.id).not_in(deferred)
+        )
+        | (
+            (col(Offer.state) == OfferState.REDEEMED)
+            & (col(Offer.redeemed_at) <= now - settings.deferred_token_seconds)
+        )
+    )
+    result = session.exec(update(Offer).where(dead).values(state=OfferState.DEAD, claims=None))
+    return int(result.rowcount)
+
+
 def create_offer(
     session: Session,
     deployment: Deployment,
@@ -112,6 +139,7 @@ def create_offer(
             AdminErrorCode.INVALID_REQUEST,
             "give `subject`: the claims hold no resident registration or employee number",
         )
+    purge_stale_offers(session, deployment)
     now, settings = deployment.now(), deployment.settings
     if credential_expires_at is not None and credential_expires_at <= now:
         raise AdminError(AdminErrorCode.INVALID_REQUEST, "credential_expires_at is in the past")
