@@ -1,4 +1,5 @@
-"""``python -m bench [--quick] [--markdown] [--profile]``: verification, issuance, QR size."""
+"""``python -m bench [--quick] [--markdown] [--profile] [--http | --http-only]``: verification,
+issuance, QR size; and on request the issuer service over HTTP."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Sequence
 
 from rich.console import Console
 
-from bench import issuance, qr_size, verification
+from bench import issuance, issuer_http, qr_size, verification
 from bench.report import (
     Report,
     machine_report,
@@ -34,18 +35,29 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile", action="store_true", help="also profile our verifier (cProfile, by step)"
     )
+    http = parser.add_mutually_exclusive_group()
+    http.add_argument(
+        "--http",
+        action="store_true",
+        help="also the issuer's credential endpoint over HTTP (a local uvicorn; minutes)",
+    )
+    http.add_argument(
+        "--http-only", action="store_true", help="only the issuer over HTTP (and the machine)"
+    )
+    parser.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="PostgreSQL server for the HTTP benchmark, beside SQLite "
+        f"(default: ${issuer_http.DATABASE_URL_ENV}, if set)",
+    )
     return parser.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    args = _parse(argv)
+def _core_reports(
+    args: argparse.Namespace, parties: Parties, console: Console
+) -> tuple[list[Report], float]:
+    """Verification, issuance, QR size (and the profile); and the in-process issuance rate."""
     repeats, seconds, samples, profiled = QUICK if args.quick else FULL
-    # Piped output (a log, CI) gets wide tables instead of rich's 80-column default.
-    console = Console(stderr=args.markdown, width=None if sys.stdout.isatty() else 132)
-    started = time.perf_counter()
-
-    machine = machine_report()  # first: the load average is the one the run started with
-    parties = Parties.create()
     console.print("measuring verification …", style="dim")
     es256 = measure(verification.es256_cases(parties), repeats=repeats, target_seconds=seconds)
     eddsa = measure(verification.eddsa_cases(parties), repeats=repeats, target_seconds=seconds)
@@ -71,7 +83,6 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"{fresh / by_label[label].median_us:.0%} (for information)"
         )
     reports: list[Report] = [
-        machine,
         verification_report,
         throughput_report(
             "Verification, the same presentation with EdDSA (Ed25519) keys, for information",
@@ -95,6 +106,42 @@ def main(argv: Sequence[str] | None = None) -> None:
         console.print("profiling our verifier …", style="dim")
         reports.append(step_report(parties, repeats=repeats, target_seconds=seconds / 3))
         reports += profile_reports(parties, runs=profiled)
+    in_process = next(m for m in issued if m.label == issuance.OURS).ops_per_second
+    return reports, in_process
+
+
+def _http_report(
+    args: argparse.Namespace, parties: Parties, console: Console, in_process: float | None
+) -> Report:
+    repeats, seconds, _, _ = QUICK if args.quick else FULL
+    if in_process is None:  # --http-only: the in-process row of the issuance table alone
+        console.print("measuring in-process issuance …", style="dim")
+        [ours] = measure(issuance.cases(parties)[:1], repeats=repeats, target_seconds=seconds)
+        in_process = ours.ops_per_second
+    plan = issuer_http.QUICK if args.quick else issuer_http.FULL
+    cells = issuer_http.measure_backends(
+        plan,
+        postgres_url=issuer_http.postgres_url_from(args.database_url),
+        log=lambda message: console.print(message, style="dim"),
+    )
+    return issuer_http.http_report(cells, in_process, plan)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parse(argv)
+    repeats, seconds, _, _ = QUICK if args.quick else FULL
+    # Piped output (a log, CI) gets wide tables instead of rich's 80-column default.
+    console = Console(stderr=args.markdown, width=None if sys.stdout.isatty() else 132)
+    started = time.perf_counter()
+
+    reports = [machine_report()]  # first: the load average is the one the run started with
+    parties = Parties.create()
+    in_process = None
+    if not args.http_only:
+        core, in_process = _core_reports(args, parties, console)
+        reports += core
+    if args.http or args.http_only:
+        reports.append(_http_report(args, parties, console, in_process))
     if args.markdown:
         print(markdown(reports))
     else:

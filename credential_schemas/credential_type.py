@@ -214,6 +214,13 @@ class CredentialType:
         """
         return copy.deepcopy(dict(self._metadata))
 
+    @property
+    def claims_schema(self) -> dict[str, Any]:
+        """The type file's ``claims_schema`` (JSON Schema of the issued claims); a fresh copy."""
+        schema = self._issuance_validator.schema
+        assert isinstance(schema, Mapping)  # noqa: S101 - the meta-schema requires an object
+        return copy.deepcopy(dict(schema))
+
     def validate(self, claims: Mapping[str, Any]) -> None:
         """Issuance check of the certificate's own claims (no iss, vct, cnf, ...).
 

@@ -84,25 +84,28 @@ def init_deployment(
     settings = Settings.from_env(env)
     deployment = make_deployment(settings)
     tokens: dict[str, str] = {}
-    with session_scope(deployment.engine) as session:
-        if session.exec(select(Agency)).first() is not None:
-            raise SettingsError(f"{settings.database_url} already holds agencies")
-        if not any(settings.anchor_dir.glob("*.json")):
-            FileKeyStore(settings.anchor_dir, settings.key_passphrase).generate()
-        now = int(time.time())
-        for sample in sample_agencies():
-            slug = sample["slug"]
-            agency = Agency(
-                slug=slug,
-                name_ko=sample["name"]["ko"],
-                name_en=sample["name"]["en"],
-                credential_types=sample["credential_types"],
-                created_at=now,
-            )
-            session.add(agency)
-            session.flush()
-            deployment.key_store(slug).generate()
-            tokens[slug] = create_agency_token(session, agency=agency, label="init", now=now)
+    try:
+        with session_scope(deployment.engine) as session:
+            if session.exec(select(Agency)).first() is not None:
+                raise SettingsError(f"{settings.database_url} already holds agencies")
+            if not any(settings.anchor_dir.glob("*.json")):
+                FileKeyStore(settings.anchor_dir, settings.key_passphrase).generate()
+            now = int(time.time())
+            for sample in sample_agencies():
+                slug = sample["slug"]
+                agency = Agency(
+                    slug=slug,
+                    name_ko=sample["name"]["ko"],
+                    name_en=sample["name"]["en"],
+                    credential_types=sample["credential_types"],
+                    created_at=now,
+                )
+                session.add(agency)
+                session.flush()
+                deployment.key_store(slug).generate()
+                tokens[slug] = create_agency_token(session, agency=agency, label="init", now=now)
+    finally:
+        deployment.engine.dispose()  # its pooled connections would outlive this call
     lines = [f"{name}={value}" for name, value in env.items()]
     write_atomically(data_dir / ENV_FILE, ("\n".join(lines) + "\n").encode("utf-8"))
     return settings, tokens
@@ -126,12 +129,16 @@ def init(
     except SettingsError as exc:
         typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(EXIT_REFUSED) from exc
-    table = Table(title="Agency admin API tokens (shown once; stored only hashed)")
-    for column in ("agency", "issuer identifier", "token"):
-        table.add_column(column)
-    for slug, token in tokens.items():
-        table.add_row(slug, escape(settings.issuer_id(slug)), token)
+    table = Table(title="Agencies")
+    table.add_column("agency")
+    table.add_column("issuer identifier", overflow="fold")
+    for slug in tokens:
+        table.add_row(slug, escape(settings.issuer_id(slug)))
     Console().print(table)
+    # Plain lines, not table cells: a token shown once must never be cut to the terminal width.
+    typer.echo("Admin API tokens (shown once; stored only hashed):")
+    for slug, token in tokens.items():
+        typer.echo(f"  {slug}: {token}")
     typer.echo(f"settings and secrets: {data_dir / ENV_FILE} (mode 0600)")
     typer.echo(f"run: jigap issuer serve --data-dir {data_dir}")
 

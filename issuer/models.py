@@ -18,6 +18,7 @@ from sqlalchemy import JSON, BigInteger, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 __all__ = [
+    "MAX_ROW_ID",
     "AccessToken",
     "Agency",
     "AgencyToken",
@@ -31,6 +32,11 @@ __all__ = [
     "StatusListRecord",
     "TrustListPublication",
 ]
+
+
+# Integer primary keys are SQL INTEGER: 32-bit on PostgreSQL. An id from outside (a path or
+# query parameter) above this is refused before it reaches a query, where it would fail.
+MAX_ROW_ID = 2**31 - 1
 
 
 class OfferState(StrEnum):

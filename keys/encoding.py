@@ -104,6 +104,15 @@ def json_loads(data: bytes | str) -> Any:
     # Counting brackets (C speed) bounds the depth; only a suspicious text is walked.
     if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _nesting_depth_exceeds(text):
         raise MalformedError(KeyErrorCode.MALFORMED_JSON, "nested too deeply")
+    value = _parse(text)
+    # RFC 7493 §2.1: strings are Unicode text. A `\\ud800` escape spells a lone surrogate,
+    # which no UTF-8 text can carry; raw input cannot (it was decoded strictly above).
+    if "\\u" in text and _holds_lone_surrogate(value):
+        raise MalformedError(KeyErrorCode.MALFORMED_JSON, "a string escapes a lone surrogate")
+    return value
+
+
+def _parse(text: str) -> Any:
     try:
         # The scanner itself, without JSONDecoder.decode's white-space handling: a document
         # with surrounding white space (rare in tokens) takes the general path below.
@@ -122,6 +131,20 @@ def json_loads(data: bytes | str) -> Any:
         raise
     except (ValueError, RecursionError) as exc:
         raise MalformedError(KeyErrorCode.MALFORMED_JSON, f"invalid JSON: {exc}") from exc
+
+
+def _holds_lone_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_holds_lone_surrogate(k) or _holds_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_lone_surrogate(item) for item in value)
+    return False
 
 
 def json_loads_object(data: bytes | str) -> dict[str, Any]:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+from bench.issuer_http import DATABASE_URL_ENV
 
 
 def test_quick_benchmark_runs_and_prints_every_table() -> None:
@@ -18,3 +23,21 @@ def test_quick_benchmark_runs_and_prints_every_table() -> None:
     )
     for heading in ("Verification, resident-register extract", "Issuance", "QR size"):
         assert heading in done.stdout
+
+
+@pytest.mark.slow
+def test_quick_http_benchmark_runs_against_a_real_server() -> None:
+    # SQLite only, whatever the environment says: the smoke test stays short.
+    env = {name: value for name, value in os.environ.items() if name != DATABASE_URL_ENV}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--http-only", "--markdown"],
+        cwd=Path(__file__).parents[1],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+        env=env,
+    )
+    assert "### Issuer service over HTTP" in done.stdout
+    for timed in ("credential request", "wallet flow"):
+        assert f"| sqlite | {timed} | 10 | 10 | 10 |" in done.stdout

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from tests import _issuer_client
 from tests._issuer import IssuerWorld
 from tests._wallet import Wallet
 
-pytest_plugins = ["tests._issuer_client"]  # the `world` and `client` fixtures
+world, client = _issuer_client.world, _issuer_client.client  # fixtures
 
 
 def offer(client: TestClient, world: IssuerWorld, **options: object) -> dict[str, object]:

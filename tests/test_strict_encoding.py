@@ -49,12 +49,22 @@ def test_base64url_round_trip_is_exact(data: bytes) -> None:
         pytest.param("[" * 40 + "]" * 40, KeyErrorCode.MALFORMED_JSON, id="too-deep"),
         pytest.param('{"a":1', KeyErrorCode.MALFORMED_JSON, id="truncated"),
         pytest.param('{"a":1} x', KeyErrorCode.MALFORMED_JSON, id="trailing-data"),
+        pytest.param('["\\ud800"]', KeyErrorCode.MALFORMED_JSON, id="lone-high-surrogate"),
+        pytest.param('{"\\udc00":1}', KeyErrorCode.MALFORMED_JSON, id="lone-low-surrogate-name"),
+        pytest.param(
+            ' {"a":"\\ude00\\ud83d"} ', KeyErrorCode.MALFORMED_JSON, id="reversed-pair-slow-path"
+        ),
     ],
 )
 def test_json_that_is_not_i_json_is_refused(text: str, code: KeyErrorCode) -> None:
     with pytest.raises(MalformedError) as caught:
         json_loads(text)
     assert caught.value.code == code
+
+
+def test_escaped_surrogate_pairs_and_escaped_backslashes_are_text() -> None:
+    assert json_loads('{"a":"\\ud83d\\ude00"}') == {"a": "\U0001f600"}
+    assert json_loads('"\\\\ud800"') == "\\ud800"  # a backslash, then the letters
 
 
 def test_json_must_be_utf8() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -10,8 +11,9 @@ from fastapi import FastAPI
 
 from credential_schemas import Registry
 from issuer.api.errors import install_error_handlers
-from issuer.api.routes import admin, oid4vci, public
+from issuer.api.routes import admin, bulk, oid4vci, public
 from issuer.db import make_engine, migrate
+from issuer.errors import AdminError, AdminErrorCode
 from issuer.services.deployment import Deployment
 from issuer.settings import Settings
 
@@ -49,6 +51,7 @@ def create_app(
     app.include_router(oid4vci.router)
     app.include_router(public.router)
     app.include_router(admin.router)
+    app.include_router(bulk.router)
     app.add_middleware(
         BodyLimit,
         limit=deployment.settings.max_body_bytes,
@@ -76,25 +79,38 @@ class BodyLimit:
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await _too_large(send, limit)
             return
-        received = 0
+        received, over, started = 0, False, False
 
         async def counted() -> Message:
-            nonlocal received
+            nonlocal received, over
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
+                    over = True
                     raise _BodyTooLargeError
             return message
 
-        try:
-            await self.app(scope, counted, send)
-        except _BodyTooLargeError:
+        async def send_unless_over(message: Message) -> None:
+            # FastAPI turns any error while it parses a form or model body into its own 400:
+            # once the body is over the limit, that answer is dropped and the 413 goes out.
+            nonlocal started
+            if over and not started:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        with contextlib.suppress(_BodyTooLargeError):
+            await self.app(scope, counted, send_unless_over)
+        if over and not started:
             await _too_large(send, limit)
 
 
-class _BodyTooLargeError(Exception):
-    pass
+class _BodyTooLargeError(AdminError):
+    # An AdminError, so that a route answering as the body streams in (the bulk upload) can
+    # report it in its own answer.
+    def __init__(self) -> None:
+        super().__init__(AdminErrorCode.TOO_LARGE, "request body over its limit")
 
 
 async def _too_large(send: Send, limit: int) -> None:

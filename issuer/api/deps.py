@@ -37,7 +37,10 @@ def _session(deployment: DeploymentDep) -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(_session)]
+# scope="function": the transaction commits when the route returns, before the response is
+# sent (FastAPI's default runs a yield dependency's exit after sending): a client told 201
+# must find what it created, and a failed commit must not follow a success response.
+SessionDep = Annotated[Session, Depends(_session, scope="function")]
 
 
 def bearer_token(request: Request) -> str | None:

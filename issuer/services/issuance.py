@@ -229,9 +229,9 @@ def issue_credentials(
         _consume_nonces(session, agency, proofs, now)
         holder_keys = [proof.holder_key for proof in proofs]
 
-        if offer.approval == Approval.DENIED:
+        refusal = _refusal(offer, now)
+        if refusal is not None:
             _kill(session, offer)
-            denied = True
         elif offer.approval == Approval.PENDING:
             transaction_id = new_token()
             session.add(
@@ -253,10 +253,7 @@ def issue_credentials(
         else:
             return _issue(session, deployment, agency, offer, holder_keys, now)
     # Outside the transaction, so that the offer's death is committed before the error.
-    assert denied  # noqa: S101
-    raise CredentialRequestError(
-        CredentialErrorCode.CREDENTIAL_REQUEST_DENIED, "the agency declined this offer"
-    )
+    raise CredentialRequestError(CredentialErrorCode.CREDENTIAL_REQUEST_DENIED, refusal)
 
 
 def deferred_credentials(
@@ -285,13 +282,22 @@ def deferred_credentials(
             raise CredentialRequestError(
                 CredentialErrorCode.INVALID_TRANSACTION_ID, "unknown or completed transaction"
             )
-        if offer.approval != Approval.DENIED:
+        refusal = _refusal(offer, now)
+        if refusal is None:
             keys = [public_key_from_jwk(jwk) for jwk in deferral.holder_jwks]
             return _issue(session, deployment, agency, offer, keys, now)
         _kill(session, offer)
-    raise CredentialRequestError(
-        CredentialErrorCode.CREDENTIAL_REQUEST_DENIED, "the agency declined this offer"
-    )
+    raise CredentialRequestError(CredentialErrorCode.CREDENTIAL_REQUEST_DENIED, refusal)
+
+
+def _refusal(offer: Offer, now: int) -> str | None:
+    """Why this offer can no longer be issued, or None."""
+    if offer.approval == Approval.DENIED:
+        return "the agency declined this offer"
+    if offer.credential_expires_at is not None and offer.credential_expires_at <= now:
+        # A late approval must not hand out a credential that is already expired.
+        return "the credential's validity ended before it could be issued"
+    return None
 
 
 def _verified_proofs(

@@ -26,6 +26,7 @@ from issuer.oid4vci import (
 )
 from issuer.services.deployment import Deployment
 from issuer.tokens import keyed_hash, new_numeric_code, new_token, token_hash
+from keys.encoding import json_dumps
 
 __all__ = [
     "SUBJECT_PURPOSE",
@@ -114,6 +115,21 @@ def purge_stale_offers(session: Session, deployment: Deployment) -> int:
     return int(result.rowcount)
 
 
+def _refuse_unencodable(**fields: object) -> None:
+    """A JSON `\\ud800` escape parses to a lone surrogate, which schemas let through but no
+    UTF-8 text can carry: the credential signed from it, or the offer shown, would fail later."""
+    for name, value in fields.items():
+        try:
+            json_dumps(value)
+        except (UnicodeEncodeError, ValueError):
+            code = (
+                AdminErrorCode.INVALID_CLAIMS
+                if name == "claims"
+                else AdminErrorCode.INVALID_REQUEST
+            )
+            raise AdminError(code, f"{name}: not valid Unicode text") from None
+
+
 def create_offer(
     session: Session,
     deployment: Deployment,
@@ -132,6 +148,7 @@ def create_offer(
         credential_type.validate(claims)
     except SchemaRegistryError as exc:
         raise AdminError(AdminErrorCode.INVALID_CLAIMS, exc.detail) from None
+    _refuse_unencodable(claims=claims, subject=subject, tx_code_description=tx_code_description)
     if subject is None:
         subject = next((str(claims[c]) for c in _SUBJECT_CLAIMS if c in claims), None)
     if subject is None:

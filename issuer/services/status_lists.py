@@ -23,6 +23,8 @@ from sqlmodel import Session, col, select
 from issuer.models import Agency, IssuedCredential, StatusListRecord
 from issuer.services.deployment import Deployment
 from issuer.tokens import token_hash
+from keys.encoding import b64url_decode, json_loads_object
+from keys.jws import KID
 from verifier.status_list import StatusList, StatusValue, build_status_list_token
 
 __all__ = [
@@ -96,6 +98,10 @@ def set_credential_status(
     )
 
 
+def _signing_kid(token: str) -> object:
+    return json_loads_object(b64url_decode(token.split(".", 1)[0])).get(KID)
+
+
 @dataclass(frozen=True, slots=True)
 class PublishedStatusList:
     token: str
@@ -124,6 +130,8 @@ def published_status_list(
         and record.token_version == record.version
         and record.token_issued_at is not None
         and now < record.token_issued_at + ttl
+        # After a key rotation, re-sign with the new key: the old one may soon leave the JWKS.
+        and _signing_kid(record.token) == deployment.signer(agency.slug).kid
     ):
         return PublishedStatusList(record.token, record.token_issued_at, ttl)
 

@@ -14,13 +14,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from issuer.api.deps import DeploymentDep, PrincipalDep, SessionDep
 from issuer.errors import AdminError, AdminErrorCode
-from issuer.models import IssuedCredential, Offer, OfferState
+from issuer.models import MAX_ROW_ID, IssuedCredential, Offer, OfferState
 from issuer.oid4vci import offer_uri_by_reference
 from issuer.services import admin
 from issuer.services.offers import offer_reference_url
 from verifier.status_list import StatusValue
 
 router = APIRouter(prefix="/admin", tags=["Agency admin"])
+
+_LAST_SECOND_OF_9999 = 253_402_300_799  # 9999-12-31T23:59:59Z, the last an RFC 3339 date has
 
 
 class OfferCreate(BaseModel):
@@ -32,7 +34,9 @@ class OfferCreate(BaseModel):
     tx_code: bool = True
     tx_code_description: str | None = Field(default=None, max_length=300)
     approval_required: bool = False
-    credential_expires_at: int | None = None
+    # Epoch seconds; bounded so that it fits the database's BIGINT and a JWT `exp` that
+    # every verifier can read (an unbounded int was a 500 at INSERT).
+    credential_expires_at: int | None = Field(default=None, ge=0, le=_LAST_SECOND_OF_9999)
 
 
 class OfferCreated(BaseModel):
@@ -200,7 +204,7 @@ def list_credentials(
     deployment: DeploymentDep,
     subject: Annotated[str | None, Query(max_length=200)] = None,
     credential_type: Annotated[str | None, Query(max_length=64)] = None,
-    after_id: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    after_id: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=admin.MAX_PAGE)] = 100,
 ) -> list[CredentialPublic]:
     """Issued credentials (metadata only), oldest first; page with `after_id`."""
@@ -218,7 +222,7 @@ def list_credentials(
 
 @router.get("/credentials/{credential_id}")
 def get_credential(
-    credential_id: Annotated[int, Path(ge=1, le=2**62)],
+    credential_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)],
     principal: PrincipalDep,
     session: SessionDep,
 ) -> CredentialPublic:
@@ -227,7 +231,7 @@ def get_credential(
 
 @router.post("/credentials/{credential_id}/{action}")
 def change_status(
-    credential_id: Annotated[int, Path(ge=1, le=2**62)],
+    credential_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)],
     action: Literal["revoke", "suspend", "unsuspend"],
     principal: PrincipalDep,
     session: SessionDep,
@@ -250,7 +254,7 @@ def change_status(
 def audit_events(
     principal: PrincipalDep,
     session: SessionDep,
-    after_id: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    after_id: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=admin.MAX_PAGE)] = 100,
 ) -> list[AuditEventPublic]:
     rows = admin.list_audit_events(session, principal, after_id=after_id, limit=limit)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, Response
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from issuer.api.deps import DeploymentDep, SessionDep, bearer_token, read_json_body
 from issuer.api.errors import NO_STORE
@@ -168,8 +169,14 @@ async def credential(slug: str, request: Request, deployment: DeploymentDep) -> 
     """Credential endpoint (§8): one credential per `jwt` key proof (batch)."""
     body = await read_json_body(request, _NOT_JSON)
     parsed = parse_credential_request(body, batch_size=deployment.settings.batch_size)
-    result = issuance.issue_credentials(
-        deployment, slug=slug, access_token=bearer_token(request), request=parsed
+    # The service is synchronous (database, signing): off the event loop, which must stay
+    # free to finish other requests (and, on SQLite, their transactions holding the lock).
+    result = await run_in_threadpool(
+        issuance.issue_credentials,
+        deployment,
+        slug=slug,
+        access_token=bearer_token(request),
+        request=parsed,
     )
     return _credential_response(result)
 
@@ -180,7 +187,8 @@ async def deferred_credential(
 ) -> JSONResponse:
     """Deferred credential endpoint (§9): 202 while the agency's approval is pending."""
     body = await read_json_body(request, _NOT_JSON)
-    result = issuance.deferred_credentials(
+    result = await run_in_threadpool(
+        issuance.deferred_credentials,
         deployment,
         slug=slug,
         access_token=bearer_token(request),
@@ -196,7 +204,8 @@ async def notification(slug: str, request: Request, deployment: DeploymentDep) -
         NotificationErrorCode.INVALID_NOTIFICATION_REQUEST, "the body is not a JSON object"
     )
     body = await read_json_body(request, not_json)
-    issuance.notify(
+    await run_in_threadpool(
+        issuance.notify,
         deployment,
         slug=slug,
         access_token=bearer_token(request),

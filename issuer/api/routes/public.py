@@ -6,11 +6,14 @@ list's lifetime is what is left of its `ttl`, so a cache never holds it past the
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse, Response
 
 from issuer.api.deps import DeploymentDep, SessionDep
 from issuer.errors import AdminError, AdminErrorCode
+from issuer.models import MAX_ROW_ID
 from issuer.services import issuance
 from issuer.services.status_lists import published_status_list
 from issuer.services.trust import agency_jwks, current_trust_list
@@ -42,7 +45,11 @@ def jwks(slug: str, request: Request, deployment: DeploymentDep, session: Sessio
 
 @router.get("/agencies/{slug}/status-lists/{list_id}")
 def status_list(
-    slug: str, list_id: int, request: Request, deployment: DeploymentDep, session: SessionDep
+    slug: str,
+    list_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)],
+    request: Request,
+    deployment: DeploymentDep,
+    session: SessionDep,
 ) -> Response:
     agency = issuance.agency_by_slug(session, slug)
     published = (
