@@ -107,8 +107,16 @@ class BearerTokenError(IssuerError):
 
     status = 401
 
-    def __init__(self, detail: str, code: OAuthErrorCode = OAuthErrorCode.INVALID_TOKEN) -> None:
+    def __init__(
+        self,
+        detail: str,
+        code: OAuthErrorCode = OAuthErrorCode.INVALID_TOKEN,
+        *,
+        token_given: bool = True,
+    ) -> None:
         super().__init__(code, detail)
+        # §3.1: a request with no token at all gets the challenge without an error code.
+        self.token_given = token_given
         if code is OAuthErrorCode.INSUFFICIENT_SCOPE:
             self.status = 403
 

@@ -368,7 +368,9 @@ def test_credential_invalid_access_token(client: TestClient, world: IssuerWorld,
     access_token = _token_case(client, world, case)
     response = post_credential(client, access_token, [proof(world, nonce(client))])
     error_of(response, 401, "invalid_token")
-    assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+    # RFC 6750 §3.1: no token at all is answered with the bare challenge, no error code.
+    challenge = "Bearer" if case == "missing" else 'Bearer error="invalid_token"'
+    assert response.headers["www-authenticate"] == challenge
 
 
 def test_credential_token_without_bearer_scheme(client: TestClient, world: IssuerWorld) -> None:

@@ -40,7 +40,8 @@ async def _issuer_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, IssuerError)  # noqa: S101 - registered for this class only
     headers = None
     if isinstance(exc, BearerTokenError):
-        headers = {"WWW-Authenticate": f'Bearer error="{exc.code}"'}  # RFC 6750 §3
+        challenge = f'Bearer error="{exc.code}"' if exc.token_given else "Bearer"  # RFC 6750 §3
+        headers = {"WWW-Authenticate": challenge}
     elif isinstance(exc, AdminError) and exc.status == 401:
         headers = {"WWW-Authenticate": "Bearer"}
     return error_response(exc.status, str(exc.code), exc.detail, headers)

@@ -188,7 +188,7 @@ def _authorised_offer(
     session: Session, *, slug: str, access_token: str | None, now: int
 ) -> tuple[Agency, Offer]:
     if not access_token:
-        raise BearerTokenError("an access token is required")
+        raise BearerTokenError("an access token is required", token_given=False)
     token = session.get(AccessToken, token_hash(access_token))
     agency = agency_by_slug(session, slug)
     if token is None or agency is None or token.agency_id != agency.id or token.expires_at <= now:
