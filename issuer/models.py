@@ -14,10 +14,11 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 __all__ = [
+    "MAX_BIG_ROW_ID",
     "MAX_ROW_ID",
     "AccessToken",
     "Agency",
@@ -37,6 +38,10 @@ __all__ = [
 # Integer primary keys are SQL INTEGER: 32-bit on PostgreSQL. An id from outside (a path or
 # query parameter) above this is refused before it reaches a query, where it would fail.
 MAX_ROW_ID = 2**31 - 1
+# Issued credentials and audit events grow with every issuance (batches of ten, a nation,
+# years): their ids are BIGINT (SQLite's INTEGER rowid is 64-bit already).
+MAX_BIG_ROW_ID = 2**63 - 1
+_BIG_ID = BigInteger().with_variant(Integer, "sqlite")
 
 
 class OfferState(StrEnum):
@@ -140,7 +145,7 @@ class StatusListRecord(SQLModel, table=True):
 class IssuedCredential(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("status_list_id", "status_index", name="uq_status_slot"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, sa_column=Column(_BIG_ID, primary_key=True))
     agency_id: int = Field(foreign_key="agency.id", index=True)
     offer_id: str | None = Field(default=None, foreign_key="offer.id", index=True)
     credential_type: str = Field(max_length=64)
@@ -157,7 +162,7 @@ class IssuedCredential(SQLModel, table=True):
 class AuditEvent(SQLModel, table=True):
     """Append-only (database triggers refuse UPDATE and DELETE)."""
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, sa_column=Column(_BIG_ID, primary_key=True))
     agency_id: int = Field(foreign_key="agency.id", index=True)
     token_id: int | None = Field(default=None, foreign_key="agencytoken.id")
     action: str = Field(max_length=64)

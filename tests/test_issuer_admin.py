@@ -14,7 +14,7 @@ from sqlmodel import select
 
 from credential_schemas import Registry
 from issuer.db import session_scope
-from issuer.models import MAX_ROW_ID, AgencyToken, AuditEvent
+from issuer.models import MAX_BIG_ROW_ID, MAX_ROW_ID, AgencyToken, AuditEvent
 from issuer.oid4vci import CREDENTIAL_OFFER_SCHEME
 from issuer.tokens import token_hash
 from tests import _issuer_client
@@ -290,18 +290,20 @@ def test_list_refuses_bad_paging(client: TestClient, world: IssuerWorld) -> None
         error_of(response, 400, "invalid_request")
 
 
-def test_ids_beyond_an_integer_column_are_refused(client: TestClient, world: IssuerWorld) -> None:
-    # PostgreSQL's INTEGER is 32-bit: such an id must be refused, not sent to a query.
+def test_ids_beyond_their_column_are_refused(client: TestClient, world: IssuerWorld) -> None:
+    # Credential and audit ids are BIGINT: an id past it must be refused, not sent to a query.
+    beyond = MAX_BIG_ROW_ID + 1
     for method, path in (
-        ("GET", "/admin/credentials/2147483648"),
-        ("POST", "/admin/credentials/2147483648/suspend"),
+        ("GET", f"/admin/credentials/{beyond}"),
+        ("POST", f"/admin/credentials/{beyond}/suspend"),
         ("GET", "/admin/credentials/99999999999999999999999"),
-        ("GET", "/admin/credentials?after_id=2147483648"),
-        ("GET", "/admin/audit-events?after_id=2147483648"),
+        ("GET", f"/admin/credentials?after_id={beyond}"),
+        ("GET", f"/admin/audit-events?after_id={beyond}"),
+        ("GET", f"/agencies/mois/status-lists/{MAX_ROW_ID + 1}"),  # an INTEGER id
     ):
         error_of(client.request(method, path, headers=admin(world)), 400, "invalid_request")
-    largest = client.get(f"/admin/credentials/{MAX_ROW_ID}", headers=admin(world))
-    error_of(largest, 404, "not_found")
+    for largest in (f"/admin/credentials/{MAX_BIG_ROW_ID}", f"/admin/credentials/{2**31}"):
+        error_of(client.get(largest, headers=admin(world)), 404, "not_found")
 
 
 # --- Status changes ----------------------------------------------------------------------------

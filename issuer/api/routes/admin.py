@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from issuer.api.deps import DeploymentDep, PrincipalDep, SessionDep
 from issuer.errors import AdminError, AdminErrorCode
-from issuer.models import MAX_ROW_ID, IssuedCredential, Offer, OfferState
+from issuer.models import MAX_BIG_ROW_ID, IssuedCredential, Offer, OfferState
 from issuer.oid4vci import offer_uri_by_reference
 from issuer.services import admin
 from issuer.services.offers import offer_reference_url
@@ -204,7 +204,7 @@ def list_credentials(
     deployment: DeploymentDep,
     subject: Annotated[str | None, Query(max_length=200)] = None,
     credential_type: Annotated[str | None, Query(max_length=64)] = None,
-    after_id: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
+    after_id: Annotated[int, Query(ge=0, le=MAX_BIG_ROW_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=admin.MAX_PAGE)] = 100,
 ) -> list[CredentialPublic]:
     """Issued credentials (metadata only), oldest first; page with `after_id`."""
@@ -222,7 +222,7 @@ def list_credentials(
 
 @router.get("/credentials/{credential_id}")
 def get_credential(
-    credential_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)],
+    credential_id: Annotated[int, Path(ge=1, le=MAX_BIG_ROW_ID)],
     principal: PrincipalDep,
     session: SessionDep,
 ) -> CredentialPublic:
@@ -231,7 +231,7 @@ def get_credential(
 
 @router.post("/credentials/{credential_id}/{action}")
 def change_status(
-    credential_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)],
+    credential_id: Annotated[int, Path(ge=1, le=MAX_BIG_ROW_ID)],
     action: Literal["revoke", "suspend", "unsuspend"],
     principal: PrincipalDep,
     session: SessionDep,
@@ -254,7 +254,7 @@ def change_status(
 def audit_events(
     principal: PrincipalDep,
     session: SessionDep,
-    after_id: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
+    after_id: Annotated[int, Query(ge=0, le=MAX_BIG_ROW_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=admin.MAX_PAGE)] = 100,
 ) -> list[AuditEventPublic]:
     rows = admin.list_audit_events(session, principal, after_id=after_id, limit=limit)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+_BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -135,7 +137,7 @@ def upgrade() -> None:
     op.create_index(op.f("ix_accesstoken_offer_id"), "accesstoken", ["offer_id"], unique=False)
     op.create_table(
         "auditevent",
-        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("id", _BIG_ID, nullable=False),
         sa.Column("agency_id", sa.Integer(), nullable=False),
         sa.Column("token_id", sa.Integer(), nullable=True),
         sa.Column("action", sa.String(length=64), nullable=False),
@@ -176,7 +178,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "issuedcredential",
-        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("id", _BIG_ID, nullable=False),
         sa.Column("agency_id", sa.Integer(), nullable=False),
         sa.Column("offer_id", sa.String(), nullable=True),
         sa.Column("credential_type", sa.String(length=64), nullable=False),
