@@ -4,6 +4,7 @@ issuance, QR size; and on request the issuer service over HTTP."""
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 from collections.abc import Sequence
@@ -53,10 +54,8 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _core_reports(
-    args: argparse.Namespace, parties: Parties, console: Console
-) -> tuple[list[Report], float]:
-    """Verification, issuance, QR size (and the profile); and the in-process issuance rate."""
+def _core_reports(args: argparse.Namespace, parties: Parties, console: Console) -> list[Report]:
+    """Verification, issuance, QR size, and the profile if asked for."""
     repeats, seconds, samples, profiled = QUICK if args.quick else FULL
     console.print("measuring verification …", style="dim")
     es256 = measure(verification.es256_cases(parties), repeats=repeats, target_seconds=seconds)
@@ -106,25 +105,26 @@ def _core_reports(
         console.print("profiling our verifier …", style="dim")
         reports.append(step_report(parties, repeats=repeats, target_seconds=seconds / 3))
         reports += profile_reports(parties, runs=profiled)
-    in_process = next(m for m in issued if m.label == issuance.OURS).ops_per_second
-    return reports, in_process
+    return reports
 
 
-def _http_report(
-    args: argparse.Namespace, parties: Parties, console: Console, in_process: float | None
-) -> Report:
-    repeats, seconds, _, _ = QUICK if args.quick else FULL
-    if in_process is None:  # --http-only: the in-process row of the issuance table alone
-        console.print("measuring in-process issuance …", style="dim")
-        [ours] = measure(issuance.cases(parties)[:1], repeats=repeats, target_seconds=seconds)
-        in_process = ours.ops_per_second
+def _http_report(args: argparse.Namespace, parties: Parties, console: Console) -> Report:
+    _, seconds, _, _ = QUICK if args.quick else FULL
+    ours = issuance.cases(parties)[0]  # issue_sd_jwt_vc, as in the issuance table
+    in_process: list[float] = []
+
+    def sample_in_process() -> None:
+        [measured] = measure([ours], repeats=1, target_seconds=seconds)
+        in_process.append(measured.ops_per_second)
+
     plan = issuer_http.QUICK if args.quick else issuer_http.FULL
     cells = issuer_http.measure_backends(
         plan,
         postgres_url=issuer_http.postgres_url_from(args.database_url),
+        between_rounds=sample_in_process,
         log=lambda message: console.print(message, style="dim"),
     )
-    return issuer_http.http_report(cells, in_process, plan)
+    return issuer_http.http_report(cells, statistics.median(in_process), plan)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -136,12 +136,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     reports = [machine_report()]  # first: the load average is the one the run started with
     parties = Parties.create()
-    in_process = None
     if not args.http_only:
-        core, in_process = _core_reports(args, parties, console)
-        reports += core
+        reports += _core_reports(args, parties, console)
     if args.http or args.http_only:
-        reports.append(_http_report(args, parties, console, in_process))
+        reports.append(_http_report(args, parties, console))
     if args.markdown:
         print(markdown(reports))
     else:

@@ -17,9 +17,12 @@ a batch of ten (ten key proofs):
   the pre-authorized code with the transaction code, fetch a nonce, make and sign its key
   proofs, request the credentials.
 
-A row gives credentials a second over the whole run of its requests, and the median and 99th
-percentile of the timed unit's latency; "share of in-process rate" sets credentials a second
-against ``issue_sd_jwt_vc`` called in-process (no HTTP, no database, no proof checks).
+Every cell runs once a round, the cells in turn (as ``bench/timing.py`` interleaves its cases,
+so that a noisy moment hits them alike). A row gives the median over the rounds of the
+credentials a second (each round: its units' credentials over its wall time), and the median
+and 99th percentile of the timed unit's latency over all rounds; "share of in-process rate"
+sets credentials a second against ``issue_sd_jwt_vc`` called in-process (no HTTP, no
+database, no proof checks).
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ __all__ = [
     "QUICK",
     "Cell",
     "Plan",
+    "Run",
     "http_report",
     "measure_backends",
 ]
@@ -82,13 +86,20 @@ _READY_LINE = b"Application startup complete."
 
 @dataclass(frozen=True)
 class Plan:
-    requests: int  # per cell
+    units: int  # timed units (requests, or wallet flows) per cell and round
+    rounds: int  # each round runs every cell once, in turn, so drift hits them alike
     wallets: tuple[int, ...]
     batches: tuple[int, ...]
 
 
-FULL = Plan(requests=200, wallets=(1, 10, 50), batches=(1, 10))
-QUICK = Plan(requests=10, wallets=(1, 10), batches=(1, 10))
+FULL = Plan(units=100, rounds=3, wallets=(1, 10, 50), batches=(1, 10))
+QUICK = Plan(units=10, rounds=1, wallets=(1, 10), batches=(1, 10))
+
+
+@dataclass(frozen=True)
+class Run:
+    seconds: float  # wall time of all the units of one round
+    latencies: tuple[float, ...]  # seconds, one per unit
 
 
 @dataclass(frozen=True)
@@ -97,12 +108,24 @@ class Cell:
     timed: str  # CREDENTIAL_REQUEST or WALLET_FLOW
     wallets: int
     batch: int
-    seconds: float  # wall time of all the cell's requests
-    latencies: tuple[float, ...]  # seconds, one per timed unit
+    runs: tuple[Run, ...]  # one per round
+
+    @property
+    def rates(self) -> list[float]:
+        return [len(run.latencies) * self.batch / run.seconds for run in self.runs]
 
     @property
     def credentials_per_second(self) -> float:
-        return len(self.latencies) * self.batch / self.seconds
+        return statistics.median(self.rates)
+
+    @property
+    def spread_percent(self) -> float:
+        """Half the range of the rounds' rates, relative to their median."""
+        return 50 * (max(self.rates) - min(self.rates)) / self.credentials_per_second
+
+    @property
+    def latencies(self) -> list[float]:
+        return [latency for run in self.runs for latency in run.latencies]
 
     @property
     def p50_ms(self) -> float:
@@ -209,9 +232,9 @@ Item = TypeVar("Item")
 
 def _in_wallets(
     wallets: int, items: Sequence[Item], work: Callable[[httpx.Client, Item], None], probe: str
-) -> tuple[float, list[float]]:
-    """``work`` on every item, ``wallets`` threads at a time; (wall seconds, each item's
-    seconds). Each thread connects (``probe``) before the clock starts."""
+) -> Run:
+    """``work`` on every item, ``wallets`` threads at a time, timed; each thread connects
+    (``probe``) before the clock starts."""
     todo: queue.SimpleQueue[Item] = queue.SimpleQueue()
     for item in items:
         todo.put(item)
@@ -248,7 +271,7 @@ def _in_wallets(
         raise RuntimeError(f"{len(failures)} wallet(s) failed; the first: {failures[0]!r}")
     if len(latencies) != len(items):
         raise RuntimeError(f"{len(items) - len(latencies)} requests did not finish")
-    return elapsed, latencies
+    return Run(elapsed, tuple(latencies))
 
 
 @dataclass
@@ -370,35 +393,42 @@ def _prepare(
     return prepare
 
 
-def _measure_server(server: _Server, backend: str, plan: Plan) -> list[Cell]:
+def _measure_server(
+    server: _Server, backend: str, plan: Plan, between_rounds: Callable[[], None]
+) -> list[Cell]:
+    runs: dict[tuple[str, int, int], list[Run]] = {}
     with httpx.Client(timeout=REQUEST_SECONDS) as client:
         issuer = _Issuer(server, client)
         probe = well_known_url(server.issuer_id, WELL_KNOWN_CREDENTIAL_ISSUER)
         # Warm up: the first credential opens the agency's key store (scrypt, once a process).
         for offer in issuer.offers(client, 3):
             issuer.flow(client, offer, batch=1)
-        cells = []
-        for batch in plan.batches:
-            request = functools.partial(issuer.credential, batch=batch)
-            flow = functools.partial(issuer.flow, batch=batch)
-            for wallets in plan.wallets:
-                prepared: list[_Prepared] = []
-                offers = issuer.offers(client, plan.requests)
-                _in_wallets(wallets, offers, _prepare(issuer, batch, prepared), probe)
-                seconds, latencies = _in_wallets(wallets, prepared, request, probe)
-                cells.append(
-                    Cell(backend, CREDENTIAL_REQUEST, wallets, batch, seconds, tuple(latencies))
-                )
-                offers = issuer.offers(client, plan.requests)
-                seconds, latencies = _in_wallets(wallets, offers, flow, probe)
-                cells.append(Cell(backend, WALLET_FLOW, wallets, batch, seconds, tuple(latencies)))
-    return cells
+        for _ in range(plan.rounds):
+            between_rounds()
+            for batch in plan.batches:
+                request = functools.partial(issuer.credential, batch=batch)
+                flow = functools.partial(issuer.flow, batch=batch)
+                for wallets in plan.wallets:
+                    prepared: list[_Prepared] = []
+                    offers = issuer.offers(client, plan.units)
+                    _in_wallets(wallets, offers, _prepare(issuer, batch, prepared), probe)
+                    timed = _in_wallets(wallets, prepared, request, probe)
+                    runs.setdefault((CREDENTIAL_REQUEST, wallets, batch), []).append(timed)
+                    offers = issuer.offers(client, plan.units)
+                    timed = _in_wallets(wallets, offers, flow, probe)
+                    runs.setdefault((WALLET_FLOW, wallets, batch), []).append(timed)
+    return [Cell(backend, *key, tuple(cell_runs)) for key, cell_runs in runs.items()]
 
 
 def measure_backends(
-    plan: Plan, *, postgres_url: str | None, log: Callable[[str], None] = print
+    plan: Plan,
+    *,
+    postgres_url: str | None,
+    between_rounds: Callable[[], None] = lambda: None,
+    log: Callable[[str], None] = print,
 ) -> list[Cell]:
-    """Every cell of ``plan`` on SQLite, then on PostgreSQL if a server URL is given."""
+    """Every cell of ``plan`` on SQLite, then on PostgreSQL if a server URL is given;
+    ``between_rounds`` is called before each round (to sample the in-process rate)."""
     cells: list[Cell] = []
     backends = ["sqlite"] + (["postgresql"] if postgres_url else [])
     for backend in backends:
@@ -412,7 +442,7 @@ def measure_backends(
                     database_url = stack.enter_context(_postgres_schema(postgres_url))
                 log(f"measuring the issuer over HTTP on {backend} …")
                 server = stack.enter_context(_running_issuer(directory, database_url))
-                cells += _measure_server(server, backend, plan)
+                cells += _measure_server(server, backend, plan, between_rounds)
     return cells
 
 
@@ -425,8 +455,9 @@ def http_report(cells: Sequence[Cell], in_process_per_second: float, plan: Plan)
             cell.timed,
             str(cell.wallets),
             str(cell.batch),
-            str(len(cell.latencies)),
+            f"{len(cell.runs)} x {len(cell.runs[0].latencies)}",
             f"{cell.credentials_per_second:,.0f}",
+            f"±{cell.spread_percent:.0f} %" if len(cell.runs) > 1 else "",
             f"{cell.p50_ms:,.1f}",
             f"{cell.p99_ms:,.1f}",
             f"{cell.credentials_per_second / in_process_per_second:.1%}",
@@ -434,23 +465,25 @@ def http_report(cells: Sequence[Cell], in_process_per_second: float, plan: Plan)
         for cell in cells
     ]
     rows.append(
-        ("in-process", "issue_sd_jwt_vc", "1", "1", "", f"{in_process_per_second:,.0f}", "", "",
-         "100%")
+        ("in-process", "issue_sd_jwt_vc", "", "1", "", f"{in_process_per_second:,.0f}", "", "",
+         "", "100%")
     )  # fmt: skip
     notes = [
-        f"{plan.requests} timed units a row; one uvicorn worker; client threads and server "
-        "share the machine (a noisy 2-core VM: rows move by 10-20 % between runs)",
-        f"{CREDENTIAL_REQUEST}: only POST /credential timed (offer, token, nonce, proofs made "
-        f"before); {WALLET_FLOW}: offer by reference, token, nonce, key proofs, credential",
-        "credentials/s over the row's whole run; p50 and p99 of the timed unit (ms)",
+        f"one uvicorn worker; {plan.rounds} round(s) of {plan.units} timed units a row, the "
+        "rows in turn in each round; credentials/s: the median of the rounds",
+        f"{CREDENTIAL_REQUEST}: only POST /credential timed (offer, token, nonce and key proofs "
+        f"made before); {WALLET_FLOW}: offer by reference, token, nonce, key proofs, credential",
+        "p50 and p99 of the timed unit over all rounds; the client threads share the "
+        "machine with the server; in-process: the median of samples taken before each round",
     ]
     columns = (
         "backend",
         "timed",
         "wallets",
         "batch",
-        "units",
+        "rounds x units",
         "credentials/s",
+        "spread",
         "p50 ms",
         "p99 ms",
         "share of in-process rate",

@@ -30,6 +30,7 @@ from credential_schemas import Registry
 from issuer.api import create_app
 from issuer.db import session_scope
 from issuer.models import Approval, AuditEvent, Offer
+from issuer.services.bulk import _cell_converter
 from tests._issuer import IssuerWorld, make_settings, seed
 from tests._wallet import Wallet
 
@@ -97,7 +98,7 @@ def cell(value: Any) -> str:
     return str(value)
 
 
-def changed(claims: Mapping[str, Any] = GOOD, **changes: Any) -> dict[str, Any]:
+def changed(claims: Mapping[str, Any] = GOOD, /, **changes: Any) -> dict[str, Any]:
     """``claims`` with some claims replaced, or left out where the new value is None."""
     merged = {**claims, **changes}
     return {name: value for name, value in merged.items() if value is not None}
@@ -221,6 +222,33 @@ CSV_CASES: list[tuple[str, bytes, str]] = [
     ("blank", b",,,,,,,,,\r\n", "skipped"),
     ("good-after-the-bad", csv_row(OTHER), "created"),
 ]
+
+
+@pytest.mark.parametrize(
+    ("schema", "cell", "claim"),
+    [
+        pytest.param({"type": "integer"}, "42", 42, id="integer"),
+        pytest.param({"type": "integer"}, "-7", -7, id="negative"),
+        pytest.param({"type": "integer"}, "4x", "4x", id="integer-not-a-number-stays-text"),
+        pytest.param({"type": "integer"}, "true", "true", id="integer-not-a-boolean"),
+        pytest.param({"type": "integer"}, str(2**53), str(2**53), id="beyond-i-json-stays-text"),
+        pytest.param({"type": "number"}, "1.5", 1.5, id="number"),
+        pytest.param({"type": "boolean"}, "TRUE", True, id="boolean-as-excel-writes-it"),
+        pytest.param({"type": "boolean"}, "false", False, id="boolean"),
+        pytest.param({"type": "boolean"}, "yes", "yes", id="boolean-other-text-stays-text"),
+        pytest.param({"type": "string", "format": "date"}, "2024-01-31", "2024-01-31", id="date"),
+        pytest.param({"type": "string"}, "007", "007", id="digits-in-a-string-claim"),
+        pytest.param({"enum": ["a", "b"]}, "a", "a", id="untyped"),
+        pytest.param({"type": ["string", "null"]}, "12", "12", id="string-among-types"),
+        pytest.param({"type": "array"}, "[1, 2]", [1, 2], id="array"),
+        pytest.param({"type": "object"}, '{"a": 1}', {"a": 1}, id="object"),
+    ],
+)
+def test_a_cell_becomes_a_claim_by_the_claim_s_schema_type(
+    schema: dict[str, Any], cell: str, claim: Any
+) -> None:
+    converted = _cell_converter("column", schema)(cell)
+    assert (converted, type(converted)) == (claim, type(claim))
 
 
 def csv_upload(*records: bytes) -> bytes:
