@@ -6,6 +6,7 @@ test builds its own with a fixed clock instead of patching modules.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,9 @@ class Deployment:
     registry: Registry
     clock: Callable[[], float] = time.time
     _key_stores: dict[str, FileKeyStore] = field(default_factory=dict, repr=False)
+    _signers: dict[str, tuple[tuple[int, frozenset[str]], Signer]] = field(
+        default_factory=dict, repr=False
+    )
 
     def now(self) -> int:
         return int(self.clock())
@@ -45,13 +49,25 @@ class Deployment:
         return store
 
     def signer(self, slug: str) -> Signer:
-        """The agency's newest active key: what new credentials and status lists are signed by."""
+        """The agency's newest active key: what new credentials and status lists are signed by.
+
+        Remembered while the key store directory is unchanged: a rotation (`jigap keys
+        rotate`, in another process) adds a key file there and changes its modification time
+        (the names are compared too, as a time can repeat within a clock tick).
+        """
         store = self.key_store(slug)
+        directory = self.settings.keys_dir / slug
+        version = (directory.stat().st_mtime_ns, frozenset(os.listdir(directory)))
+        cached = self._signers.get(slug)
+        if cached is not None and cached[0] == version:
+            return cached[1]
         active = [info for info in store.list_keys() if info.status is KeyStatus.ACTIVE]
         if not active:
             raise LookupError(f"agency {slug} has no active signing key")
         newest = max(active, key=lambda info: (info.created_at, info.kid))
-        return store.signer(newest.kid)
+        signer = store.signer(newest.kid)
+        self._signers[slug] = (version, signer)
+        return signer
 
     def public_keys(self, slug: str) -> list[PublicKey]:
         """Active and retired keys alike (retired ones still verify what they signed)."""
