@@ -30,7 +30,7 @@ from credential_schemas import Registry
 from issuer.api import create_app
 from issuer.db import session_scope
 from issuer.models import Approval, AuditEvent, Offer
-from issuer.services.bulk import _cell_converter
+from issuer.services.bulk_records import cell_converter
 from tests._issuer import IssuerWorld, make_settings, seed
 from tests._wallet import Wallet
 
@@ -247,7 +247,7 @@ CSV_CASES: list[tuple[str, bytes, str]] = [
 def test_a_cell_becomes_a_claim_by_the_claim_s_schema_type(
     schema: dict[str, Any], cell: str, claim: Any
 ) -> None:
-    converted = _cell_converter("column", schema)(cell)
+    converted = cell_converter("column", schema)(cell)
     assert (converted, type(converted)) == (claim, type(claim))
 
 
