@@ -31,8 +31,10 @@ class Algorithm(StrEnum):
 
 
 _P256_FIELD_PRIME = 2**256 - 2**224 + 2**192 + 2**96 - 1
-_P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 _COORDINATE_BYTES = 32
+# Big-endian byte strings of one length compare as the numbers they spell.
+_P256_FIELD_PRIME_BYTES = _P256_FIELD_PRIME.to_bytes(_COORDINATE_BYTES, "big")
+_P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 _ES256 = ec.ECDSA(hashes.SHA256())
 _P256 = ec.SECP256R1()
 # Members a public JWK may carry besides its key material; anything private is refused.
@@ -210,8 +212,7 @@ def public_key_from_jwk(jwk: Mapping[str, Any]) -> PublicKey:
     key: PublicKey
     if (kty, crv) == ("EC", "P-256"):
         x, y = _coordinate(jwk, "x", 32), _coordinate(jwk, "y", 32)
-        xi, yi = int.from_bytes(x, "big"), int.from_bytes(y, "big")
-        if xi >= _P256_FIELD_PRIME or yi >= _P256_FIELD_PRIME:
+        if x >= _P256_FIELD_PRIME_BYTES or y >= _P256_FIELD_PRIME_BYTES:
             raise InvalidKeyError(KeyErrorCode.INVALID_KEY, "coordinate beyond the field")
         try:
             # from_encoded_point checks the point lies on the curve (SP 800-56A §5.6.2.3).

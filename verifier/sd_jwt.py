@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -138,19 +138,27 @@ class _Resolver:
         self._seen_digests: set[str] = set()
         self.used = 0
 
-    def _take(self, candidate: Any) -> Disclosure | None:
-        if type(candidate) is not str or len(candidate) != _DIGEST_LENGTH:
-            raise VerificationError(
-                ErrorCode.DISCLOSURE_BAD_DIGEST, "digest is not a SHA-256 value"
-            )
+    def _take(self, candidates: Iterable[Any]) -> list[Disclosure]:
+        """Check each digest's form and that it appears once; return the disclosures found.
+
+        A whole `_sd` array goes through in one call: a credential carries a dozen digests,
+        decoys included, and a call for each would cost more than the checks themselves.
+        """
         seen = self._seen_digests
-        if candidate in seen:
-            raise VerificationError(ErrorCode.DISCLOSURE_BAD_DIGEST, "digest appears twice")
-        seen.add(candidate)
-        disclosure = self._disclosures.get(candidate)
-        if disclosure is not None:
-            self.used += 1
-        return disclosure
+        found = []
+        for candidate in candidates:
+            if type(candidate) is not str or len(candidate) != _DIGEST_LENGTH:
+                raise VerificationError(
+                    ErrorCode.DISCLOSURE_BAD_DIGEST, "digest is not a SHA-256 value"
+                )
+            if candidate in seen:
+                raise VerificationError(ErrorCode.DISCLOSURE_BAD_DIGEST, "digest appears twice")
+            seen.add(candidate)
+            disclosure = self._disclosures.get(candidate)
+            if disclosure is not None:
+                found.append(disclosure)
+        self.used += len(found)
+        return found
 
     def resolve(self, node: Any, depth: int) -> Any:
         kind = type(node)
@@ -160,26 +168,29 @@ class _Resolver:
             return self._resolve_array(node, depth + 1)
         return node
 
-    def _resolve_object(self, node: dict[str, Any], depth: int) -> dict[str, Any]:
+    def _resolve_object(
+        self, node: Mapping[str, Any], depth: int, *, skip: str | None = None
+    ) -> dict[str, Any]:
         # Each disclosure is depth-checked when parsed, but a chain of recursive disclosures
         # nests them into one another: bound the whole.
         if depth > MAX_CLAIM_DEPTH:
             raise VerificationError(ErrorCode.TOO_LARGE, "claims nested too deeply")
-        result: dict[str, Any] = {}
-        digests: Any = ()
-        for name, value in node.items():
-            if name == SD_DIGESTS_KEY:
-                digests = value
-            elif type(value) is dict or type(value) is list:
-                result[name] = self.resolve(value, depth)
-            else:
-                result[name] = value
+        # Copied whole at C speed; only the values that are objects or arrays are walked.
+        result = dict(node)
+        digests = result.pop(SD_DIGESTS_KEY, ())
+        if skip is not None:
+            result.pop(skip, None)
+        for name, value in result.items():  # replaces values only: the keys stay as they are
+            kind = type(value)
+            if kind is dict:
+                result[name] = self._resolve_object(value, depth + 1)
+            elif kind is list:
+                result[name] = self._resolve_array(value, depth + 1)
         if type(digests) is not list and digests != ():
             raise VerificationError(ErrorCode.DISCLOSURE_BAD_DIGEST, "`_sd` is not an array")
-        for candidate in digests:
-            disclosure = self._take(candidate)
-            if disclosure is None:
-                continue  # undisclosed claim or decoy
+        if not digests:  # most nested objects: nothing to take
+            return result
+        for disclosure in self._take(digests):  # undisclosed claims and decoys are not found
             if disclosure.name is None:
                 raise VerificationError(ErrorCode.MALFORMED, "array-element disclosure in `_sd`")
             if disclosure.name in result:
@@ -197,12 +208,12 @@ class _Resolver:
             if type(element) is dict and ARRAY_ELEMENT_KEY in element:
                 if len(element) != 1:
                     raise VerificationError(ErrorCode.MALFORMED, "`...` element with other keys")
-                disclosure = self._take(element[ARRAY_ELEMENT_KEY])
-                if disclosure is None:
-                    continue
-                if disclosure.name is not None:
-                    raise VerificationError(ErrorCode.MALFORMED, "object disclosure in an array")
-                result.append(self.resolve(disclosure.value, depth))
+                for disclosure in self._take((element[ARRAY_ELEMENT_KEY],)):
+                    if disclosure.name is not None:
+                        raise VerificationError(
+                            ErrorCode.MALFORMED, "object disclosure in an array"
+                        )
+                    result.append(self.resolve(disclosure.value, depth))
             else:
                 result.append(self.resolve(element, depth))
         return result
@@ -216,7 +227,8 @@ def resolve_claims(
     if sd_alg != SHA_256:
         raise VerificationError(ErrorCode.DISCLOSURE_BAD_DIGEST, f"_sd_alg {sd_alg!r} unsupported")
     resolver = _Resolver(disclosures)
-    claims = resolver._resolve_object({k: v for k, v in payload.items() if k != SD_ALG_KEY}, 1)
+    # The payload is not copied: `_sd_alg` is left out of the top level as it is walked.
+    claims = resolver._resolve_object(payload, 1, skip=SD_ALG_KEY)
     if resolver.used != len(disclosures):
         raise VerificationError(
             ErrorCode.DISCLOSURE_UNREFERENCED, "a disclosure is not referenced by the credential"

@@ -126,7 +126,7 @@ class Verifier:
 
         # Authenticity first (issuer, then holder), then what the credential says.
         issuer, claims = self._check_issuer_signature(presentation)
-        holder_bound = self._check_key_binding(presentation, claims, now)
+        holder_bound = self._check_key_binding(text, presentation, claims, now)
         issued_at, expires_at = self._check_times(claims, now)
         vct = _str_claim(claims, vc.VCT)
         credential_type = self._check_type(issuer, vct, now)
@@ -203,7 +203,9 @@ class Verifier:
             raise VerificationError(ErrorCode.CREDENTIAL_TYPE_NOT_ACCEPTED, credential_type.id)
         return credential_type
 
-    def _check_key_binding(self, presentation: SdJwt, claims: Mapping[str, Any], now: int) -> bool:
+    def _check_key_binding(
+        self, text: str, presentation: SdJwt, claims: Mapping[str, Any], now: int
+    ) -> bool:
         if presentation.kb_jwt is None:
             if self.policy.require_holder_binding:
                 raise VerificationError(ErrorCode.KEY_BINDING_MISSING, "no KB-JWT")
@@ -225,7 +227,10 @@ class Verifier:
             _str_claim(kb, vc.AUD),
             _str_claim(kb, SD_HASH_KEY),
         )
-        if not hmac.compare_digest(digest, sd_hash(presentation.without_key_binding())):
+        # RFC 9901 §4.3.1: over the presentation up to and including the last `~`. That is
+        # ``presentation.without_key_binding()``, sliced from the text rather than joined again.
+        covered = text[: len(text) - len(presentation.kb_jwt)]
+        if not hmac.compare_digest(digest, sd_hash(covered)):
             raise VerificationError(ErrorCode.KEY_BINDING_INVALID, "sd_hash does not match")
         expected_nonce = self.policy.expected_nonce
         if expected_nonce is not None and not hmac.compare_digest(
@@ -263,11 +268,11 @@ class Verifier:
         if expires is not None and now >= expires:
             raise VerificationError(ErrorCode.STATUS_STALE, f"status list expired at {expires}")
         value = held.snapshot.status_at(index)
-        if value == StatusValue.INVALID:
-            raise VerificationError(ErrorCode.REVOKED, "revoked by its issuer")
-        if value == StatusValue.SUSPENDED:
-            raise VerificationError(ErrorCode.SUSPENDED, "suspended by its issuer")
         if value != StatusValue.VALID:
+            if value == StatusValue.INVALID:
+                raise VerificationError(ErrorCode.REVOKED, "revoked by its issuer")
+            if value == StatusValue.SUSPENDED:
+                raise VerificationError(ErrorCode.SUSPENDED, "suspended by its issuer")
             raise VerificationError(ErrorCode.STATUS_UNKNOWN, f"status value {value}")
         return CredentialStatus.VALID, held.fetched_at
 
