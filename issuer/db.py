@@ -6,6 +6,8 @@ WAL, foreign keys and a busy timeout so that several worker processes can share 
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +22,7 @@ __all__ = ["make_engine", "migrate", "session_scope"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _SQLITE_BUSY_MS = 30_000
+_SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
 
 
 def make_engine(database_url: str) -> Engine:
@@ -32,6 +35,7 @@ def make_engine(database_url: str) -> Engine:
         # BEGIN IMMEDIATE: a write transaction takes the lock at its start, so two
         # processes never both read, then both fail to upgrade to a write lock.
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        _SQLITE_WRITERS[engine] = threading.Lock()
         return engine
     return create_engine(database_url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
@@ -57,7 +61,25 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
 
 @contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """One transaction: committed when the block ends, rolled back if it raises."""
-    with Session(engine, expire_on_commit=False) as session, session.begin():
-        yield session
+def session_scope(engine: Engine, *, queue: bool = True) -> Iterator[Session]:
+    """One transaction: committed when the block ends, rolled back if it raises.
+
+    ``queue=False`` for a scope whose thread may change while it is open (a FastAPI
+    dependency: entered, used and left in different threads of the pool).
+    """
+    # SQLite admits one writer at a time, and a connection that finds the file locked sleeps
+    # in SQLite's busy handler, backing off up to 100 ms a try: under load a few requests
+    # wait for seconds. The threads of one process queue on a lock instead, and the busy
+    # handler is left to other processes and to unqueued scopes. Only a scope that runs in
+    # one thread from start to end may queue: a holder that needs another thread of a pool
+    # whose threads all wait for it would stall everyone. The timeout is the busy timeout's,
+    # so a transaction opened inside another fails as it would in SQLite, and does not hang.
+    writers = _SQLITE_WRITERS.get(engine) if queue else None
+    if writers is not None and not writers.acquire(timeout=_SQLITE_BUSY_MS / 1000):
+        raise TimeoutError("the SQLite database stayed locked")
+    try:
+        with Session(engine, expire_on_commit=False) as session, session.begin():
+            yield session
+    finally:
+        if writers is not None:
+            writers.release()

@@ -33,7 +33,7 @@ DeploymentDep = Annotated[Deployment, Depends(_deployment)]
 
 
 def _session(deployment: DeploymentDep) -> Iterator[Session]:
-    with session_scope(deployment.engine) as session:
+    with session_scope(deployment.engine, queue=False) as session:
         yield session
 
 
