@@ -91,7 +91,9 @@ class Offer(SQLModel, table=True):
     tx_code_length: int | None = None
     tx_code_description: str | None = Field(default=None, max_length=300)
     tx_code_attempts_left: int = 0
-    state: str = Field(default=OfferState.OFFERED, max_length=16)
+    # Indexed: the sweep of stale offers (`purge_stale_offers`, at every new offer) reads
+    # only the few offers still open, not every offer ever made.
+    state: str = Field(default=OfferState.OFFERED, max_length=16, index=True)
     approval: str = Field(default=Approval.APPROVED, max_length=16)
     created_at: int = Field(sa_type=BigInteger)
     expires_at: int = Field(sa_type=BigInteger)  # of the pre-authorized code

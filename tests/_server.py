@@ -25,11 +25,10 @@ import httpx
 import pytest
 
 from issuer.cli import init_deployment
-from issuer.oid4vci import WELL_KNOWN_CREDENTIAL_ISSUER
+from issuer.oid4vci import WELL_KNOWN_CREDENTIAL_ISSUER, well_known_url
 from issuer.settings import ENV_PREFIX, Settings
 from keys.store import KeyStatus, list_key_infos
 from tests._issuer import fresh_postgres_schema, postgres_url
-from tests._wallet import well_known
 
 __all__ = [
     "BACKENDS",
@@ -87,7 +86,7 @@ class RunningIssuer:
         return self.settings.issuer_id(slug)
 
     def metadata_url(self, slug: str = "mois") -> str:
-        return well_known(self.issuer_id(slug), WELL_KNOWN_CREDENTIAL_ISSUER)
+        return well_known_url(self.issuer_id(slug), WELL_KNOWN_CREDENTIAL_ISSUER)
 
     def admin(self, slug: str = "mois") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[slug]}"}

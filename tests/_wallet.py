@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
 
 from issuer.oid4vci import (
     PRE_AUTHORIZED_CODE_GRANT,
     WELL_KNOWN_CREDENTIAL_ISSUER,
+    WELL_KNOWN_OAUTH_AS,
     make_jwt_proof,
     parse_offer_uri,
+    well_known_url,
 )
 from keys.jwk import Algorithm, SigningKey
 
@@ -33,11 +34,6 @@ class Response(Protocol):
 HttpClient = Any
 
 
-def well_known(issuer_id: str, suffix: str = WELL_KNOWN_CREDENTIAL_ISSUER) -> str:
-    parts = urlsplit(issuer_id)
-    return urlunsplit((parts.scheme, parts.netloc, suffix + parts.path, "", ""))
-
-
 @dataclass
 class Wallet:
     http: HttpClient
@@ -54,7 +50,7 @@ class Wallet:
         return parsed
 
     def metadata(self, issuer_id: str) -> dict[str, Any]:
-        response = self.http.get(well_known(issuer_id))
+        response = self.http.get(well_known_url(issuer_id, WELL_KNOWN_CREDENTIAL_ISSUER))
         response.raise_for_status()
         body = dict(response.json())
         assert body["credential_issuer"] == issuer_id  # §12.2.2: the Wallet MUST check
@@ -68,8 +64,8 @@ class Wallet:
         }
         if tx_code is not None:
             form["tx_code"] = tx_code
-        metadata = self.metadata(offer["credential_issuer"])
-        token_endpoint = metadata["credential_endpoint"].rsplit("/", 1)[0] + "/token"
+        server = self.http.get(well_known_url(offer["credential_issuer"], WELL_KNOWN_OAUTH_AS))
+        token_endpoint = server.json()["token_endpoint"]
         return self.http.post(token_endpoint, data=form)
 
     def nonce(self, metadata: dict[str, Any]) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -21,12 +20,23 @@ from issuer.oid4vci import (
     WELL_KNOWN_OAUTH_AS,
     make_jwt_proof,
     parse_offer_uri,
+    well_known_url,
 )
+from keys.encoding import json_loads
+from keys.errors import KeyManagementError
 from keys.jwk import Signer
 
-__all__ = ["CredentialOffer", "Deferred", "IssuanceClient", "IssuanceError"]
+__all__ = [
+    "MAX_RESPONSE_BYTES",
+    "CredentialOffer",
+    "Deferred",
+    "IssuanceClient",
+    "IssuanceError",
+]
 
 _TIMEOUT_SECONDS = 20.0
+# Metadata of a few hundred certificate types, or a batch of ten credentials, fits easily.
+MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 
 
 class IssuanceError(Exception):
@@ -51,10 +61,11 @@ class Deferred:
     interval: int
 
 
-def _well_known(issuer_id: str, suffix: str) -> str:
-    # §12.2.2 / RFC 8414 §3.1: inserted between the host and the path.
-    parts = urlsplit(issuer_id)
-    return urlunsplit((parts.scheme, parts.netloc, suffix + parts.path.rstrip("/"), "", ""))
+def _string(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str):
+        raise IssuanceError("invalid_response", f"`{name}` is missing or not a string")
+    return value
 
 
 class IssuanceClient:
@@ -62,10 +73,24 @@ class IssuanceClient:
         self._http = http
         self._allow_http = allow_http  # loopback development only
 
-    def _json(self, response: httpx.Response) -> dict[str, Any]:
+    def _exchange(self, method: str, url: str, **options: Any) -> tuple[int, dict[str, Any]]:
+        """Send a request; its status and JSON object body, read within a bound.
+
+        What an issuer answers is outside data: read as strict I-JSON, at most
+        ``MAX_RESPONSE_BYTES``, and an error body becomes an ``IssuanceError``.
+        """
         try:
-            body = response.json()
-        except ValueError:
+            with self._http.stream(method, url, timeout=_TIMEOUT_SECONDS, **options) as response:
+                data = bytearray()
+                for chunk in response.iter_bytes():
+                    data += chunk
+                    if len(data) > MAX_RESPONSE_BYTES:
+                        raise IssuanceError("invalid_response", f"{url}: an answer too large")
+        except httpx.HTTPError as exc:
+            raise IssuanceError("http_error", f"{url}: {exc}") from exc
+        try:
+            body = json_loads(bytes(data))
+        except KeyManagementError:
             body = None
         if response.status_code >= 400:
             error = body if isinstance(body, dict) else {}
@@ -75,52 +100,51 @@ class IssuanceClient:
                 response.status_code,
             )
         if not isinstance(body, dict):
-            raise IssuanceError("invalid_response", f"{response.url} did not answer a JSON object")
-        return body
+            raise IssuanceError("invalid_response", f"{url} did not answer a JSON object")
+        return response.status_code, body
 
     def resolve_offer(self, uri: str) -> CredentialOffer:
         """An `openid-credential-offer://` URI, by value or by reference (§4.1)."""
         parsed = parse_offer_uri(uri, allow_http=self._allow_http)
-        offer = (
-            self._json(self._http.get(parsed, timeout=_TIMEOUT_SECONDS))
-            if isinstance(parsed, str)
-            else parsed
-        )
-        grant = offer.get("grants", {}).get(PRE_AUTHORIZED_CODE_GRANT)
-        if not isinstance(grant, dict) or not isinstance(grant.get("pre-authorized_code"), str):
+        offer = self._exchange("GET", parsed)[1] if isinstance(parsed, str) else parsed
+        grants = offer.get("grants")
+        grant = grants.get(PRE_AUTHORIZED_CODE_GRANT) if isinstance(grants, dict) else None
+        if not isinstance(grant, dict):
             raise IssuanceError("invalid_offer", "the offer has no pre-authorized code")
+        configuration_ids = offer.get("credential_configuration_ids")
+        if not isinstance(configuration_ids, list) or not all(
+            isinstance(c, str) for c in configuration_ids
+        ):
+            raise IssuanceError("invalid_offer", "credential_configuration_ids is not a list")
         return CredentialOffer(
-            issuer_id=str(offer["credential_issuer"]),
-            configuration_ids=tuple(offer["credential_configuration_ids"]),
-            pre_authorized_code=grant["pre-authorized_code"],
+            issuer_id=_string(offer, "credential_issuer"),
+            configuration_ids=tuple(configuration_ids),
+            pre_authorized_code=_string(grant, "pre-authorized_code"),
             tx_code_required="tx_code" in grant,
         )
 
     def metadata(self, issuer_id: str) -> dict[str, Any]:
-        url = _well_known(issuer_id, WELL_KNOWN_CREDENTIAL_ISSUER)
-        metadata = self._json(self._http.get(url, timeout=_TIMEOUT_SECONDS))
+        url = well_known_url(issuer_id, WELL_KNOWN_CREDENTIAL_ISSUER)
+        metadata = self._exchange("GET", url)[1]
         # §12.2.2: metadata naming another issuer MUST NOT be used.
         if metadata.get("credential_issuer") != issuer_id:
             raise IssuanceError("invalid_metadata", "metadata of another credential issuer")
         return metadata
 
     def access_token(self, offer: CredentialOffer, tx_code: str | None) -> str:
-        url = _well_known(offer.issuer_id, WELL_KNOWN_OAUTH_AS)
-        server = self._json(self._http.get(url, timeout=_TIMEOUT_SECONDS))
+        url = well_known_url(offer.issuer_id, WELL_KNOWN_OAUTH_AS)
+        server = self._exchange("GET", url)[1]
         form = {
             "grant_type": PRE_AUTHORIZED_CODE_GRANT,
             "pre-authorized_code": offer.pre_authorized_code,
         }
         if tx_code is not None:
             form["tx_code"] = tx_code
-        token = self._json(
-            self._http.post(server["token_endpoint"], data=form, timeout=_TIMEOUT_SECONDS)
-        )
-        return str(token["access_token"])
+        token = self._exchange("POST", _string(server, "token_endpoint"), data=form)[1]
+        return _string(token, "access_token")
 
     def nonce(self, metadata: dict[str, Any]) -> str:
-        body = self._json(self._http.post(metadata["nonce_endpoint"], timeout=_TIMEOUT_SECONDS))
-        return str(body["c_nonce"])
+        return _string(self._exchange("POST", _string(metadata, "nonce_endpoint"))[1], "c_nonce")
 
     def request_credentials(
         self,
@@ -133,17 +157,22 @@ class IssuanceClient:
     ) -> list[str] | Deferred:
         """One credential per holder key (§8: batch), each bound to its key."""
         nonce = self.nonce(metadata)
+        audience = _string(metadata, "credential_issuer")
         proofs = [
-            make_jwt_proof(key, audience=metadata["credential_issuer"], nonce=nonce, now=now)
-            for key in holder_keys
+            make_jwt_proof(key, audience=audience, nonce=nonce, now=now) for key in holder_keys
         ]
-        response = self._http.post(
-            metadata["credential_endpoint"],
+        status, body = self._exchange(
+            "POST",
+            _string(metadata, "credential_endpoint"),
             json={"credential_configuration_id": configuration_id, "proofs": {"jwt": proofs}},
             headers={"Authorization": f"Bearer {access_token}"},
-            timeout=_TIMEOUT_SECONDS,
         )
-        body = self._json(response)
-        if response.status_code == 202:
-            return Deferred(str(body["transaction_id"]), int(body["interval"]))
-        return [str(item["credential"]) for item in body["credentials"]]
+        if status == 202:
+            interval = body.get("interval")
+            if type(interval) is not int:
+                raise IssuanceError("invalid_response", "`interval` is not an integer")
+            return Deferred(_string(body, "transaction_id"), interval)
+        credentials = body.get("credentials")
+        if not isinstance(credentials, list) or not all(isinstance(c, dict) for c in credentials):
+            raise IssuanceError("invalid_response", "`credentials` is not a list of objects")
+        return [_string(item, "credential") for item in credentials]

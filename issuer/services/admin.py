@@ -39,6 +39,7 @@ __all__ = [
     "create_agency_token",
     "decide_offer",
     "get_credential",
+    "get_offer",
     "list_audit_events",
     "list_credentials",
     "make_offer",
@@ -47,6 +48,7 @@ __all__ = [
 
 ADMIN_TOKEN_PREFIX = "jgat_"  # noqa: S105 - a prefix that makes leaked tokens greppable
 MAX_PAGE = 1000
+OFFER_ID_LENGTH = 64  # the column's width; a longer id names no offer
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,8 +146,9 @@ def make_offer(
     return created
 
 
-def _own_offer(session: Session, principal: AgencyPrincipal, offer_id: str) -> Offer:
-    offer = session.get(Offer, offer_id)
+def get_offer(session: Session, principal: AgencyPrincipal, offer_id: str) -> Offer:
+    """One of the calling agency's offers (another agency's is "not found", as none)."""
+    offer = session.get(Offer, offer_id) if len(offer_id) <= OFFER_ID_LENGTH else None
     if offer is None or offer.agency_id != principal.agency.id:
         raise AdminError(AdminErrorCode.NOT_FOUND, "no such offer")
     return offer
@@ -160,7 +163,7 @@ def decide_offer(
     approve: bool,
 ) -> Offer:
     """Approve or deny an offer waiting for approval (its wallet is polling, §9)."""
-    offer = _own_offer(session, principal, offer_id)
+    offer = get_offer(session, principal, offer_id)
     if offer.approval != Approval.PENDING:
         raise AdminError(AdminErrorCode.CONFLICT, f"the offer is already {offer.approval}")
     offer.approval = Approval.APPROVED if approve else Approval.DENIED

@@ -10,6 +10,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import Engine
 
@@ -27,8 +28,8 @@ class Deployment:
     engine: Engine
     registry: Registry
     clock: Callable[[], float] = time.time
-    _key_stores: dict[str, FileKeyStore] = field(default_factory=dict, repr=False)
-    _signers: dict[str, tuple[tuple[int, frozenset[str]], Signer]] = field(
+    _key_stores: dict[Path, FileKeyStore] = field(default_factory=dict, repr=False)
+    _signers: dict[Path, tuple[tuple[int, frozenset[str]], Signer | None]] = field(
         default_factory=dict, repr=False
     )
 
@@ -39,34 +40,44 @@ class Deployment:
         return self.settings.issuer_id(slug)
 
     def key_store(self, slug: str) -> FileKeyStore:
-        """Agency ``slug``'s key store (opened once per process: scrypt is slow on purpose)."""
-        store = self._key_stores.get(slug)
-        if store is None:
-            store = FileKeyStore(
-                self.settings.keys_dir / slug, self.settings.key_passphrase, clock=self.clock
-            )
-            self._key_stores[slug] = store
-        return store
+        """Agency ``slug``'s key store."""
+        return self._store(self.settings.keys_dir / slug)
 
     def signer(self, slug: str) -> Signer:
-        """The agency's newest active key: what new credentials and status lists are signed by.
+        """The agency's newest active key: what new credentials and status lists are signed by."""
+        signer = self._newest_active(self.settings.keys_dir / slug)
+        if signer is None:
+            raise LookupError(f"agency {slug} has no active signing key")
+        return signer
 
-        Remembered while the key store directory is unchanged: a rotation (`jigap keys
-        rotate`, in another process) adds a key file there and changes its modification time
-        (the names are compared too, as a time can repeat within a clock tick).
-        """
-        store = self.key_store(slug)
-        directory = self.settings.keys_dir / slug
+    def anchor_signer(self) -> Signer | None:
+        """The development trust anchor's newest active key, if this deployment holds one."""
+        if not self.settings.anchor_dir.is_dir():
+            return None
+        return self._newest_active(self.settings.anchor_dir)
+
+    def _store(self, directory: Path) -> FileKeyStore:
+        # Opened once per process: a store remembers the keys it opened (scrypt is slow on
+        # purpose, about 0.1 s a key).
+        store = self._key_stores.get(directory)
+        if store is None:
+            store = FileKeyStore(directory, self.settings.key_passphrase, clock=self.clock)
+            self._key_stores[directory] = store
+        return store
+
+    def _newest_active(self, directory: Path) -> Signer | None:
+        """Remembered while ``directory`` is unchanged: a rotation (`jigap keys rotate`, in
+        another process) adds a key file there and changes its modification time (the names
+        are compared too, as a time can repeat within a clock tick)."""
         version = (directory.stat().st_mtime_ns, frozenset(os.listdir(directory)))
-        cached = self._signers.get(slug)
+        cached = self._signers.get(directory)
         if cached is not None and cached[0] == version:
             return cached[1]
+        store = self._store(directory)
         active = [info for info in store.list_keys() if info.status is KeyStatus.ACTIVE]
-        if not active:
-            raise LookupError(f"agency {slug} has no active signing key")
-        newest = max(active, key=lambda info: (info.created_at, info.kid))
-        signer = store.signer(newest.kid)
-        self._signers[slug] = (version, signer)
+        newest = max(active, key=lambda info: (info.created_at, info.kid), default=None)
+        signer = store.signer(newest.kid) if newest is not None else None
+        self._signers[directory] = (version, signer)
         return signer
 
     def public_keys(self, slug: str) -> list[PublicKey]:

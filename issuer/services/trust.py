@@ -11,20 +11,21 @@ hands out, so that verifiers' rollback protection sees a strictly growing series
 
 from __future__ import annotations
 
+import dataclasses
+
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from issuer.models import Agency, IssuedCredential, TrustListPublication
 from issuer.services.deployment import Deployment
-from keys.jwk import Jwks, PublicKey, Signer
-from keys.store import FileKeyStore, KeyStatus
+from keys.jwk import Jwks, PublicKey
+from keys.store import KeyStatus
 from keys.trust_list import TrustedIssuer, TrustList, sign_trust_list
 
 __all__ = [
     "TRUST_OPERATOR",
     "agency_jwks",
-    "anchor_signer",
     "current_trust_list",
     "published_keys",
 ]
@@ -55,16 +56,6 @@ def agency_jwks(session: Session, deployment: Deployment, agency: Agency) -> Jwk
     return Jwks.of(*published_keys(session, deployment, agency))
 
 
-def anchor_signer(deployment: Deployment) -> Signer | None:
-    """The development trust anchor, if this deployment holds one."""
-    directory = deployment.settings.anchor_dir
-    if not directory.is_dir():
-        return None
-    store = FileKeyStore(directory, deployment.settings.key_passphrase)
-    active = [info for info in store.list_keys() if info.status is KeyStatus.ACTIVE]
-    return store.signer(active[-1].kid) if active else None
-
-
 def _trust_list_content(session: Session, deployment: Deployment, sequence: int) -> TrustList:
     now = deployment.now()
     issuers = {}
@@ -90,8 +81,7 @@ def _trust_list_content(session: Session, deployment: Deployment, sequence: int)
 
 def current_trust_list(session: Session, deployment: Deployment) -> str | None:
     """The signed trust list; re-signed when its content changed or half its life is gone."""
-    anchor = anchor_signer(deployment)
-    if anchor is None:
+    if not deployment.settings.anchor_dir.is_dir():
         return None
     now = deployment.now()
     latest = session.exec(
@@ -106,7 +96,10 @@ def current_trust_list(session: Session, deployment: Deployment) -> str | None:
     ):
         return latest.token
     next_sequence = (session.exec(select(func.max(TrustListPublication.sequence))).one() or 0) + 1
-    trust_list = _trust_list_content(session, deployment, sequence=next_sequence)
+    anchor = deployment.anchor_signer()
+    if anchor is None:
+        return None
+    trust_list = dataclasses.replace(draft, sequence=next_sequence)
     token = sign_trust_list(trust_list, anchor)
     try:
         with session.begin_nested():
@@ -128,11 +121,4 @@ def current_trust_list(session: Session, deployment: Deployment) -> str | None:
 
 def _content_digest(trust_list: TrustList) -> str:
     """The digest of what the list says, without its sequence and times."""
-    issuers_only = TrustList(
-        operator=trust_list.operator,
-        sequence=0,
-        issued_at=0,
-        expires_at=1,
-        issuers=trust_list.issuers,
-    )
-    return issuers_only.digest
+    return dataclasses.replace(trust_list, sequence=0, issued_at=0, expires_at=1).digest

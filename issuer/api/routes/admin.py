@@ -141,16 +141,9 @@ def create_offer(
     )
 
 
-def _own_open_offer(session: SessionDep, principal: PrincipalDep, offer_id: str) -> Offer:
-    offer = session.get(Offer, offer_id[:64])
-    if offer is None or offer.agency_id != principal.agency.id:
-        raise AdminError(AdminErrorCode.NOT_FOUND, "no such offer")
-    return offer
-
-
 @router.get("/offers/{offer_id}")
 def get_offer(offer_id: str, principal: PrincipalDep, session: SessionDep) -> OfferPublic:
-    return OfferPublic.of(_own_open_offer(session, principal, offer_id))
+    return OfferPublic.of(admin.get_offer(session, principal, offer_id))
 
 
 @router.get(
@@ -168,7 +161,7 @@ def offer_qr(
     """The offer as a QR code of its `openid-credential-offer://` URI (by reference: small)."""
     from verifier.qr_image import render_png, render_svg
 
-    offer = _own_open_offer(session, principal, offer_id)
+    offer = admin.get_offer(session, principal, offer_id)
     if offer.state != OfferState.OFFERED:
         raise AdminError(AdminErrorCode.CONFLICT, f"the offer is {offer.state}")
     uri = offer_uri_by_reference(offer_reference_url(deployment, principal.agency.slug, offer.id))

@@ -97,6 +97,7 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_offer_agency_id"), "offer", ["agency_id"], unique=False)
     op.create_index(op.f("ix_offer_subject_hash"), "offer", ["subject_hash"], unique=False)
+    op.create_index(op.f("ix_offer_state"), "offer", ["state"], unique=False)
     op.create_table(
         "statuslistrecord",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -233,6 +234,7 @@ def downgrade() -> None:
     op.drop_table("accesstoken")
     op.drop_index(op.f("ix_statuslistrecord_agency_id"), table_name="statuslistrecord")
     op.drop_table("statuslistrecord")
+    op.drop_index(op.f("ix_offer_state"), table_name="offer")
     op.drop_index(op.f("ix_offer_subject_hash"), table_name="offer")
     op.drop_index(op.f("ix_offer_agency_id"), table_name="offer")
     op.drop_table("offer")
