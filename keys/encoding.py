@@ -14,6 +14,8 @@ from collections.abc import Callable
 from json.scanner import make_scanner
 from typing import Any
 
+import orjson
+
 from keys.errors import KeyErrorCode, MalformedError
 
 # One translation does two jobs: base64url's '-' and '_' become standard base64's '+' and '/',
@@ -99,6 +101,25 @@ _SCAN: Callable[[str, int], tuple[Any, int]] = make_scanner(_DECODER)  # type: i
 
 def json_loads(data: bytes | str) -> Any:
     """Parse I-JSON: UTF-8, no duplicate members, no NaN/Infinity, bounded integers and depth."""
+    # Fast path for the compact form that jigap's issuers, and most JOSE libraries, write:
+    # orjson reads and writes it several times faster than the strict parser. When orjson
+    # writes back exactly the bytes it read, they hold no duplicate member (the second would
+    # be gone), no white space, no number or escape spelled another way, and no integer beyond
+    # I-JSON's range (OPT_STRICT_INTEGER refuses it): the strict parser would return this very
+    # value. Anything else (the depth bound first: orjson's own is far deeper) goes to the
+    # strict parser, which decides and names what is wrong.
+    if type(data) is bytes and data.count(b"[") + data.count(b"{") <= MAX_JSON_DEPTH:
+        try:
+            value = orjson.loads(data)
+            if orjson.dumps(value, option=orjson.OPT_STRICT_INTEGER) == data:
+                return value
+        except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+            pass
+    return _strict_json_loads(data)
+
+
+def _strict_json_loads(data: bytes | str) -> Any:
+    """The parser that decides: every form of JSON read, I-JSON's limits each given its error."""
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
     except UnicodeDecodeError as exc:

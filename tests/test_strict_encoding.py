@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+import json
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from keys.encoding import b64url_decode, b64url_encode, json_dumps, json_loads
+from keys.encoding import (
+    MAX_SAFE_INTEGER,
+    _strict_json_loads,
+    b64url_decode,
+    b64url_encode,
+    json_dumps,
+    json_loads,
+)
 from keys.errors import KeyErrorCode, MalformedError
 
 
@@ -56,9 +66,11 @@ def test_base64url_round_trip_is_exact(data: bytes) -> None:
         ),
     ],
 )
-def test_json_that_is_not_i_json_is_refused(text: str, code: KeyErrorCode) -> None:
+@pytest.mark.parametrize("as_bytes", [False, True], ids=["text", "bytes"])
+def test_json_that_is_not_i_json_is_refused(text: str, code: KeyErrorCode, as_bytes: bool) -> None:
+    # Bytes in the compact form take the orjson fast path first: it must refuse the same.
     with pytest.raises(MalformedError) as caught:
-        json_loads(text)
+        json_loads(text.encode() if as_bytes else text)
     assert caught.value.code == code
 
 
@@ -85,3 +97,66 @@ def test_json_dumps_is_compact_utf8() -> None:
 def test_arbitrary_bytes_never_escape_as_another_exception(data: bytes) -> None:
     with contextlib.suppress(MalformedError):
         json_loads(data)
+
+
+# I-JSON values: integers within double precision, finite floats, any text but lone surrogates.
+_i_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(st.characters(exclude_categories=["Cs"])),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.text(st.characters(exclude_categories=["Cs"]), max_size=8), inner, max_size=4
+        )
+    ),
+    max_leaves=12,
+)
+
+
+def _outcome(parse: Callable[[bytes], Any], data: bytes) -> tuple[str, Any]:
+    try:
+        return "value", parse(data)
+    except MalformedError as exc:
+        return "refused", exc.code
+
+
+@given(_i_json_values)
+def test_compact_json_reads_back_as_written(value: Any) -> None:
+    data = json_dumps(value)
+    assert json_loads(data) == _strict_json_loads(data) == value
+
+
+@given(
+    st.one_of(
+        st.binary(max_size=200),
+        _i_json_values.map(lambda v: json.dumps(v, indent=1).encode()),  # white space
+        _i_json_values.map(lambda v: json.dumps(v).encode()),  # ASCII escapes, ", " and ": "
+        # A member repeated, in the compact form the fast path reads.
+        st.tuples(st.text(max_size=4), _i_json_values, _i_json_values).map(
+            lambda t: (
+                b'{"%s":%s,"%s":%s}'
+                % (t[0].encode(), json_dumps(t[1]), t[0].encode(), json_dumps(t[2]))
+            )
+        ),
+        st.integers().map(lambda n: str(n).encode()),
+        # Around I-JSON's bound, and up to where orjson still reads integers.
+        st.integers(MAX_SAFE_INTEGER - 2, 2**64).map(lambda n: b"[%d,-%d]" % (n, n)),
+    )
+)
+def test_the_fast_path_never_reads_bytes_otherwise_than_the_strict_parser(data: bytes) -> None:
+    fast, strict = _outcome(json_loads, data), _outcome(_strict_json_loads, data)
+    assert fast == strict
+
+
+def test_a_compact_token_payload_is_read_by_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast path is taken for what issuers write: a guard that it has not silently died."""
+
+    def strict_parser_called(_data: bytes | str) -> Any:
+        raise AssertionError("the strict parser was asked")
+
+    monkeypatch.setattr("keys.encoding._strict_json_loads", strict_parser_called)
+    payload = json_dumps({"iss": "https://gov.example.kr", "iat": 1767265200, "_sd": ["a", "b"]})
+    assert json_loads(payload)["iat"] == 1767265200
