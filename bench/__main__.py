@@ -71,8 +71,11 @@ def _core_reports(args: argparse.Namespace, parties: Parties, console: Console) 
         es256,
         ours=ours_es256,
         reference=verification.REFERENCE,
-        raw_limit=dict.fromkeys((*ours_es256, verification.FLOOR), verification.RAW_ES256),
-        ceilings=(verification.FLOOR,),
+        raw_limit=dict.fromkeys(
+            (*ours_es256, verification.OURS_STRICT_JSON, verification.FLOOR),
+            verification.RAW_ES256,
+        ),
+        ceilings=(verification.OURS_STRICT_JSON, verification.FLOOR),
     )
     by_label = {m.label: m for m in es256}
     fresh = by_label[verification.RAW_ES256_FRESH_HOLDER].median_us
