@@ -155,6 +155,17 @@ def test_round_trip_of_arbitrary_parts(
     assert decode_envelope(encode_envelope(original)) == original
 
 
+def test_percent_signs_beside_packed_runs_stay_literal() -> None:
+    # The decoder fills runs in through a %-template: a '%' of the text must come back as is.
+    run = b64url_encode(secrets.token_bytes(32)).encode()
+    salt = b64url_encode(secrets.token_bytes(16)).encode()
+    part = b'{"a":"%s%%d%.43s","b":"' + run + b'","c":["' + salt + b'","%"]}'
+    original = sd_jwt(jws(part, b'{"x":"' + run + b'"}', b"sig"), [b64url_encode(part)], "")
+    issuer, disclosures, key_binding = envelope._split(original)
+    packed = envelope._build(issuer, disclosures, key_binding, packed=True)
+    assert decode_envelope(packed) == original
+
+
 def test_packing_shrinks_the_envelope() -> None:
     original = resident_register_presentation()
     issuer, disclosures, key_binding = envelope._split(original)

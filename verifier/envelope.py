@@ -16,11 +16,14 @@ docs/qr-envelope.md specifies the format for other implementers; this module is 
 
 from __future__ import annotations
 
+import functools
 import re
+import struct
 import zlib
 from binascii import b2a_base64
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from keys.encoding import b64url_decode, b64url_encode
 from keys.errors import MalformedError
@@ -48,9 +51,9 @@ _FLAG_PACKED = 0x02
 # Bytes that never occur in UTF-8 (RFC 3629 §1), so they cannot collide with JSON text.
 _RUN_32 = 0xFF  # stands for 43 base64url characters: a SHA-256 digest, a P-256 coordinate
 _RUN_16 = 0xFE  # stands for 22 base64url characters: a 128-bit salt or nonce
-_RUN_LENGTHS = {_RUN_32: 32, _RUN_16: 16}
+_RUN_32_BYTE, _RUN_16_BYTE = bytes([_RUN_32]), bytes([_RUN_16])
+_NOT_MARKERS = bytes(byte for byte in range(256) if byte not in (_RUN_32, _RUN_16))
 _MARKER = re.compile(rb"[\xfe\xff]")
-_MARKER_SPLIT = re.compile(rb"([\xfe\xff])")
 _TO_BASE64URL = bytes.maketrans(b"+/", b"-_")
 _PACKABLE_RUN = re.compile(rb'(?<=")(?:[A-Za-z0-9_-]{43}|[A-Za-z0-9_-]{22})(?=")')
 _VARINT_MAX_BYTES = 3  # 2**21 - 1, far above any limit below
@@ -215,6 +218,9 @@ class _Reader:
     def varint(self) -> int:
         """Unsigned LEB128 in its shortest form, so that each number has one spelling."""
         data, position = self._data, self._position
+        if position < len(data) and data[position] < 0x80:  # most lengths fit in one byte
+            self._position = position + 1
+            return data[position]
         value = 0
         for index in range(_VARINT_MAX_BYTES):
             if position >= len(data):
@@ -256,15 +262,41 @@ def _inflate(data: bytes, limit: int) -> bytes:
 
 
 def _unpack(part: bytes, pool: _Reader) -> bytes:
-    if not _MARKER.search(part):
+    """Replace each marker in ``part`` by its run from the pool, spelled as base64url again.
+
+    A token has dozens of runs (every digest, salt and key coordinate). Each step below is one
+    C-level call for the whole part, whatever the number of runs in it.
+    """
+    markers = part.translate(None, _NOT_MARKERS)  # the part's markers, in order
+    if not markers:
         return part
-    # [text, marker, text, marker, ..., text]: each marker becomes its run from the pool,
-    # spelled as base64url again.
-    pieces = _MARKER_SPLIT.split(part)
-    for index in range(1, len(pieces), 2):
-        run = pool.take(_RUN_LENGTHS[pieces[index][0]])
-        pieces[index] = b2a_base64(run, newline=False).rstrip(b"=").translate(_TO_BASE64URL)
-    return b"".join(pieces)
+    layout = _run_layout(markers)
+    runs = struct.unpack(layout.raw, pool.take(layout.raw_size))
+    # Padded with zero bytes to whole base64 groups (32 -> 33, 16 -> 18 bytes), the runs
+    # encode as one text of 44- and 24-character blocks; the first 43 and 22 characters of
+    # each are the run's unpadded base64url (the zero bits are base64's spare bits).
+    text = b2a_base64(struct.pack(layout.padded, *runs), newline=False).translate(_TO_BASE64URL)
+    template = part.replace(b"%", b"%%").replace(_RUN_32_BYTE, b"%.43s")
+    return template.replace(_RUN_16_BYTE, b"%.22s") % struct.unpack(layout.blocks, text)
+
+
+class _RunLayout(NamedTuple):
+    """``struct`` formats for a sequence of markers: the runs as raw bytes (and their total
+    size), the same padded to whole base64 groups, and their base64 blocks."""
+
+    raw: bytes
+    raw_size: int
+    padded: bytes
+    blocks: bytes
+
+
+@functools.lru_cache(maxsize=256)  # tokens of one issuer share their shape
+def _run_layout(markers: bytes) -> _RunLayout:
+    def spell(run_32: bytes, run_16: bytes) -> bytes:
+        return markers.replace(_RUN_32_BYTE, run_32).replace(_RUN_16_BYTE, run_16)
+
+    raw = spell(b"32s", b"16s")
+    return _RunLayout(raw, struct.calcsize(raw), spell(b"32sx", b"16s2x"), spell(b"44s", b"24s"))
 
 
 def _pack(part: bytes, pool: bytearray) -> bytes:
