@@ -160,3 +160,13 @@ def test_a_compact_token_payload_is_read_by_the_fast_path(monkeypatch: pytest.Mo
     monkeypatch.setattr("keys.encoding._strict_json_loads", strict_parser_called)
     payload = json_dumps({"iss": "https://gov.example.kr", "iat": 1767265200, "_sd": ["a", "b"]})
     assert json_loads(payload)["iat"] == 1767265200
+
+
+@pytest.mark.parametrize("sign", ["", "-"])
+def test_i_json_integer_bound_is_exact_on_both_paths(sign: str) -> None:
+    limit = f"{sign}{MAX_SAFE_INTEGER}".encode()
+    beyond = f"{sign}{MAX_SAFE_INTEGER + 1}".encode()
+    assert json_loads(b"[" + limit + b"]") == [int(limit)]
+    for parse in (json_loads, _strict_json_loads):
+        with pytest.raises(MalformedError):
+            parse(b"[" + beyond + b"]")
