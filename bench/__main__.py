@@ -1,5 +1,5 @@
-"""``python -m bench [--quick] [--markdown] [--profile] [--http | --http-only]``: verification,
-issuance, QR size; and on request the issuer service over HTTP."""
+"""``python -m bench [--quick] [--markdown] [--profile] [--rounds N] [--http | --http-only]``:
+verification, issuance, QR size; and on request the issuer service over HTTP."""
 
 from __future__ import annotations
 
@@ -13,15 +13,19 @@ from rich.console import Console
 
 from bench import issuance, issuer_http, qr_size, verification
 from bench.report import (
+    MIN_SHARE_OF_RAW_LIMIT,
+    MIN_SPEEDUP_OVER_REFERENCE,
+    Ratio,
     Report,
     machine_report,
     markdown,
     print_rich,
     qr_report,
+    rounds_report,
     throughput_report,
 )
 from bench.scenario import Parties
-from bench.timing import measure
+from bench.timing import Measurement, measure
 from bench.verifier_profile import profile_reports, step_report
 
 # (repeats, seconds per batch, QR samples per type, verifications profiled)
@@ -35,6 +39,14 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--markdown", action="store_true", help="print Markdown tables")
     parser.add_argument(
         "--profile", action="store_true", help="also profile our verifier (cProfile, by step)"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        metavar="N",
+        help="measure the ES256 verification table N times and add the ratios' spread "
+        "(the table shown is the last round)",
     )
     http = parser.add_mutually_exclusive_group()
     http.add_argument(
@@ -58,7 +70,12 @@ def _core_reports(args: argparse.Namespace, parties: Parties, console: Console) 
     """Verification, issuance, QR size, and the profile if asked for."""
     repeats, seconds, samples, profiled = QUICK if args.quick else FULL
     console.print("measuring verification …", style="dim")
-    es256 = measure(verification.es256_cases(parties), repeats=repeats, target_seconds=seconds)
+    es256_cases = verification.es256_cases(parties)
+    rounds = [
+        measure(es256_cases, repeats=repeats, target_seconds=seconds)
+        for _ in range(max(1, args.rounds))
+    ]
+    es256 = rounds[-1]
     eddsa = measure(verification.eddsa_cases(parties), repeats=repeats, target_seconds=seconds)
     console.print("measuring issuance …", style="dim")
     issued = measure(issuance.cases(parties), repeats=repeats, target_seconds=seconds)
@@ -86,6 +103,7 @@ def _core_reports(args: argparse.Namespace, parties: Parties, console: Console) 
         )
     reports: list[Report] = [
         verification_report,
+        *([_rounds_report(rounds)] if len(rounds) > 1 else []),
         throughput_report(
             "Verification, the same presentation with EdDSA (Ed25519) keys, for information",
             eddsa,
@@ -109,6 +127,38 @@ def _core_reports(args: argparse.Namespace, parties: Parties, console: Console) 
         reports.append(step_report(parties, repeats=repeats, target_seconds=seconds / 3))
         reports += profile_reports(parties, runs=profiled)
     return reports
+
+
+def _rounds_report(rounds: list[list[Measurement]]) -> Report:
+    v = verification
+    return rounds_report(
+        "Verification targets (ES256)",
+        rounds,
+        [
+            Ratio("plain vs reference", v.OURS_PLAIN, v.REFERENCE, MIN_SPEEDUP_OVER_REFERENCE),
+            Ratio(
+                "plain, share of raw limit", v.OURS_PLAIN, v.RAW_ES256, MIN_SHARE_OF_RAW_LIMIT, True
+            ),
+            Ratio(
+                "envelope vs reference", v.OURS_ENVELOPE, v.REFERENCE, MIN_SPEEDUP_OVER_REFERENCE
+            ),
+            Ratio(
+                "envelope, share of raw limit",
+                v.OURS_ENVELOPE,
+                v.RAW_ES256,
+                MIN_SHARE_OF_RAW_LIMIT,
+                True,
+            ),
+            Ratio(
+                "plain, share of raw with holder key built",
+                v.OURS_PLAIN,
+                v.RAW_ES256_FRESH_HOLDER,
+                as_share=True,
+            ),
+            Ratio("floor vs reference", v.FLOOR, v.REFERENCE),
+            Ratio("floor, share of raw limit", v.FLOOR, v.RAW_ES256, as_share=True),
+        ],
+    )
 
 
 def _http_report(args: argparse.Namespace, parties: Parties, console: Console) -> Report:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -95,6 +96,44 @@ def throughput_report(
         "share of raw limit",
     )
     return Report(title, columns, rows, notes)
+
+
+@dataclass(frozen=True, slots=True)
+class Ratio:
+    """A row's throughput against a yardstick row's: yardstick µs / row µs. Against the
+    reference that is a speed-up; against a raw limit, the share of the limit reached."""
+
+    name: str
+    row: str
+    yardstick: str
+    target: float | None = None  # None: for information
+    as_share: bool = False  # shown as a percentage, not as a speed-up
+
+    def of(self, measurements: Sequence[Measurement]) -> float:
+        by_label = {m.label: m.median_us for m in measurements}
+        return by_label[self.yardstick] / by_label[self.row]
+
+    def text(self, value: float) -> str:
+        return f"{value:.0%}" if self.as_share else f"{value:.2f}x"
+
+
+def rounds_report(
+    title: str, rounds: Sequence[Sequence[Measurement]], ratios: Sequence[Ratio]
+) -> Report:
+    """Each ratio over several whole rounds of one table: on a shared machine a round's ratio
+    moves by more than most changes do, so a verdict wants the median and the spread."""
+    rows = []
+    for ratio in ratios:
+        values = sorted(ratio.of(measurements) for measurements in rounds)
+        if ratio.target is None:
+            meeting = "(for information)"
+        else:
+            met = sum(value >= ratio.target for value in values)
+            meeting = f"{met} of {len(values)} (target ≥ {ratio.text(ratio.target)})"
+        low, middle, high = values[0], statistics.median(values), values[-1]
+        rows.append((ratio.name, *(ratio.text(v) for v in (low, middle, high)), meeting))
+    columns = ("ratio", "lowest", "median", "highest", "rounds meeting the target")
+    return Report(f"{title}, over {len(rounds)} rounds", columns, rows)
 
 
 def qr_report(sizes: Sequence[QrSize]) -> Report:

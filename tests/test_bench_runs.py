@@ -14,7 +14,7 @@ from bench.issuer_http import DATABASE_URL_ENV
 
 def test_quick_benchmark_runs_and_prints_every_table() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--markdown"],
+        [sys.executable, "-m", "bench", "--quick", "--markdown", "--rounds", "2"],
         cwd=Path(__file__).parents[1],
         capture_output=True,
         text=True,
@@ -23,6 +23,8 @@ def test_quick_benchmark_runs_and_prints_every_table() -> None:
     )
     for heading in ("Verification, resident-register extract", "Issuance", "QR size"):
         assert heading in done.stdout
+    assert "### Verification targets (ES256), over 2 rounds" in done.stdout
+    assert "| plain vs reference |" in done.stdout
 
 
 @pytest.mark.slow
