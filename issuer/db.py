@@ -15,14 +15,15 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, event
+from sqlalchemy import Connection, Engine, event
 from sqlmodel import Session, create_engine
 
-__all__ = ["make_engine", "migrate", "session_scope"]
+__all__ = ["make_engine", "migrate", "read_only", "session_scope"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _SQLITE_BUSY_MS = 30_000
 _SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_READ_ONLY = "jigap_read_only"  # an execution option: see read_only()
 
 
 def make_engine(database_url: str) -> Engine:
@@ -32,9 +33,7 @@ def make_engine(database_url: str) -> Engine:
             database_url, connect_args={"check_same_thread": False, "timeout": 30}
         )
         event.listen(engine, "connect", _sqlite_pragmas)
-        # BEGIN IMMEDIATE: a write transaction takes the lock at its start, so two
-        # processes never both read, then both fail to upgrade to a write lock.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        event.listen(engine, "begin", _sqlite_begin)
         _SQLITE_WRITERS[engine] = threading.Lock()
         return engine
     return create_engine(database_url, pool_pre_ping=True, pool_size=10, max_overflow=20)
@@ -49,6 +48,31 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    if connection.get_execution_options().get(_READ_ONLY):
+        # A reader never waits in WAL mode: no lock at BEGIN, and none taken later, since
+        # query_only makes any write fail at once instead.
+        connection.exec_driver_sql("PRAGMA query_only=ON")
+        connection.exec_driver_sql("BEGIN")
+    else:
+        # BEGIN IMMEDIATE: a write transaction takes the lock at its start, so two
+        # processes never both read, then both fail to upgrade to a write lock.
+        connection.exec_driver_sql("PRAGMA query_only=OFF")
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def read_only(engine: Engine) -> Engine:
+    """``engine`` for transactions that only read, such as the routes that serve metadata.
+
+    On SQLite they take no lock (every other transaction begins IMMEDIATE, so a reader
+    holding one, across a FastAPI dependency's thread hops, would hold up every writer) and
+    cannot write; on PostgreSQL they are READ ONLY transactions. The pool is shared.
+    """
+    if engine.dialect.name == "sqlite":
+        return engine.execution_options(**{_READ_ONLY: True})
+    return engine.execution_options(postgresql_readonly=True)
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:

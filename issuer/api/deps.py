@@ -18,6 +18,7 @@ from keys.errors import KeyManagementError
 __all__ = [
     "DeploymentDep",
     "PrincipalDep",
+    "ReadSessionDep",
     "SessionDep",
     "bearer_token",
     "read_json_body",
@@ -41,6 +42,16 @@ def _session(deployment: DeploymentDep) -> Iterator[Session]:
 # sent (FastAPI's default runs a yield dependency's exit after sending): a client told 201
 # must find what it created, and a failed commit must not follow a success response.
 SessionDep = Annotated[Session, Depends(_session, scope="function")]
+
+
+def _read_session(deployment: DeploymentDep) -> Iterator[Session]:
+    with session_scope(deployment.read_engine, queue=False) as session:
+        yield session
+
+
+# For routes that only read (metadata, offers by reference, JWKS): on SQLite such a session
+# takes no lock, so holding it across thread hops holds up no writer.
+ReadSessionDep = Annotated[Session, Depends(_read_session, scope="function")]
 
 
 def bearer_token(request: Request) -> str | None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from credential_schemas import Registry
+from issuer.db import read_only
 from issuer.settings import Settings
 from keys.jwk import PublicKey, Signer
 from keys.store import FileKeyStore, KeyStatus
@@ -28,10 +29,15 @@ class Deployment:
     engine: Engine
     registry: Registry
     clock: Callable[[], float] = time.time
+    # The same database for transactions that only read (issuer.db.read_only).
+    read_engine: Engine = field(init=False, repr=False)
     _key_stores: dict[Path, FileKeyStore] = field(default_factory=dict, repr=False)
     _signers: dict[Path, tuple[tuple[int, frozenset[str]], Signer | None]] = field(
         default_factory=dict, repr=False
     )
+
+    def __post_init__(self) -> None:
+        self.read_engine = read_only(self.engine)
 
     def now(self) -> int:
         return int(self.clock())

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from issuer.api.deps import DeploymentDep, SessionDep, bearer_token, read_json_body
+from issuer.api.deps import DeploymentDep, ReadSessionDep, bearer_token, read_json_body
 from issuer.api.errors import NO_STORE
 from issuer.errors import (
     AdminError,
@@ -63,13 +63,15 @@ def _issuer_metadata(deployment: Deployment, agency: Agency) -> dict[str, object
 
 
 @router.get(WELL_KNOWN_CREDENTIAL_ISSUER + "/agencies/{slug}")
-def issuer_metadata(slug: str, deployment: DeploymentDep, session: SessionDep) -> JSONResponse:
+def issuer_metadata(slug: str, deployment: DeploymentDep, session: ReadSessionDep) -> JSONResponse:
     """Credential Issuer Metadata (§12.2), generated from the registry."""
     return JSONResponse(_issuer_metadata(deployment, _agency(session, slug)))
 
 
 @router.get(WELL_KNOWN_OAUTH_AS + "/agencies/{slug}")
-def authorization_server(slug: str, deployment: DeploymentDep, session: SessionDep) -> JSONResponse:
+def authorization_server(
+    slug: str, deployment: DeploymentDep, session: ReadSessionDep
+) -> JSONResponse:
     """RFC 8414 metadata: each agency is its own authorization server."""
     issuer_id = deployment.issuer_id(_agency(session, slug).slug)
     endpoints = IssuerEndpoints.for_issuer(issuer_id)
@@ -78,7 +80,7 @@ def authorization_server(slug: str, deployment: DeploymentDep, session: SessionD
 
 @router.get("/agencies/{slug}/credential-offers/{offer_id}")
 def offer_by_reference(
-    slug: str, offer_id: str, deployment: DeploymentDep, session: SessionDep
+    slug: str, offer_id: str, deployment: DeploymentDep, session: ReadSessionDep
 ) -> JSONResponse:
     """The Credential Offer object behind a `credential_offer_uri` (§4.1.3)."""
     agency = _agency(session, slug)

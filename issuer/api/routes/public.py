@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse, Response
 
-from issuer.api.deps import DeploymentDep, SessionDep
+from issuer.api.deps import DeploymentDep, ReadSessionDep, SessionDep
 from issuer.errors import AdminError, AdminErrorCode
 from issuer.models import MAX_ROW_ID
 from issuer.services import issuance
@@ -35,7 +35,9 @@ def _cached(request: Request, body: bytes, media_type: str, max_age: int) -> Res
 
 
 @router.get("/agencies/{slug}/jwks.json")
-def jwks(slug: str, request: Request, deployment: DeploymentDep, session: SessionDep) -> Response:
+def jwks(
+    slug: str, request: Request, deployment: DeploymentDep, session: ReadSessionDep
+) -> Response:
     agency = issuance.agency_by_slug(session, slug)
     if agency is None:
         raise AdminError(AdminErrorCode.NOT_FOUND, "no such agency")
