@@ -6,14 +6,20 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import select
 
 from issuer.db import make_engine, migrate, read_only, session_scope
 from issuer.models import Agency
+from issuer.oid4vci import WELL_KNOWN_CREDENTIAL_ISSUER, WELL_KNOWN_OAUTH_AS
+from tests import _issuer_client
+from tests._issuer import IssuerWorld
+from tests._issuer_client import admin, create_offer
 
 
 def _agency(slug: str) -> Agency:
@@ -82,3 +88,35 @@ def test_readers_and_a_writer_do_not_wait_for_each_other(engine: Engine) -> None
             session.add(_agency("nts"))
         assert time.monotonic() - started < 1.0
     assert sorted(_slugs(engine)) == ["mois", "mpm", "nts"]
+
+
+# -- the routes ------------------------------------------------------------------------------
+
+world, client = _issuer_client.world, _issuer_client.client  # fixtures
+
+
+def test_routes_that_only_read_answer_while_a_writer_holds_the_database(
+    client: TestClient, world: IssuerWorld
+) -> None:
+    """On SQLite a transaction that writes holds the one write lock; a route whose session took
+    it too would wait in SQLite's busy handler (30 s), then fail. Those that only read do not."""
+    offer = create_offer(client, world)
+    by_reference = parse_qs(urlsplit(offer["credential_offer_reference_uri"]).query)
+    offer_url = urlsplit(by_reference["credential_offer_uri"][0]).path
+    paths = [
+        f"{WELL_KNOWN_CREDENTIAL_ISSUER}/agencies/mois",
+        f"{WELL_KNOWN_OAUTH_AS}/agencies/mois",
+        offer_url,
+        "/agencies/mois/jwks.json",
+        f"/admin/offers/{offer['offer_id']}",
+        "/admin/credentials",
+        "/admin/audit-events",
+    ]
+    with session_scope(world.deployment.engine, queue=False) as writing:
+        writing.add(_agency("mpm"))
+        writing.flush()
+        for path in paths:
+            started = time.monotonic()
+            response = client.get(path, headers=admin(world))
+            assert response.status_code == 200, (path, response.text)
+            assert time.monotonic() - started < 5, path

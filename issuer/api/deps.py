@@ -18,6 +18,7 @@ from keys.errors import KeyManagementError
 __all__ = [
     "DeploymentDep",
     "PrincipalDep",
+    "ReadPrincipalDep",
     "ReadSessionDep",
     "SessionDep",
     "bearer_token",
@@ -68,6 +69,14 @@ def _principal(request: Request, session: SessionDep) -> AgencyPrincipal:
 
 
 PrincipalDep = Annotated[AgencyPrincipal, Depends(_principal)]
+
+
+def _reading_principal(request: Request, session: ReadSessionDep) -> AgencyPrincipal:
+    return authenticate(session, bearer_token(request))
+
+
+# For admin routes that only read: the same check, in the route's read-only session.
+ReadPrincipalDep = Annotated[AgencyPrincipal, Depends(_reading_principal)]
 
 
 async def read_json_body(request: Request, error: Exception) -> Any:

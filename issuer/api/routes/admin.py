@@ -12,7 +12,13 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from issuer.api.deps import DeploymentDep, PrincipalDep, SessionDep
+from issuer.api.deps import (
+    DeploymentDep,
+    PrincipalDep,
+    ReadPrincipalDep,
+    ReadSessionDep,
+    SessionDep,
+)
 from issuer.errors import AdminError, AdminErrorCode
 from issuer.models import MAX_BIG_ROW_ID, IssuedCredential, Offer, OfferState
 from issuer.oid4vci import offer_uri_by_reference
@@ -142,7 +148,7 @@ def create_offer(
 
 
 @router.get("/offers/{offer_id}")
-def get_offer(offer_id: str, principal: PrincipalDep, session: SessionDep) -> OfferPublic:
+def get_offer(offer_id: str, principal: ReadPrincipalDep, session: ReadSessionDep) -> OfferPublic:
     return OfferPublic.of(admin.get_offer(session, principal, offer_id))
 
 
@@ -153,8 +159,8 @@ def get_offer(offer_id: str, principal: PrincipalDep, session: SessionDep) -> Of
 )
 def offer_qr(
     offer_id: str,
-    principal: PrincipalDep,
-    session: SessionDep,
+    principal: ReadPrincipalDep,
+    session: ReadSessionDep,
     deployment: DeploymentDep,
     image_format: Annotated[Literal["png", "svg"], Query(alias="format")] = "png",
 ) -> Response:
@@ -192,8 +198,8 @@ def deny_offer(
 
 @router.get("/credentials")
 def list_credentials(
-    principal: PrincipalDep,
-    session: SessionDep,
+    principal: ReadPrincipalDep,
+    session: ReadSessionDep,
     deployment: DeploymentDep,
     subject: Annotated[str | None, Query(max_length=200)] = None,
     credential_type: Annotated[str | None, Query(max_length=64)] = None,
@@ -216,8 +222,8 @@ def list_credentials(
 @router.get("/credentials/{credential_id}")
 def get_credential(
     credential_id: Annotated[int, Path(ge=1, le=MAX_BIG_ROW_ID)],
-    principal: PrincipalDep,
-    session: SessionDep,
+    principal: ReadPrincipalDep,
+    session: ReadSessionDep,
 ) -> CredentialPublic:
     return CredentialPublic.of(admin.get_credential(session, principal, credential_id))
 
@@ -245,8 +251,8 @@ def change_status(
 
 @router.get("/audit-events")
 def audit_events(
-    principal: PrincipalDep,
-    session: SessionDep,
+    principal: ReadPrincipalDep,
+    session: ReadSessionDep,
     after_id: Annotated[int, Query(ge=0, le=MAX_BIG_ROW_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=admin.MAX_PAGE)] = 100,
 ) -> list[AuditEventPublic]:
