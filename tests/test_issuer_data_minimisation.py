@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from issuer.models import OfferState
+from issuer.models import AccessToken, OfferState
 from tests import _issuer_client
 from tests._issuer import IssuerWorld
-from tests._issuer_client import create_offer, offer_row, post_token, token_form
+from tests._issuer_client import create_offer, offer_row, post_token, rows, token_form
 
 world, client = _issuer_client.world, _issuer_client.client  # fixtures
 
@@ -38,3 +38,15 @@ def test_a_redeemed_offer_whose_token_expired_unused_loses_its_claims(
     create_offer(client, world)
     row = offer_row(world, redeemed["offer_id"])
     assert (row.state, row.claims) == (OfferState.DEAD, None)
+
+
+def test_expired_access_tokens_are_dropped(client: TestClient, world: IssuerWorld) -> None:
+    redeemed = create_offer(client, world, tx_code=False)
+    assert post_token(client, token_form(redeemed)).status_code == 200
+    assert len(rows(world, AccessToken)) == 1
+    world.clock.advance(world.settings.access_token_seconds - 1)
+    create_offer(client, world)
+    assert len(rows(world, AccessToken)) == 1  # still usable
+    world.clock.advance(1)
+    create_offer(client, world)  # the sweep at every new offer
+    assert rows(world, AccessToken) == []

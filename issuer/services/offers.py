@@ -11,13 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
 from credential_schemas import CredentialType
 from credential_schemas.errors import SchemaRegistryError
 from issuer.errors import AdminError, AdminErrorCode
-from issuer.models import Agency, Approval, DeferredIssuance, Offer, OfferState
+from issuer.models import AccessToken, Agency, Approval, DeferredIssuance, Offer, OfferState
 from issuer.oid4vci import (
     TxCodeSpec,
     credential_offer,
@@ -91,7 +91,8 @@ def offer_reference_url(deployment: Deployment, slug: str, offer_id: str) -> str
 
 
 def purge_stale_offers(session: Session, deployment: Deployment) -> int:
-    """Wipe the claims of offers that can no longer lead to a credential; returns how many.
+    """Wipe the claims of offers that can no longer lead to a credential, and drop expired
+    access tokens; returns how many offers died.
 
     An unredeemed offer past its code's expiry, and a redeemed one whose access token has
     expired without issuance or deferral, are dead. A deferred offer keeps its claims while
@@ -112,6 +113,8 @@ def purge_stale_offers(session: Session, deployment: Deployment) -> int:
         )
     )
     result = session.exec(update(Offer).where(dead).values(state=OfferState.DEAD, claims=None))
+    # An expired access token answers as an unknown one: its row only takes up space.
+    session.exec(delete(AccessToken).where(col(AccessToken.expires_at) <= now))
     return int(result.rowcount)
 
 
