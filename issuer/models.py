@@ -14,7 +14,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Integer, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 __all__ = [
@@ -145,7 +145,11 @@ class StatusListRecord(SQLModel, table=True):
 
 
 class IssuedCredential(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("status_list_id", "status_index", name="uq_status_slot"),)
+    __table_args__ = (
+        UniqueConstraint("status_list_id", "status_index", name="uq_status_slot"),
+        # Does a key still sign an unexpired credential? One seek a key (services.trust).
+        Index("ix_issuedcredential_key_expiry", "agency_id", "signing_kid", "expires_at"),
+    )
 
     id: int | None = Field(default=None, sa_column=Column(_BIG_ID, primary_key=True))
     agency_id: int = Field(foreign_key="agency.id", index=True)

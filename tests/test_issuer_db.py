@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -17,6 +18,7 @@ from sqlmodel import select
 from issuer.db import make_engine, migrate, read_only, session_scope
 from issuer.models import Agency
 from issuer.oid4vci import WELL_KNOWN_CREDENTIAL_ISSUER, WELL_KNOWN_OAUTH_AS
+from issuer.services.trust import unexpired_credential_signed_by
 from tests import _issuer_client
 from tests._issuer import IssuerWorld
 from tests._issuer_client import admin, create_offer
@@ -120,3 +122,19 @@ def test_routes_that_only_read_answer_while_a_writer_holds_the_database(
             response = client.get(path, headers=admin(world))
             assert response.status_code == 200, (path, response.text)
             assert time.monotonic() - started < 5, path
+
+
+def test_whether_a_key_still_signs_is_one_index_seek(tmp_path: Path) -> None:
+    """The JWKS and trust-list question, asked of SQLite's planner: a search of the key-expiry
+    index (covering: no table row read), not a scan of the agency's credentials."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'plan.sqlite3'}")
+    migrate(engine)
+    query = unexpired_credential_signed_by(1, "kid", 1_767_268_800)
+    compiled = query.compile(engine, compile_kwargs={"literal_binds": True})
+    with engine.connect() as connection:
+        plan = " ".join(
+            row[-1] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}")
+        )
+    engine.dispose()
+    assert "USING COVERING INDEX ix_issuedcredential_key_expiry" in plan, plan
+    assert "SCAN" not in plan, plan

@@ -16,6 +16,7 @@ import dataclasses
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from issuer.models import Agency, IssuedCredential, TrustListPublication
 from issuer.services.deployment import Deployment
@@ -37,19 +38,31 @@ _ISSUER_VALIDITY_DAYS = 3650
 
 def published_keys(session: Session, deployment: Deployment, agency: Agency) -> list[PublicKey]:
     """Active keys, and retired keys that still sign unexpired credentials."""
+    assert agency.id is not None  # noqa: S101 - a stored agency
     now = deployment.now()
-    still_needed = set(
-        session.exec(
-            select(IssuedCredential.signing_kid)
-            .where(IssuedCredential.agency_id == agency.id, IssuedCredential.expires_at > now)
-            .distinct()
-        )
-    )
     return [
         info.public_key
         for info in deployment.key_store(agency.slug).list_keys()
-        if info.status is KeyStatus.ACTIVE or info.kid in still_needed
+        if info.status is KeyStatus.ACTIVE
+        or session.exec(unexpired_credential_signed_by(agency.id, info.kid, now)).first()
+        is not None
     ]
+
+
+def unexpired_credential_signed_by(
+    agency_id: int, kid: str, now: int
+) -> SelectOfScalar[int | None]:
+    """One credential of the agency's that ``kid`` signed and that is still valid, if any:
+    one seek in ix_issuedcredential_key_expiry, however many credentials the agency has."""
+    return (
+        select(col(IssuedCredential.id))
+        .where(
+            IssuedCredential.agency_id == agency_id,
+            IssuedCredential.signing_kid == kid,
+            IssuedCredential.expires_at > now,
+        )
+        .limit(1)
+    )
 
 
 def agency_jwks(session: Session, deployment: Deployment, agency: Agency) -> Jwks:
