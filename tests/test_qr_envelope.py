@@ -243,6 +243,10 @@ REFUSED = {
         wire(b"\x02\x00" + text_part(b'{"a":"\xff"}') + text_part(b"{}") + varint(1), b"\x01"),
         ErrorCode.MALFORMED,
     ),
+    "markers-past-the-pool": (
+        wire(b"\x02\x00" + text_part(b"\xfe" * 9000) + text_part(b"{}") + varint(1), b"\x01"),
+        ErrorCode.MALFORMED,
+    ),
     "empty-part": (
         wire(b"\x00\x00" + text_part(b"") + text_part(b"{}") + varint(1), b"\x01"),
         ErrorCode.MALFORMED,
@@ -256,6 +260,15 @@ def test_refused(text: str, code: ErrorCode) -> None:
     with pytest.raises(VerificationError) as refused:
         decode_envelope(text)
     assert refused.value.code is code
+
+
+def test_a_part_with_more_markers_than_the_pool_builds_no_layout() -> None:
+    """The run formats are built (and cached) only for runs the pool really holds: a hostile
+    part cannot make the decoder build and keep formats thousands of codes long."""
+    before = envelope._run_layout.cache_info().currsize
+    with pytest.raises(VerificationError):
+        decode_envelope(REFUSED["markers-past-the-pool"][0])
+    assert envelope._run_layout.cache_info().currsize == before
 
 
 def test_minimal_structure_is_accepted() -> None:

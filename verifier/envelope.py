@@ -270,8 +270,10 @@ def _unpack(part: bytes, pool: _Reader) -> bytes:
     markers = part.translate(None, _NOT_MARKERS)  # the part's markers, in order
     if not markers:
         return part
+    # The pool's size bounds the markers a part can have, before any format is built.
+    raw = pool.take(32 * markers.count(_RUN_32_BYTE) + 16 * markers.count(_RUN_16_BYTE))
     layout = _run_layout(markers)
-    runs = struct.unpack(layout.raw, pool.take(layout.raw_size))
+    runs = struct.unpack(layout.raw, raw)
     # Padded with zero bytes to whole base64 groups (32 -> 33, 16 -> 18 bytes), the runs
     # encode as one text of 44- and 24-character blocks; the first 43 and 22 characters of
     # each are the run's unpadded base64url (the zero bits are base64's spare bits).
@@ -281,11 +283,10 @@ def _unpack(part: bytes, pool: _Reader) -> bytes:
 
 
 class _RunLayout(NamedTuple):
-    """``struct`` formats for a sequence of markers: the runs as raw bytes (and their total
-    size), the same padded to whole base64 groups, and their base64 blocks."""
+    """``struct`` formats for a sequence of markers: the runs as raw bytes, the same padded
+    to whole base64 groups, and their base64 blocks."""
 
     raw: bytes
-    raw_size: int
     padded: bytes
     blocks: bytes
 
@@ -295,8 +296,7 @@ def _run_layout(markers: bytes) -> _RunLayout:
     def spell(run_32: bytes, run_16: bytes) -> bytes:
         return markers.replace(_RUN_32_BYTE, run_32).replace(_RUN_16_BYTE, run_16)
 
-    raw = spell(b"32s", b"16s")
-    return _RunLayout(raw, struct.calcsize(raw), spell(b"32sx", b"16s2x"), spell(b"44s", b"24s"))
+    return _RunLayout(spell(b"32s", b"16s"), spell(b"32sx", b"16s2x"), spell(b"44s", b"24s"))
 
 
 def _pack(part: bytes, pool: bytearray) -> bytes:
