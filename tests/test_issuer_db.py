@@ -16,12 +16,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import select
 
 from issuer.db import make_engine, migrate, read_only, session_scope
-from issuer.models import Agency
+from issuer.models import Agency, StatusListRecord
 from issuer.oid4vci import WELL_KNOWN_CREDENTIAL_ISSUER, WELL_KNOWN_OAUTH_AS
 from issuer.services.trust import unexpired_credential_signed_by
 from tests import _issuer_client
 from tests._issuer import IssuerWorld
-from tests._issuer_client import admin, create_offer
+from tests._issuer_client import admin, create_offer, issue, rows
 
 
 def _agency(slug: str) -> Agency:
@@ -102,6 +102,8 @@ def test_routes_that_only_read_answer_while_a_writer_holds_the_database(
 ) -> None:
     """On SQLite a transaction that writes holds the one write lock; a route whose session took
     it too would wait in SQLite's busy handler (30 s), then fail. Those that only read do not."""
+    issue(client, world)  # opens a status list
+    [status_list] = rows(world, StatusListRecord)
     offer = create_offer(client, world)
     by_reference = parse_qs(urlsplit(offer["credential_offer_reference_uri"]).query)
     offer_url = urlsplit(by_reference["credential_offer_uri"][0]).path
@@ -113,7 +115,12 @@ def test_routes_that_only_read_answer_while_a_writer_holds_the_database(
         f"/admin/offers/{offer['offer_id']}",
         "/admin/credentials",
         "/admin/audit-events",
+        # Documents signed and stored on first fetch, then served from the store.
+        f"/agencies/mois/status-lists/{status_list.id}",
+        "/trust-list.jwt",
     ]
+    for path in paths:  # the first fetch may write: not while the lock is held below
+        assert client.get(path, headers=admin(world)).status_code == 200, path
     with session_scope(world.deployment.engine, queue=False) as writing:
         writing.add(_agency("mpm"))
         writing.flush()

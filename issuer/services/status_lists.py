@@ -20,6 +20,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from issuer.db import session_scope
 from issuer.models import Agency, IssuedCredential, StatusListRecord
 from issuer.services.deployment import Deployment
 from issuer.tokens import token_hash
@@ -118,45 +119,52 @@ class PublishedStatusList:
 
 
 def published_status_list(
-    session: Session, deployment: Deployment, *, agency: Agency, list_id: int
+    deployment: Deployment, *, slug: str, list_id: int
 ) -> PublishedStatusList | None:
-    """The agency's list ``list_id`` as a signed token: cached, or rebuilt if stale."""
-    record = session.get(StatusListRecord, list_id)
-    if record is None or record.agency_id != agency.id:
-        return None
-    now, ttl = deployment.now(), deployment.settings.status_list_ttl_seconds
-    if (
-        record.token is not None
-        and record.token_version == record.version
-        and record.token_issued_at is not None
-        and now < record.token_issued_at + ttl
-        # After a key rotation, re-sign with the new key: the old one may soon leave the JWKS.
-        and _signing_kid(record.token) == deployment.signer(agency.slug).kid
-    ):
-        return PublishedStatusList(record.token, record.token_issued_at, ttl)
+    """Agency ``slug``'s list ``list_id`` as a signed token: cached, or rebuilt if stale.
 
-    version = record.version
-    status_list = StatusList(record.size, record.bits)
-    changed = session.exec(
-        select(IssuedCredential.status_index, IssuedCredential.status).where(
-            IssuedCredential.status_list_id == list_id, IssuedCredential.status != 0
+    Read in a read-only transaction, which on SQLite waits for no writer and holds none up
+    (verifiers fetch often). A stale token is rebuilt outside any transaction and stored in a
+    short one, only if no status changed meanwhile; otherwise the next fetch rebuilds again.
+    """
+    now, ttl = deployment.now(), deployment.settings.status_list_ttl_seconds
+    with session_scope(deployment.read_engine) as session:
+        agency = session.exec(select(Agency).where(Agency.slug == slug)).first()
+        record = session.get(StatusListRecord, list_id)
+        if agency is None or record is None or record.agency_id != agency.id:
+            return None
+        if (
+            record.token is not None
+            and record.token_version == record.version
+            and record.token_issued_at is not None
+            and now < record.token_issued_at + ttl
+            # After a key rotation, re-sign with the new key: the old one may soon leave the
+            # JWKS.
+            and _signing_kid(record.token) == deployment.signer(slug).kid
+        ):
+            return PublishedStatusList(record.token, record.token_issued_at, ttl)
+        # The version and the statuses come from one snapshot.
+        version, status_list = record.version, StatusList(record.size, record.bits)
+        changed = session.exec(
+            select(IssuedCredential.status_index, IssuedCredential.status).where(
+                IssuedCredential.status_list_id == list_id, IssuedCredential.status != 0
+            )
         )
-    )
-    for index, status in changed:
-        status_list.set(index, status)
+        for index, status in changed:
+            status_list.set(index, status)
     token = build_status_list_token(
         status_list,
-        status_list_uri(deployment, agency.slug, list_id),
-        deployment.signer(agency.slug),
+        status_list_uri(deployment, slug, list_id),
+        deployment.signer(slug),
         now=now,
         ttl=ttl,
     )
-    # Only if no status changed meanwhile; otherwise the next fetch rebuilds again.
-    session.exec(
-        update(StatusListRecord)
-        .where(col(StatusListRecord.id) == list_id, col(StatusListRecord.version) == version)
-        .values(token=token, token_version=version, token_issued_at=now)
-    )
+    with session_scope(deployment.engine) as session:
+        session.exec(
+            update(StatusListRecord)
+            .where(col(StatusListRecord.id) == list_id, col(StatusListRecord.version) == version)
+            .values(token=token, token_version=version, token_issued_at=now)
+        )
     return PublishedStatusList(token, now, ttl)
 
 

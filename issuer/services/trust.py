@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from issuer.db import session_scope
 from issuer.models import Agency, IssuedCredential, TrustListPublication
 from issuer.services.deployment import Deployment
 from keys.jwk import Jwks, PublicKey
@@ -92,15 +92,22 @@ def _trust_list_content(session: Session, deployment: Deployment, sequence: int)
     )
 
 
-def current_trust_list(session: Session, deployment: Deployment) -> str | None:
-    """The signed trust list; re-signed when its content changed or half its life is gone."""
+def current_trust_list(deployment: Deployment) -> str | None:
+    """The signed trust list; re-signed when its content changed or half its life is gone.
+
+    Read in a read-only transaction (on SQLite it waits for no writer and holds none up); a
+    new publication is stored in a short transaction of its own.
+    """
     if not deployment.settings.anchor_dir.is_dir():
         return None
     now = deployment.now()
-    latest = session.exec(
-        select(TrustListPublication).order_by(col(TrustListPublication.sequence).desc()).limit(1)
-    ).first()
-    draft = _trust_list_content(session, deployment, sequence=0)
+    with session_scope(deployment.read_engine) as session:
+        latest = session.exec(
+            select(TrustListPublication)
+            .order_by(col(TrustListPublication.sequence).desc())
+            .limit(1)
+        ).first()
+        draft = _trust_list_content(session, deployment, sequence=0)
     half_life = (draft.expires_at - draft.issued_at) // 2
     if (
         latest is not None
@@ -108,14 +115,14 @@ def current_trust_list(session: Session, deployment: Deployment) -> str | None:
         and now < latest.expires_at - half_life
     ):
         return latest.token
-    next_sequence = (session.exec(select(func.max(TrustListPublication.sequence))).one() or 0) + 1
     anchor = deployment.anchor_signer()
     if anchor is None:
         return None
+    next_sequence = (latest.sequence if latest is not None else 0) + 1
     trust_list = dataclasses.replace(draft, sequence=next_sequence)
     token = sign_trust_list(trust_list, anchor)
     try:
-        with session.begin_nested():
+        with session_scope(deployment.engine) as session:
             session.add(
                 TrustListPublication(
                     sequence=next_sequence,
@@ -126,9 +133,10 @@ def current_trust_list(session: Session, deployment: Deployment) -> str | None:
                 )
             )
     except IntegrityError:
-        # Another process published this sequence first: serve theirs.
-        theirs = session.get(TrustListPublication, next_sequence)
-        return theirs.token if theirs is not None else None
+        # Another request or process published this sequence first: serve theirs.
+        with session_scope(deployment.read_engine) as session:
+            theirs = session.get(TrustListPublication, next_sequence)
+            return theirs.token if theirs is not None else None
     return token
 
 

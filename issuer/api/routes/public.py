@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse, Response
 
-from issuer.api.deps import DeploymentDep, ReadSessionDep, SessionDep
+from issuer.api.deps import DeploymentDep, ReadSessionDep
 from issuer.errors import AdminError, AdminErrorCode
 from issuer.models import MAX_ROW_ID
 from issuer.services import issuance
@@ -51,14 +51,10 @@ def status_list(
     list_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)],
     request: Request,
     deployment: DeploymentDep,
-    session: SessionDep,
 ) -> Response:
-    agency = issuance.agency_by_slug(session, slug)
-    published = (
-        published_status_list(session, deployment, agency=agency, list_id=list_id)
-        if agency is not None
-        else None
-    )
+    # The service holds its own transactions: a route's dependency session would span the
+    # thread hops of FastAPI's pool (see issuer.db.session_scope).
+    published = published_status_list(deployment, slug=slug, list_id=list_id)
     if published is None:
         raise AdminError(AdminErrorCode.NOT_FOUND, "no such status list")
     return _cached(
@@ -70,8 +66,8 @@ def status_list(
 
 
 @router.get("/trust-list.jwt")
-def trust_list(request: Request, deployment: DeploymentDep, session: SessionDep) -> Response:
-    token = current_trust_list(session, deployment)
+def trust_list(request: Request, deployment: DeploymentDep) -> Response:
+    token = current_trust_list(deployment)  # in transactions of its own, as status lists
     if token is None:
         raise AdminError(AdminErrorCode.NOT_FOUND, "this deployment publishes no trust list")
     return _cached(request, token.encode("ascii"), TRUST_LIST_MEDIA_TYPE, _JWKS_MAX_AGE)
