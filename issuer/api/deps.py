@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -17,12 +18,11 @@ from keys.errors import KeyManagementError
 
 __all__ = [
     "DeploymentDep",
-    "PrincipalDep",
     "ReadPrincipalDep",
     "ReadSessionDep",
-    "SessionDep",
     "bearer_token",
     "read_json_body",
+    "writing",
 ]
 
 
@@ -34,25 +34,22 @@ def _deployment(request: Request) -> Deployment:
 DeploymentDep = Annotated[Deployment, Depends(_deployment)]
 
 
-def _session(deployment: DeploymentDep) -> Iterator[Session]:
-    with session_scope(deployment.engine, queue=False) as session:
-        yield session
-
-
-# scope="function": the transaction commits when the route returns, before the response is
-# sent (FastAPI's default runs a yield dependency's exit after sending): a client told 201
-# must find what it created, and a failed commit must not follow a success response.
-SessionDep = Annotated[Session, Depends(_session, scope="function")]
-
-
 def _read_session(deployment: DeploymentDep) -> Iterator[Session]:
     with session_scope(deployment.read_engine, queue=False) as session:
         yield session
 
 
-# For routes that only read (metadata, offers by reference, JWKS): on SQLite such a session
-# takes no lock, so holding it across thread hops holds up no writer.
+# The one session a dependency holds: read-only, so that on SQLite it takes no lock and,
+# held across FastAPI's thread hops, holds up no writer (routes that write open writing()
+# in their body). scope="function": it ends when the route returns, not after the response.
 ReadSessionDep = Annotated[Session, Depends(_read_session, scope="function")]
+
+
+def writing(deployment: Deployment) -> AbstractContextManager[Session]:
+    """A write transaction for a route to open in its own body, where it runs from start to
+    end in one thread: it queues for SQLite's lock like the services' (issuer.db), which a
+    dependency session, entered and left on different threads, cannot."""
+    return session_scope(deployment.engine)
 
 
 def bearer_token(request: Request) -> str | None:
@@ -64,18 +61,11 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
-def _principal(request: Request, session: SessionDep) -> AgencyPrincipal:
-    return authenticate(session, bearer_token(request))
-
-
-PrincipalDep = Annotated[AgencyPrincipal, Depends(_principal)]
-
-
 def _reading_principal(request: Request, session: ReadSessionDep) -> AgencyPrincipal:
     return authenticate(session, bearer_token(request))
 
 
-# For admin routes that only read: the same check, in the route's read-only session.
+# The agency behind an admin request's token, looked up in the route's read-only session.
 ReadPrincipalDep = Annotated[AgencyPrincipal, Depends(_reading_principal)]
 
 

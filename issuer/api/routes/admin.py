@@ -12,13 +12,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from issuer.api.deps import (
-    DeploymentDep,
-    PrincipalDep,
-    ReadPrincipalDep,
-    ReadSessionDep,
-    SessionDep,
-)
+from issuer.api.deps import DeploymentDep, ReadPrincipalDep, ReadSessionDep, writing
 from issuer.errors import AdminError, AdminErrorCode
 from issuer.models import MAX_BIG_ROW_ID, IssuedCredential, Offer, OfferState
 from issuer.oid4vci import offer_uri_by_reference
@@ -122,21 +116,22 @@ class AuditEventPublic(BaseModel):
 
 @router.post("/offers", status_code=201)
 def create_offer(
-    body: OfferCreate, principal: PrincipalDep, session: SessionDep, deployment: DeploymentDep
+    body: OfferCreate, principal: ReadPrincipalDep, deployment: DeploymentDep
 ) -> OfferCreated:
     """A credential offer for one citizen; the claims are checked against the type's schema."""
-    created = admin.make_offer(
-        session,
-        deployment,
-        principal,
-        type_id=body.credential_type,
-        claims=body.claims,
-        subject=body.subject,
-        tx_code=body.tx_code,
-        tx_code_description=body.tx_code_description,
-        approval_required=body.approval_required,
-        credential_expires_at=body.credential_expires_at,
-    )
+    with writing(deployment) as session:
+        created = admin.make_offer(
+            session,
+            deployment,
+            principal,
+            type_id=body.credential_type,
+            claims=body.claims,
+            subject=body.subject,
+            tx_code=body.tx_code,
+            tx_code_description=body.tx_code_description,
+            approval_required=body.approval_required,
+            credential_expires_at=body.credential_expires_at,
+        )
     return OfferCreated(
         offer_id=created.offer_id,
         credential_offer=created.credential_offer,
@@ -179,21 +174,25 @@ def offer_qr(
 
 @router.post("/offers/{offer_id}/approve")
 def approve_offer(
-    offer_id: str, principal: PrincipalDep, session: SessionDep, deployment: DeploymentDep
+    offer_id: str, principal: ReadPrincipalDep, deployment: DeploymentDep
 ) -> OfferPublic:
     """Let a deferred issuance complete at the wallet's next poll."""
-    return OfferPublic.of(
-        admin.decide_offer(session, deployment, principal, offer_id=offer_id, approve=True)
-    )
+    with writing(deployment) as session:
+        decided = admin.decide_offer(
+            session, deployment, principal, offer_id=offer_id, approve=True
+        )
+    return OfferPublic.of(decided)
 
 
 @router.post("/offers/{offer_id}/deny")
 def deny_offer(
-    offer_id: str, principal: PrincipalDep, session: SessionDep, deployment: DeploymentDep
+    offer_id: str, principal: ReadPrincipalDep, deployment: DeploymentDep
 ) -> OfferPublic:
-    return OfferPublic.of(
-        admin.decide_offer(session, deployment, principal, offer_id=offer_id, approve=False)
-    )
+    with writing(deployment) as session:
+        decided = admin.decide_offer(
+            session, deployment, principal, offer_id=offer_id, approve=False
+        )
+    return OfferPublic.of(decided)
 
 
 @router.get("/credentials")
@@ -232,20 +231,20 @@ def get_credential(
 def change_status(
     credential_id: Annotated[int, Path(ge=1, le=MAX_BIG_ROW_ID)],
     action: Literal["revoke", "suspend", "unsuspend"],
-    principal: PrincipalDep,
-    session: SessionDep,
+    principal: ReadPrincipalDep,
     deployment: DeploymentDep,
     body: StatusChange | None = None,
 ) -> CredentialPublic:
     """Revoke (final), suspend or unsuspend; the status list shows it at its next fetch."""
-    changed = admin.change_credential_status(
-        session,
-        deployment,
-        principal,
-        credential_id=credential_id,
-        action=action,
-        reason=body.reason if body else None,
-    )
+    with writing(deployment) as session:
+        changed = admin.change_credential_status(
+            session,
+            deployment,
+            principal,
+            credential_id=credential_id,
+            action=action,
+            reason=body.reason if body else None,
+        )
     return CredentialPublic.of(changed)
 
 

@@ -43,7 +43,7 @@ def _uploader(request: Request, deployment: DeploymentDep) -> AgencyPrincipal:
     """The calling agency, as for every admin route, but from a session closed at once: one
     held open for the whole upload would keep a transaction (on SQLite, the write lock) while
     every row commits its own."""
-    with session_scope(deployment.engine) as session:
+    with session_scope(deployment.read_engine) as session:
         return authenticate(session, bearer_token(request))
 
 
