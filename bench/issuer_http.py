@@ -32,7 +32,6 @@ import functools
 import json
 import os
 import queue
-import secrets
 import signal
 import socket
 import statistics
@@ -45,12 +44,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 import httpx
 
 from bench.report import Report
 from issuer.cli import init_deployment
+from issuer.db import scratch_postgres_schema
 from issuer.oid4vci import (
     PRE_AUTHORIZED_CODE_GRANT,
     WELL_KNOWN_CREDENTIAL_ISSUER,
@@ -151,24 +150,6 @@ def _free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
-
-
-@contextlib.contextmanager
-def _postgres_schema(server_url: str) -> Iterator[str]:
-    """A new, empty schema on ``server_url``; every connection of the URL given lands in it."""
-    from sqlalchemy import create_engine, text
-
-    schema = "bench_" + secrets.token_hex(6)
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    separator = "&" if "?" in server_url else "?"
-    try:
-        yield f"{server_url}{separator}options={quote(f'-csearch_path={schema}')}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
 
 
 @contextlib.contextmanager
@@ -439,7 +420,9 @@ def measure_backends(
                     database_url = f"sqlite:///{directory / 'issuer.sqlite3'}"
                 else:
                     assert postgres_url is not None
-                    database_url = stack.enter_context(_postgres_schema(postgres_url))
+                    database_url = stack.enter_context(
+                        scratch_postgres_schema(postgres_url, prefix="bench_")
+                    )
                 log(f"measuring the issuer over HTTP on {backend} …")
                 server = stack.enter_context(_running_issuer(directory, database_url))
                 cells += _measure_server(server, backend, plan, between_rounds)

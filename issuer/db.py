@@ -6,19 +6,21 @@ WAL, foreign keys and a busy timeout so that several worker processes can share 
 
 from __future__ import annotations
 
+import secrets
 import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Connection, Engine, event, text
 from sqlmodel import Session, create_engine
 
-__all__ = ["make_engine", "migrate", "read_only", "session_scope"]
+__all__ = ["make_engine", "migrate", "read_only", "scratch_postgres_schema", "session_scope"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _SQLITE_BUSY_MS = 30_000
@@ -107,3 +109,20 @@ def session_scope(engine: Engine, *, queue: bool = True) -> Iterator[Session]:
     finally:
         if writers is not None:
             writers.release()
+
+
+@contextmanager
+def scratch_postgres_schema(server_url: str, *, prefix: str) -> Iterator[str]:
+    """A new, empty schema on ``server_url`` for one test or benchmark run, dropped after; the
+    URL yielded routes every connection made with it into that schema."""
+    schema = prefix + secrets.token_hex(8)
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    separator = "&" if "?" in server_url else "?"
+    try:
+        yield f"{server_url}{separator}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()

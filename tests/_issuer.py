@@ -8,17 +8,13 @@ or a new schema in the PostgreSQL server of ``JIGAP_TEST_DATABASE_URL`` (dropped
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
-
-from sqlalchemy import create_engine, text
 
 from credential_schemas import Registry
 from issuer.cli import sample_agencies
-from issuer.db import make_engine, migrate, session_scope
+from issuer.db import make_engine, migrate, scratch_postgres_schema, session_scope
 from issuer.models import Agency
 from issuer.services.admin import create_agency_token
 from issuer.services.deployment import Deployment
@@ -46,17 +42,8 @@ def fresh_postgres_schema() -> Iterator[str]:
     """A new, empty schema in the test server; the URL routes every connection into it."""
     server = postgres_url()
     assert server is not None
-    schema = "t_" + secrets.token_hex(8)
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    separator = "&" if "?" in server else "?"
-    try:
-        yield f"{server}{separator}options={quote(f'-csearch_path={schema}')}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with scratch_postgres_schema(server, prefix="t_") as url:
+        yield url
 
 
 @dataclass

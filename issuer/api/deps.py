@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -22,7 +21,6 @@ __all__ = [
     "ReadSessionDep",
     "bearer_token",
     "read_json_body",
-    "writing",
 ]
 
 
@@ -40,16 +38,10 @@ def _read_session(deployment: DeploymentDep) -> Iterator[Session]:
 
 
 # The one session a dependency holds: read-only, so that on SQLite it takes no lock and,
-# held across FastAPI's thread hops, holds up no writer (routes that write open writing()
-# in their body). scope="function": it ends when the route returns, not after the response.
+# held across FastAPI's thread hops, holds up no writer. Routes that write open a
+# session_scope in their own body, which runs in one thread and so may queue (issuer.db).
+# scope="function": it ends when the route returns, not after the response is sent.
 ReadSessionDep = Annotated[Session, Depends(_read_session, scope="function")]
-
-
-def writing(deployment: Deployment) -> AbstractContextManager[Session]:
-    """A write transaction for a route to open in its own body, where it runs from start to
-    end in one thread: it queues for SQLite's lock like the services' (issuer.db), which a
-    dependency session, entered and left on different threads, cannot."""
-    return session_scope(deployment.engine)
 
 
 def bearer_token(request: Request) -> str | None:

@@ -129,9 +129,9 @@ def published_status_list(
     """
     now, ttl = deployment.now(), deployment.settings.status_list_ttl_seconds
     with session_scope(deployment.read_engine) as session:
-        agency = session.exec(select(Agency).where(Agency.slug == slug)).first()
         record = session.get(StatusListRecord, list_id)
-        if agency is None or record is None or record.agency_id != agency.id:
+        agency = session.get(Agency, record.agency_id) if record is not None else None
+        if record is None or agency is None or agency.slug != slug:
             return None
         if (
             record.token is not None

@@ -1,7 +1,8 @@
 """The agency admin API (`/admin/…`): offers, approvals, credentials' status, the audit log.
 
 Every route authenticates the agency by its API token (`Authorization: Bearer jgat_…`) and
-sees only that agency's records.
+sees only that agency's records. Routes that write open their transaction in their own body
+(one thread from start to end, so it queues for SQLite's lock like the services' do).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from issuer.api.deps import DeploymentDep, ReadPrincipalDep, ReadSessionDep, writing
+from issuer.api.deps import DeploymentDep, ReadPrincipalDep, ReadSessionDep
+from issuer.db import session_scope
 from issuer.errors import AdminError, AdminErrorCode
 from issuer.models import MAX_BIG_ROW_ID, IssuedCredential, Offer, OfferState
 from issuer.oid4vci import offer_uri_by_reference
@@ -119,7 +121,7 @@ def create_offer(
     body: OfferCreate, principal: ReadPrincipalDep, deployment: DeploymentDep
 ) -> OfferCreated:
     """A credential offer for one citizen; the claims are checked against the type's schema."""
-    with writing(deployment) as session:
+    with session_scope(deployment.engine) as session:
         created = admin.make_offer(
             session,
             deployment,
@@ -177,7 +179,7 @@ def approve_offer(
     offer_id: str, principal: ReadPrincipalDep, deployment: DeploymentDep
 ) -> OfferPublic:
     """Let a deferred issuance complete at the wallet's next poll."""
-    with writing(deployment) as session:
+    with session_scope(deployment.engine) as session:
         decided = admin.decide_offer(
             session, deployment, principal, offer_id=offer_id, approve=True
         )
@@ -188,7 +190,7 @@ def approve_offer(
 def deny_offer(
     offer_id: str, principal: ReadPrincipalDep, deployment: DeploymentDep
 ) -> OfferPublic:
-    with writing(deployment) as session:
+    with session_scope(deployment.engine) as session:
         decided = admin.decide_offer(
             session, deployment, principal, offer_id=offer_id, approve=False
         )
@@ -236,7 +238,7 @@ def change_status(
     body: StatusChange | None = None,
 ) -> CredentialPublic:
     """Revoke (final), suspend or unsuspend; the status list shows it at its next fetch."""
-    with writing(deployment) as session:
+    with session_scope(deployment.engine) as session:
         changed = admin.change_credential_status(
             session,
             deployment,
