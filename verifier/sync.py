@@ -3,6 +3,13 @@
 A source is an http(s) URL or a local file; what it holds is told by its JWS `typ`. Nothing
 reaches the trust store directory unless it verified: the pinned anchor signs the trust list,
 a trust list never goes back in sequence, and each status list is signed by a listed issuer.
+
+Given only the trust list's URL, sync finds the status lists itself: each issuer on the list
+is asked for its metadata, which names its Status List Aggregation, which lists every status
+list it publishes (``verifier.status_list_aggregation``); a list found this way must be signed
+by the issuer that lists it. Requests for lists already held are conditional: their ETags are
+kept in ``DIR/etags.json`` and sent as If-None-Match, so an unchanged list costs a 304.
+Every response is read under a size bound, and a network error is one line.
 """
 
 from __future__ import annotations
@@ -10,7 +17,10 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -20,17 +30,27 @@ from keys.jwk import PublicKey, public_key_from_jwk
 from keys.jws import decode_compact
 from keys.store import write_atomically
 from keys.trust_list import TRUST_LIST_TYP, TrustList, verify_trust_list
+from verifier.errors import VerificationError
 from verifier.status_list import STATUS_LIST_TYP
+from verifier.status_list_aggregation import (
+    AggregationError,
+    aggregation_endpoint,
+    credential_issuer_metadata_url,
+    is_http_url,
+    status_list_uris,
+)
 from verifier.trust_store import (
     ANCHOR_FILE,
     PUBLIC_FILE,
-    STATUS_LISTS_FILE,
     TRUST_LIST_FILE,
     TrustStore,
 )
 
 MAX_SOURCE_BYTES = 16 * 1024 * 1024
+MAX_DOCUMENT_BYTES = 1024 * 1024  # issuer metadata, an aggregation: small JSON documents
 FETCH_TIMEOUT_SECONDS = 20.0
+ETAGS_FILE = "etags.json"
+_TRUST_LIST, _STATUS_LIST, _ISSUER = "trust list", "status list", "issuer"
 
 
 class SyncError(Exception):
@@ -43,32 +63,95 @@ class SyncError(Exception):
         self.detail = detail
 
 
+class Outcome(StrEnum):
+    """What one sync did to one list."""
+
+    NEW = "new"
+    CHANGED = "changed"
+    UNCHANGED = "unchanged"  # the same token again, or 304 Not Modified
+    FAILED = "failed"  # the list held before, if any, stays
+
+
+@dataclass(frozen=True, slots=True)
+class SyncRow:
+    what: str  # "trust list", "status list" or "issuer"
+    source: str
+    outcome: Outcome
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class SyncReport:
+    rows: tuple[SyncRow, ...]
+    status_lists_held: int
+
+    @property
+    def failed(self) -> bool:
+        return any(row.outcome is Outcome.FAILED for row in self.rows)
+
+
 def fetch_source(source: str) -> str:
     """The text at ``source``, bounded in size: a URL (http, https) or a file path."""
-    if source.startswith(("http://", "https://")):
-        try:
-            with httpx.stream("GET", source, timeout=FETCH_TIMEOUT_SECONDS) as response:
-                response.raise_for_status()
-                body = bytearray()
-                for chunk in response.iter_bytes():
-                    body += chunk
-                    if len(body) > MAX_SOURCE_BYTES:
-                        raise SyncError(f"{source}: over {MAX_SOURCE_BYTES} bytes")
-        except httpx.HTTPError as exc:
-            raise SyncError(f"{source}: {exc}") from exc
-        data = bytes(body)
-    else:
+    with httpx.Client(timeout=FETCH_TIMEOUT_SECONDS) as client:
+        body = _fetch(client, source, max_bytes=MAX_SOURCE_BYTES).body
+    assert body is not None  # noqa: S101 - no ETag sent, so no 304
+    return _compact(body, source)
+
+
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    body: bytes | None  # None: 304 Not Modified, the copy held is current
+    etag: str | None
+
+
+def _fetch(
+    client: httpx.Client, source: str, *, max_bytes: int, etag: str | None = None
+) -> _Fetched:
+    """GET ``source`` (or read the file), never holding more than ``max_bytes``."""
+    if not is_http_url(source):
         path = Path(source)
         try:
-            if path.stat().st_size > MAX_SOURCE_BYTES:
-                raise SyncError(f"{source}: over {MAX_SOURCE_BYTES} bytes")
-            data = path.read_bytes()
+            if path.stat().st_size > max_bytes:
+                raise SyncError(f"{source}: over {max_bytes} bytes")
+            return _Fetched(path.read_bytes(), None)
         except OSError as exc:
-            raise SyncError(f"{source}: {exc.strerror}") from exc
+            raise SyncError(f"{source}: {exc.strerror}") from None
+    headers = {"If-None-Match": etag} if etag else {}
     try:
-        return data.decode("ascii").strip()
-    except UnicodeDecodeError as exc:
-        raise SyncError(f"{source}: not a compact JWS") from exc
+        with client.stream("GET", source, headers=headers) as response:
+            if response.status_code == httpx.codes.NOT_MODIFIED and etag:
+                return _Fetched(None, etag)
+            if response.status_code != httpx.codes.OK:
+                raise SyncError(f"{source}: HTTP {response.status_code} {response.reason_phrase}")
+            body = bytearray()
+            for chunk in response.iter_bytes():  # decoded: a compressed bomb is bounded too
+                body += chunk
+                if len(body) > max_bytes:
+                    raise SyncError(f"{source}: over {max_bytes} bytes")
+            return _Fetched(bytes(body), response.headers.get("etag"))
+    except httpx.HTTPError as exc:
+        raise SyncError(f"{source}: {_one_line(exc)}") from None
+
+
+def _one_line(exc: httpx.HTTPError) -> str:
+    """The library's message without its help links or the lines after the first."""
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    reason = lines[0] if lines else ""
+    return f"{type(exc).__name__}: {reason}" if reason else type(exc).__name__
+
+
+def _compact(body: bytes, source: str) -> str:
+    try:
+        return body.decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise SyncError(f"{source}: not a compact JWS") from None
+
+
+def _json(body: bytes, source: str) -> dict[str, Any]:
+    try:
+        return json_loads_object(body)
+    except KeyManagementError as exc:
+        raise SyncError(f"{source}: not a JSON object ({exc.code})") from None
 
 
 def _typ(token: str, source: str) -> str:
@@ -81,76 +164,238 @@ def _typ(token: str, source: str) -> str:
     return str(typ)
 
 
+class _Etags:
+    """The ETag of each list held, by URL: DIR/etags.json. Only a list whose token is held is
+    fetched conditionally, since a 304 answers with nothing but "keep yours"."""
+
+    def __init__(self, root: Path) -> None:
+        self.path = root / ETAGS_FILE
+        self.trust_list: dict[str, str] = {}
+        self.status_lists: dict[str, str] = {}
+        if self.path.exists():
+            try:
+                held = json_loads_object(self.path.read_bytes())
+            except (OSError, KeyManagementError):
+                return  # a lost or damaged cache costs full downloads, nothing else
+            self.trust_list = _str_map(held.get("trust_list"))
+            self.status_lists = _str_map(held.get("status_lists"))
+
+    def save(self) -> None:
+        data = {"trust_list": self.trust_list, "status_lists": self.status_lists}
+        write_atomically(self.path, json_dumps(data), mode=PUBLIC_FILE)
+
+
+def _str_map(value: object) -> dict[str, str]:
+    if not isinstance(value, dict):
+        return {}
+    return {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)}
+
+
 def sync_trust_store(
     sources: Sequence[str],
     into: str | os.PathLike[str],
     *,
     anchor_file: str | os.PathLike[str] | None = None,
     now: int | None = None,
-) -> list[tuple[str, str, str]]:
-    """Fetch ``sources``, check them, and write the trust store; returns report rows."""
+    discover: bool | None = None,
+) -> SyncReport:
+    """Fetch ``sources``, check them, and write the trust store.
+
+    ``discover`` follows the trust list to each issuer's status lists (see the module's
+    docstring); by default it does when a trust list is fetched over http(s) and no status
+    list is among the sources. A trust list that fails its checks, or a source named that
+    cannot be read, refuses the whole sync and writes nothing; a discovered list that fails
+    is reported as failed and the copy held before, if any, stays.
+    """
     now = int(time.time()) if now is None else now
     root = Path(into)
     root.mkdir(parents=True, exist_ok=True)
     pinned_path = root / ANCHOR_FILE
     anchor_jwk = _pin_anchor(pinned_path, anchor_file)
     anchor = public_key_from_jwk(anchor_jwk)
-
-    tokens = [(source, fetch_source(source)) for source in sources]
-    trust_lists = [(s, t) for s, t in tokens if _typ(t, s) == TRUST_LIST_TYP]
-    status_lists = [(s, t) for s, t in tokens if _typ(t, s) == STATUS_LIST_TYP]
-    if len(trust_lists) > 1:
-        raise SyncError("more than one trust list among the sources")
-
     held, held_list = _held(root, anchor, now)
-    if trust_lists:
-        source, token = trust_lists[0]
-        store = TrustStore.from_trust_list(
-            token,
-            anchor,
-            now=now,
-            held_sequence=held_list.sequence if held_list else None,
-            held_digest=held_list.digest if held_list else None,
-        )
-        trust_token = token
-    elif held is not None:
-        store, trust_token = held, (root / TRUST_LIST_FILE).read_text("ascii")
-    elif held_list is not None:
-        raise SyncError("the trust list held has expired: give a current one among the sources")
-    else:
-        raise SyncError("no trust list among the sources and none held")
+    etags = _Etags(root)
+    held_trust_token = (root / TRUST_LIST_FILE).read_text("ascii") if held is not None else None
 
-    rows: list[tuple[str, str, str]] = []
-    if trust_lists and store.trust_list is not None:
-        rows.append(
-            (
-                "trust list",
-                trust_lists[0][0],
-                f"sequence {store.trust_list.sequence}, {len(store.issuers)} issuers",
+    with httpx.Client(timeout=FETCH_TIMEOUT_SECONDS) as client:
+        tokens: list[tuple[str, str, _Fetched]] = []
+        for source in sources:
+            held_token, etag = _held_copy(source, held, held_trust_token, etags)
+            fetched = _fetch(client, source, max_bytes=MAX_SOURCE_BYTES, etag=etag)
+            token = held_token if fetched.body is None else _compact(fetched.body, source)
+            assert token is not None  # noqa: S101 - an ETag is sent only for a held copy
+            tokens.append((source, token, fetched))
+        trust_lists = [t for t in tokens if _typ(t[1], t[0]) == TRUST_LIST_TYP]
+        status_lists = [t for t in tokens if _typ(t[1], t[0]) == STATUS_LIST_TYP]
+        if len(trust_lists) > 1:
+            raise SyncError("more than one trust list among the sources")
+
+        rows: list[SyncRow] = []
+        if trust_lists:
+            source, trust_token, fetched = trust_lists[0]
+            store = TrustStore.from_trust_list(
+                trust_token,
+                anchor,
+                now=now,
+                held_sequence=held_list.sequence if held_list else None,
+                held_digest=held_list.digest if held_list else None,
             )
-        )
-    # Status lists held before and not refreshed now stay, if their issuer is still trusted.
-    if held is not None:
-        for uri in held.status_list_uris:
-            previous = held.status_list(uri)
-            if previous is not None and store.issuer(previous.issuer_id) is not None:
-                store.add_status_list(uri, previous.token, previous.fetched_at)
-    for source, token in status_lists:
-        claims = decode_compact(token, expected_typ=STATUS_LIST_TYP).unverified_claims()
-        status_uri = claims.get("sub")
-        if not isinstance(status_uri, str):
-            raise SyncError(f"{source}: status list has no `sub`")
-        if source.startswith(("http://", "https://")) and status_uri != source:
-            raise SyncError(f"{source}: status list says it lives at {status_uri}")
-        store.add_status_list(status_uri, token, now)
-        rows.append(("status list", source, status_uri))
+            rows.append(_trust_list_row(source, store, held_list, fetched))
+            etags.trust_list = {source: fetched.etag} if fetched.etag else {}
+        elif held is not None and held_trust_token is not None:
+            store, trust_token = held, held_trust_token
+        elif held_list is not None:
+            raise SyncError("the trust list held has expired: give a current one among the sources")
+        else:
+            raise SyncError("no trust list among the sources and none held")
+
+        # Status lists held before and not refreshed now stay, if their issuer is still trusted.
+        if held is not None:
+            for uri in held.status_list_uris:
+                previous = held.status_list(uri)
+                if previous is not None and store.issuer(previous.issuer_id) is not None:
+                    store.add_status_list(uri, previous.token, previous.fetched_at)
+        for source, token, fetched in status_lists:
+            rows.append(_take_status_list(store, held, etags, source, token, fetched, now))
+        if discover is None:
+            discover = bool(trust_lists) and is_http_url(trust_lists[0][0]) and not status_lists
+        if discover:
+            rows.extend(_discover(client, store, held, etags, now))
 
     write_atomically(root / TRUST_LIST_FILE, trust_token.encode("ascii"), mode=PUBLIC_FILE)
     store.save_status_lists(root)
+    etags.save()
     if not pinned_path.exists():
         write_atomically(pinned_path, json_dumps(anchor_jwk), mode=PUBLIC_FILE)
-    rows.append(("saved", str(root), f"{STATUS_LISTS_FILE}: {len(store.status_list_uris)} lists"))
+    return SyncReport(tuple(rows), len(store.status_list_uris))
+
+
+def _held_copy(
+    source: str, held: TrustStore | None, held_trust_token: str | None, etags: _Etags
+) -> tuple[str | None, str | None]:
+    """The token held for ``source`` and the ETag to send for it, if both are known."""
+    if held is None:
+        return None, None
+    if source in etags.trust_list and held_trust_token is not None:
+        return held_trust_token, etags.trust_list[source]
+    previous = held.status_list(source)
+    if previous is not None and source in etags.status_lists:
+        return previous.token, etags.status_lists[source]
+    return None, None
+
+
+def _trust_list_row(
+    source: str, store: TrustStore, held_list: TrustList | None, fetched: _Fetched
+) -> SyncRow:
+    assert store.trust_list is not None  # noqa: S101 - built from a trust list
+    detail = f"sequence {store.trust_list.sequence}, {len(store.issuers)} issuers"
+    if held_list is None:
+        outcome = Outcome.NEW
+    elif fetched.body is None or held_list.digest == store.trust_list.digest:
+        outcome = Outcome.UNCHANGED
+    else:
+        outcome = Outcome.CHANGED
+    return SyncRow(_TRUST_LIST, source, outcome, detail)
+
+
+def _take_status_list(
+    store: TrustStore,
+    held: TrustStore | None,
+    etags: _Etags,
+    source: str,
+    token: str,
+    fetched: _Fetched,
+    now: int,
+) -> SyncRow:
+    """Check a status list named among the sources and hold it; any failure refuses the sync."""
+    claims = decode_compact(token, expected_typ=STATUS_LIST_TYP).unverified_claims()
+    status_uri = claims.get("sub")
+    if not isinstance(status_uri, str):
+        raise SyncError(f"{source}: status list has no `sub`")
+    if is_http_url(source) and status_uri != source:
+        raise SyncError(f"{source}: status list says it lives at {status_uri}")
+    store.add_status_list(status_uri, token, now)
+    _remember(etags, status_uri, fetched)
+    return _status_list_row(status_uri, store, held, fetched)
+
+
+def _remember(etags: _Etags, uri: str, fetched: _Fetched) -> None:
+    if fetched.etag:
+        etags.status_lists[uri] = fetched.etag
+    else:
+        etags.status_lists.pop(uri, None)
+
+
+def _status_list_row(
+    uri: str, store: TrustStore, held: TrustStore | None, fetched: _Fetched
+) -> SyncRow:
+    now_held = store.status_list(uri)
+    previous = held.status_list(uri) if held is not None else None
+    assert now_held is not None  # noqa: S101 - just added
+    if previous is None:
+        outcome = Outcome.NEW
+    elif fetched.body is None or previous.token == now_held.token:
+        outcome = Outcome.UNCHANGED
+    else:
+        outcome = Outcome.CHANGED
+    return SyncRow(_STATUS_LIST, uri, outcome, f"signed by {now_held.issuer_id}")
+
+
+def _discover(
+    client: httpx.Client, store: TrustStore, held: TrustStore | None, etags: _Etags, now: int
+) -> list[SyncRow]:
+    """Each issuer's metadata, its aggregation, and every status list it names."""
+    rows: list[SyncRow] = []
+    for issuer_id in sorted(store.issuers):
+        try:
+            metadata_url = credential_issuer_metadata_url(issuer_id)
+            metadata = _fetch(client, metadata_url, max_bytes=MAX_DOCUMENT_BYTES).body
+            assert metadata is not None  # noqa: S101 - no ETag sent
+            endpoint = aggregation_endpoint(_json(metadata, metadata_url), issuer_id)
+            aggregation = _fetch(client, endpoint, max_bytes=MAX_DOCUMENT_BYTES).body
+            assert aggregation is not None  # noqa: S101 - no ETag sent
+            uris = status_list_uris(_json(aggregation, endpoint), endpoint)
+        except (SyncError, AggregationError) as exc:
+            rows.append(SyncRow(_ISSUER, issuer_id, Outcome.FAILED, exc.detail))
+            continue
+        for uri in uris:
+            rows.append(_discovered_status_list(client, store, held, etags, issuer_id, uri, now))
     return rows
+
+
+def _discovered_status_list(
+    client: httpx.Client,
+    store: TrustStore,
+    held: TrustStore | None,
+    etags: _Etags,
+    issuer_id: str,
+    uri: str,
+    now: int,
+) -> SyncRow:
+    """Fetch, check and hold one list an issuer's aggregation names; a failure is a row.
+
+    Token Status List draft 20: a relying party that meets an invalid list in an aggregation
+    SHOULD go on with the others.
+    """
+    held_token, etag = _held_copy(uri, held, None, etags)
+    try:
+        fetched = _fetch(client, uri, max_bytes=MAX_SOURCE_BYTES, etag=etag)
+        token = held_token if fetched.body is None else _compact(fetched.body, uri)
+        assert token is not None  # noqa: S101 - an ETag is sent only for a held copy
+        if _typ(token, uri) != STATUS_LIST_TYP:
+            raise SyncError(f"{uri}: not a status list")
+        # Listed by this issuer, so signed by this issuer: checked against its keys alone.
+        entry = store.issuers[issuer_id]
+        own = TrustStore()
+        own.add_issuer(issuer_id, entry.jwks, entry.credential_types)
+        own.add_status_list(uri, token, now)
+        store.add_status_list(uri, token, now)
+    except (SyncError, VerificationError, KeyManagementError) as exc:
+        code = getattr(exc, "code", "error")
+        detail = f"{code}: {getattr(exc, 'detail', exc)}"
+        return SyncRow(_STATUS_LIST, uri, Outcome.FAILED, detail)
+    _remember(etags, uri, fetched)
+    return _status_list_row(uri, store, held, fetched)
 
 
 def _held(root: Path, anchor: PublicKey, now: int) -> tuple[TrustStore | None, TrustList | None]:
