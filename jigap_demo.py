@@ -19,6 +19,7 @@ import json
 import secrets
 import shutil
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -175,12 +176,12 @@ def run_demo(out: str, *, port: int = 0) -> int:
     try:
         _clear_previous_output(root)
     except DemoOutputError as exc:
-        Console(stderr=True).print(f"jigap demo: {escape(str(exc))}")
+        sys.stderr.write(f"jigap demo: {exc}\n")  # one line, never wrapped
         return 2
     if port == 0:
         port = _free_loopback_port()
     elif not _port_is_free(port):
-        Console(stderr=True).print(f"jigap demo: port {port} is in use; pass --port")
+        sys.stderr.write(f"jigap demo: port {port} is in use; pass --port\n")
         return 2
     _write_marker(root, complete=False)
     try:
@@ -193,7 +194,7 @@ def _run(root: Path, port: int, console: Console) -> int:
     from issuer.cli import init_deployment
 
     qr_dir, trust_dir = root / "qr", root / "trust"
-    qr_dir.mkdir(parents=True)
+    qr_dir.mkdir(parents=True, exist_ok=True)  # a file of someone else's may have kept it
     registry = Registry.load()
 
     # 1. A development deployment: database, trust anchor, agencies with keys and tokens.

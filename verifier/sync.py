@@ -291,7 +291,9 @@ def _trust_list_row(
     detail = f"sequence {store.trust_list.sequence}, {len(store.issuers)} issuers"
     if held_list is None:
         outcome = Outcome.NEW
-    elif fetched.body is None or held_list.digest == store.trust_list.digest:
+    elif fetched.body is None:
+        outcome, detail = Outcome.UNCHANGED, f"{detail}; 304 not modified"
+    elif held_list.digest == store.trust_list.digest:
         outcome = Outcome.UNCHANGED
     else:
         outcome = Outcome.CHANGED
@@ -332,13 +334,16 @@ def _status_list_row(
     now_held = store.status_list(uri)
     previous = held.status_list(uri) if held is not None else None
     assert now_held is not None  # noqa: S101 - just added
+    detail = f"signed by {now_held.issuer_id}"
     if previous is None:
         outcome = Outcome.NEW
-    elif fetched.body is None or previous.token == now_held.token:
+    elif fetched.body is None:
+        outcome, detail = Outcome.UNCHANGED, f"{detail}; 304 not modified"
+    elif previous.token == now_held.token:
         outcome = Outcome.UNCHANGED
     else:
         outcome = Outcome.CHANGED
-    return SyncRow(_STATUS_LIST, uri, outcome, f"signed by {now_held.issuer_id}")
+    return SyncRow(_STATUS_LIST, uri, outcome, detail)
 
 
 def _discover(
