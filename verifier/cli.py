@@ -57,16 +57,19 @@ def sync(
         report = sync_trust_store(sources, into, anchor_file=anchor)
     except (SyncError, VerificationError, KeyManagementError) as exc:
         code = getattr(exc, "code", "error")
-        console.print(f"[red]sync refused[/red]: {code}: {escape(_detail(exc))}")
+        sys.stderr.write(f"sync refused: {code}: {_detail(exc)}\n")  # one line, never wrapped
         raise typer.Exit(EXIT_INVALID) from exc
-    table = Table("what", "source", "outcome", "detail", title=f"trust store {into}")
-    for row in report.rows:
-        style = "red" if row.outcome is Outcome.FAILED else ""
-        table.add_row(
-            escape(row.what), escape(row.source), row.outcome.value, escape(row.detail), style=style
-        )
-    console.print(table)
-    console.print(f"saved in {escape(str(into))}: {report.status_lists_held} status lists held")
+    if console.is_terminal:
+        table = Table("what", "source", "outcome", "detail", title=f"trust store {into}")
+        for row in report.rows:
+            style = "red" if row.outcome is Outcome.FAILED else ""
+            cells = (row.what, row.source, row.outcome.value, row.detail)
+            table.add_row(*map(escape, cells), style=style)
+        console.print(table)
+    else:  # a log or a pipe: one whole line per list, never wrapped or cut
+        for row in report.rows:
+            sys.stderr.write(f"{row.outcome.value}\t{row.what}\t{row.source}\t{row.detail}\n")
+    sys.stderr.write(f"saved in {into}: {report.status_lists_held} status lists held\n")
     if report.failed:
         raise typer.Exit(EXIT_INVALID)
 
@@ -113,7 +116,7 @@ def check(
         raise typer.Exit(EXIT_USAGE) from exc
     except OSError as exc:  # a file named that is missing or unreadable: not a certificate
         reason = exc.strerror or type(exc).__name__
-        Console(stderr=True).print(f"{escape(presentation)}: {escape(reason)}")
+        sys.stderr.write(f"{presentation}: {reason}\n")
         raise typer.Exit(EXIT_USAGE) from exc
     _print_result(result, as_json)
     raise typer.Exit(EXIT_VALID if result.valid else EXIT_INVALID)
