@@ -103,16 +103,23 @@ def _clear_previous_output(root: Path) -> None:
     marker.unlink()
 
 
-def _write_marker(root: Path, *, complete: bool) -> None:
-    """Before the run: the top-level paths it will make; after: every path it made."""
+def _demo_paths(root: Path) -> set[Path]:
+    """Every path under the top-level names the demo makes, relative to ``root``."""
+    return {
+        path.relative_to(root)
+        for top in _CREATES
+        if (root / top).exists()
+        for path in [root / top, *(root / top).rglob("*")]
+    }
+
+
+def _write_marker(root: Path, *, complete: bool, kept: frozenset[Path] = frozenset()) -> None:
+    """Before the run: the top-level paths it will make; after: every path it made, that is
+    all of them but the files someone else ``kept`` there (found before the run)."""
     root.mkdir(parents=True, exist_ok=True)
     if complete:
-        created = [
-            str(path.relative_to(root))
-            for top in _CREATES
-            if (root / top).exists()
-            for path in [root / top, *sorted((root / top).rglob("*"))]
-        ]
+        made = _demo_paths(root) - {path for path in kept if not (root / path).is_dir()}
+        created = sorted(str(path) for path in made)
     else:
         created = list(_CREATES)
     record = {"complete": complete, "created": created}
@@ -183,11 +190,12 @@ def run_demo(out: str, *, port: int = 0) -> int:
     elif not _port_is_free(port):
         sys.stderr.write(f"jigap demo: port {port} is in use; pass --port\n")
         return 2
+    kept = frozenset(_demo_paths(root))  # someone else's files, left by the clearing
     _write_marker(root, complete=False)
     try:
         return _run(root, port, console)
     finally:
-        _write_marker(root, complete=True)
+        _write_marker(root, complete=True, kept=kept)
 
 
 def _run(root: Path, port: int, console: Console) -> int:

@@ -49,3 +49,7 @@ def test_a_rerun_removes_only_the_demos_own_files(tmp_path: Path) -> None:
     assert (out / "qr" / "my-scan.png").read_bytes() == b"mine"
     assert (out / "qr" / "revoked.nonce").read_text() != old_nonce  # the demo's own: remade
     assert (out / "trust" / "trust-list.jwt").exists()
+    # What was someone else's before a run is not listed as the demo's by it.
+    created = json.loads((out / ".jigap-demo.json").read_text())["created"]
+    assert "qr/my-scan.png" not in created and "notes.txt" not in created
+    assert "qr/revoked.png" in created

@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -31,6 +30,14 @@ from keys.jws import decode_compact
 from keys.store import write_atomically
 from keys.trust_list import TRUST_LIST_TYP, TrustList, verify_trust_list
 from verifier.errors import VerificationError
+from verifier.sources import (
+    EtagCache,
+    Fetched,
+    SyncError,
+    compact_text,
+    fetch,
+    json_document,
+)
 from verifier.status_list import STATUS_LIST_TYP
 from verifier.status_list_aggregation import (
     AggregationError,
@@ -46,21 +53,21 @@ from verifier.trust_store import (
     TrustStore,
 )
 
+__all__ = [
+    "MAX_DOCUMENT_BYTES",
+    "MAX_SOURCE_BYTES",
+    "Outcome",
+    "SyncError",
+    "SyncReport",
+    "SyncRow",
+    "sync_trust_store",
+]
+
 MAX_SOURCE_BYTES = 16 * 1024 * 1024
 MAX_DOCUMENT_BYTES = 1024 * 1024  # issuer metadata, an aggregation: small JSON documents
 FETCH_TIMEOUT_SECONDS = 20.0
 ETAGS_FILE = "etags.json"
 _TRUST_LIST, _STATUS_LIST, _ISSUER = "trust list", "status list", "issuer"
-
-
-class SyncError(Exception):
-    """A source that could not be fetched or read."""
-
-    code = "sync_failed"
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
 
 
 class Outcome(StrEnum):
@@ -90,70 +97,6 @@ class SyncReport:
         return any(row.outcome is Outcome.FAILED for row in self.rows)
 
 
-def fetch_source(source: str) -> str:
-    """The text at ``source``, bounded in size: a URL (http, https) or a file path."""
-    with httpx.Client(timeout=FETCH_TIMEOUT_SECONDS) as client:
-        body = _fetch(client, source, max_bytes=MAX_SOURCE_BYTES).body
-    assert body is not None  # noqa: S101 - no ETag sent, so no 304
-    return _compact(body, source)
-
-
-@dataclass(frozen=True, slots=True)
-class _Fetched:
-    body: bytes | None  # None: 304 Not Modified, the copy held is current
-    etag: str | None
-
-
-def _fetch(
-    client: httpx.Client, source: str, *, max_bytes: int, etag: str | None = None
-) -> _Fetched:
-    """GET ``source`` (or read the file), never holding more than ``max_bytes``."""
-    if not is_http_url(source):
-        path = Path(source)
-        try:
-            if path.stat().st_size > max_bytes:
-                raise SyncError(f"{source}: over {max_bytes} bytes")
-            return _Fetched(path.read_bytes(), None)
-        except OSError as exc:
-            raise SyncError(f"{source}: {exc.strerror}") from None
-    headers = {"If-None-Match": etag} if etag else {}
-    try:
-        with client.stream("GET", source, headers=headers) as response:
-            if response.status_code == httpx.codes.NOT_MODIFIED and etag:
-                return _Fetched(None, etag)
-            if response.status_code != httpx.codes.OK:
-                raise SyncError(f"{source}: HTTP {response.status_code} {response.reason_phrase}")
-            body = bytearray()
-            for chunk in response.iter_bytes():  # decoded: a compressed bomb is bounded too
-                body += chunk
-                if len(body) > max_bytes:
-                    raise SyncError(f"{source}: over {max_bytes} bytes")
-            return _Fetched(bytes(body), response.headers.get("etag"))
-    except httpx.HTTPError as exc:
-        raise SyncError(f"{source}: {_one_line(exc)}") from None
-
-
-def _one_line(exc: httpx.HTTPError) -> str:
-    """The library's message without its help links or the lines after the first."""
-    lines = [line for line in str(exc).splitlines() if line.strip()]
-    reason = lines[0] if lines else ""
-    return f"{type(exc).__name__}: {reason}" if reason else type(exc).__name__
-
-
-def _compact(body: bytes, source: str) -> str:
-    try:
-        return body.decode("ascii").strip()
-    except UnicodeDecodeError:
-        raise SyncError(f"{source}: not a compact JWS") from None
-
-
-def _json(body: bytes, source: str) -> dict[str, Any]:
-    try:
-        return json_loads_object(body)
-    except KeyManagementError as exc:
-        raise SyncError(f"{source}: not a JSON object ({exc.code})") from None
-
-
 def _typ(token: str, source: str) -> str:
     try:
         typ = json_loads_object(b64url_decode(token.split(".", 1)[0])).get("typ")
@@ -162,33 +105,6 @@ def _typ(token: str, source: str) -> str:
     if typ not in (TRUST_LIST_TYP, STATUS_LIST_TYP):
         raise SyncError(f"{source}: typ {typ!r} is neither a trust list nor a status list")
     return str(typ)
-
-
-class _Etags:
-    """The ETag of each list held, by URL: DIR/etags.json. Only a list whose token is held is
-    fetched conditionally, since a 304 answers with nothing but "keep yours"."""
-
-    def __init__(self, root: Path) -> None:
-        self.path = root / ETAGS_FILE
-        self.trust_list: dict[str, str] = {}
-        self.status_lists: dict[str, str] = {}
-        if self.path.exists():
-            try:
-                held = json_loads_object(self.path.read_bytes())
-            except (OSError, KeyManagementError):
-                return  # a lost or damaged cache costs full downloads, nothing else
-            self.trust_list = _str_map(held.get("trust_list"))
-            self.status_lists = _str_map(held.get("status_lists"))
-
-    def save(self) -> None:
-        data = {"trust_list": self.trust_list, "status_lists": self.status_lists}
-        write_atomically(self.path, json_dumps(data), mode=PUBLIC_FILE)
-
-
-def _str_map(value: object) -> dict[str, str]:
-    if not isinstance(value, dict):
-        return {}
-    return {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)}
 
 
 def sync_trust_store(
@@ -214,15 +130,15 @@ def sync_trust_store(
     anchor_jwk = _pin_anchor(pinned_path, anchor_file)
     anchor = public_key_from_jwk(anchor_jwk)
     held, held_list = _held(root, anchor, now)
-    etags = _Etags(root)
+    etags = EtagCache(root / ETAGS_FILE)
     held_trust_token = (root / TRUST_LIST_FILE).read_text("ascii") if held is not None else None
 
     with httpx.Client(timeout=FETCH_TIMEOUT_SECONDS) as client:
-        tokens: list[tuple[str, str, _Fetched]] = []
+        tokens: list[tuple[str, str, Fetched]] = []
         for source in sources:
             held_token, etag = _held_copy(source, held, held_trust_token, etags)
-            fetched = _fetch(client, source, max_bytes=MAX_SOURCE_BYTES, etag=etag)
-            token = held_token if fetched.body is None else _compact(fetched.body, source)
+            fetched = fetch(client, source, max_bytes=MAX_SOURCE_BYTES, etag=etag)
+            token = held_token if fetched.body is None else compact_text(fetched.body, source)
             assert token is not None  # noqa: S101 - an ETag is sent only for a held copy
             tokens.append((source, token, fetched))
         trust_lists = [t for t in tokens if _typ(t[1], t[0]) == TRUST_LIST_TYP]
@@ -271,7 +187,7 @@ def sync_trust_store(
 
 
 def _held_copy(
-    source: str, held: TrustStore | None, held_trust_token: str | None, etags: _Etags
+    source: str, held: TrustStore | None, held_trust_token: str | None, etags: EtagCache
 ) -> tuple[str | None, str | None]:
     """The token held for ``source`` and the ETag to send for it, if both are known."""
     if held is None:
@@ -285,7 +201,7 @@ def _held_copy(
 
 
 def _trust_list_row(
-    source: str, store: TrustStore, held_list: TrustList | None, fetched: _Fetched
+    source: str, store: TrustStore, held_list: TrustList | None, fetched: Fetched
 ) -> SyncRow:
     assert store.trust_list is not None  # noqa: S101 - built from a trust list
     detail = f"sequence {store.trust_list.sequence}, {len(store.issuers)} issuers"
@@ -303,10 +219,10 @@ def _trust_list_row(
 def _take_status_list(
     store: TrustStore,
     held: TrustStore | None,
-    etags: _Etags,
+    etags: EtagCache,
     source: str,
     token: str,
-    fetched: _Fetched,
+    fetched: Fetched,
     now: int,
 ) -> SyncRow:
     """Check a status list named among the sources and hold it; any failure refuses the sync."""
@@ -321,7 +237,7 @@ def _take_status_list(
     return _status_list_row(status_uri, store, held, fetched)
 
 
-def _remember(etags: _Etags, uri: str, fetched: _Fetched) -> None:
+def _remember(etags: EtagCache, uri: str, fetched: Fetched) -> None:
     if fetched.etag:
         etags.status_lists[uri] = fetched.etag
     else:
@@ -329,7 +245,7 @@ def _remember(etags: _Etags, uri: str, fetched: _Fetched) -> None:
 
 
 def _status_list_row(
-    uri: str, store: TrustStore, held: TrustStore | None, fetched: _Fetched
+    uri: str, store: TrustStore, held: TrustStore | None, fetched: Fetched
 ) -> SyncRow:
     now_held = store.status_list(uri)
     previous = held.status_list(uri) if held is not None else None
@@ -347,19 +263,19 @@ def _status_list_row(
 
 
 def _discover(
-    client: httpx.Client, store: TrustStore, held: TrustStore | None, etags: _Etags, now: int
+    client: httpx.Client, store: TrustStore, held: TrustStore | None, etags: EtagCache, now: int
 ) -> list[SyncRow]:
     """Each issuer's metadata, its aggregation, and every status list it names."""
     rows: list[SyncRow] = []
     for issuer_id in sorted(store.issuers):
         try:
             metadata_url = credential_issuer_metadata_url(issuer_id)
-            metadata = _fetch(client, metadata_url, max_bytes=MAX_DOCUMENT_BYTES).body
+            metadata = fetch(client, metadata_url, max_bytes=MAX_DOCUMENT_BYTES).body
             assert metadata is not None  # noqa: S101 - no ETag sent
-            endpoint = aggregation_endpoint(_json(metadata, metadata_url), issuer_id)
-            aggregation = _fetch(client, endpoint, max_bytes=MAX_DOCUMENT_BYTES).body
+            endpoint = aggregation_endpoint(json_document(metadata, metadata_url), issuer_id)
+            aggregation = fetch(client, endpoint, max_bytes=MAX_DOCUMENT_BYTES).body
             assert aggregation is not None  # noqa: S101 - no ETag sent
-            uris = status_list_uris(_json(aggregation, endpoint), endpoint)
+            uris = status_list_uris(json_document(aggregation, endpoint), endpoint)
         except (SyncError, AggregationError) as exc:
             rows.append(SyncRow(_ISSUER, issuer_id, Outcome.FAILED, exc.detail))
             continue
@@ -372,7 +288,7 @@ def _discovered_status_list(
     client: httpx.Client,
     store: TrustStore,
     held: TrustStore | None,
-    etags: _Etags,
+    etags: EtagCache,
     issuer_id: str,
     uri: str,
     now: int,
@@ -384,8 +300,8 @@ def _discovered_status_list(
     """
     held_token, etag = _held_copy(uri, held, None, etags)
     try:
-        fetched = _fetch(client, uri, max_bytes=MAX_SOURCE_BYTES, etag=etag)
-        token = held_token if fetched.body is None else _compact(fetched.body, uri)
+        fetched = fetch(client, uri, max_bytes=MAX_SOURCE_BYTES, etag=etag)
+        token = held_token if fetched.body is None else compact_text(fetched.body, uri)
         assert token is not None  # noqa: S101 - an ETag is sent only for a held copy
         if _typ(token, uri) != STATUS_LIST_TYP:
             raise SyncError(f"{uri}: not a status list")
