@@ -24,7 +24,7 @@ from tests._wallet import Wallet
 from tests.test_issuer_over_http import create_offer, credential_row, present, status_slot
 from verifier import ErrorCode, Policy, TrustStore, Verifier
 from verifier.status_list import StatusList, build_status_list_token
-from verifier.sync import Outcome, sync_trust_store
+from verifier.sync import MAX_DOCUMENT_BYTES, Outcome, sync_trust_store
 
 RESIDENT_VCT = "urn:jigap:resident-register-extract:1"
 
@@ -140,10 +140,11 @@ def www(tmp_path: Path) -> Iterator[tuple[Path, str]]:
 
 def test_a_bad_list_in_an_aggregation_fails_alone(www: tuple[Path, str], tmp_path: Path) -> None:
     """A list signed by another trusted issuer, and one that is missing, are reported as failed;
-    the good list is held, and the lists of an issuer that names no aggregation are not."""
+    the good list is held. Metadata over the size bound, and an aggregation naming a local file,
+    fail their issuer, and no file is read."""
     root, base = www
     now = int(time.time())
-    keys = {name: SigningKey.generate() for name in ("rr", "other")}
+    keys = {name: SigningKey.generate() for name in ("rr", "other", "odd")}
     ids = {name: f"{base}/{name}" for name in keys}
     anchor = SigningKey.generate()
     entries = {
@@ -169,7 +170,18 @@ def test_a_bad_list_in_an_aggregation_fails_alone(www: tuple[Path, str], tmp_pat
     well_known.mkdir(parents=True)
     aggregation = {"status_list_aggregation_endpoint": f"{ids['rr']}/aggregation"}
     (well_known / "rr").write_text(json.dumps({"credential_issuer": ids["rr"], **aggregation}))
-    (well_known / "other").write_text(json.dumps({"credential_issuer": ids["other"]}))
+    padding = "x" * MAX_DOCUMENT_BYTES
+    (well_known / "other").write_text(
+        json.dumps({"credential_issuer": ids["other"], "padding": padding})
+    )
+    secret = tmp_path / "secret.jwt"  # a status list, even: still never read from disk
+    secret.write_text((root / "rr" / "status-lists" / "good").read_text())
+    odd_aggregation = {"status_list_aggregation_endpoint": f"{ids['odd']}/aggregation"}
+    (well_known / "odd").write_text(
+        json.dumps({"credential_issuer": ids["odd"], **odd_aggregation})
+    )
+    (root / "odd").mkdir()
+    (root / "odd" / "aggregation").write_text(json.dumps({"status_lists": [str(secret)]}))
     anchor_file = tmp_path / "anchor.jwk"
     anchor_file.write_bytes(json_dumps(anchor.public_key.to_jwk()))
 
@@ -183,6 +195,10 @@ def test_a_bad_list_in_an_aggregation_fails_alone(www: tuple[Path, str], tmp_pat
     assert outcomes[("status list", lists["missing"])].outcome is Outcome.FAILED
     assert "HTTP 404" in outcomes[("status list", lists["missing"])].detail
     assert outcomes[("issuer", ids["other"])].outcome is Outcome.FAILED
+    assert f"over {MAX_DOCUMENT_BYTES} bytes" in outcomes[("issuer", ids["other"])].detail
+    assert outcomes[("issuer", ids["odd"])].outcome is Outcome.FAILED
+    assert "other than URLs" in outcomes[("issuer", ids["odd"])].detail
+    assert str(secret) not in {row.source for row in report.rows}
     assert report.failed
     store = TrustStore.load(tmp_path / "store", now=now)
     assert store.status_list_uris == (lists["good"],)
