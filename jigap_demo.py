@@ -81,9 +81,13 @@ def _clear_previous_output(root: Path) -> None:
         complete = record["complete"] is True
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DemoOutputError(f"{marker} is unreadable; remove the demo's output yourself") from exc
+    real_root = root.resolve()
     for relative in created:
         if relative.is_absolute() or ".." in relative.parts or not relative.parts:
             raise DemoOutputError(f"{marker} names {relative}, outside {root}")
+        # A directory swapped for a link since would lead the removal outside: refuse.
+        if (root / relative).parent.resolve() != real_root.joinpath(*relative.parts[:-1]):
+            raise DemoOutputError(f"{root / relative} lies behind a symbolic link; refusing")
     if not complete:  # a run that stopped half-way listed only the top-level paths it makes
         for relative in created:
             path = root / relative
@@ -114,14 +118,14 @@ def _demo_paths(root: Path) -> set[Path]:
 
 
 def _write_marker(root: Path, *, complete: bool, kept: frozenset[Path] = frozenset()) -> None:
-    """Before the run: the top-level paths it will make; after: every path it made, that is
-    all of them but the files someone else ``kept`` there (found before the run)."""
+    """Before the run: the top-level paths it will make (those not there already); after:
+    every path it made, that is all of them but the files someone else ``kept`` there."""
     root.mkdir(parents=True, exist_ok=True)
     if complete:
         made = _demo_paths(root) - {path for path in kept if not (root / path).is_dir()}
         created = sorted(str(path) for path in made)
     else:
-        created = list(_CREATES)
+        created = [top for top in _CREATES if Path(top) not in kept]
     record = {"complete": complete, "created": created}
     (root / MARKER_FILE).write_text(json.dumps(record, indent=1) + "\n", "utf-8")
 
@@ -191,7 +195,7 @@ def run_demo(out: str, *, port: int = 0) -> int:
         sys.stderr.write(f"jigap demo: port {port} is in use; pass --port\n")
         return 2
     kept = frozenset(_demo_paths(root))  # someone else's files, left by the clearing
-    _write_marker(root, complete=False)
+    _write_marker(root, complete=False, kept=kept)
     try:
         return _run(root, port, console)
     finally:

@@ -53,3 +53,20 @@ def test_a_rerun_removes_only_the_demos_own_files(tmp_path: Path) -> None:
     created = json.loads((out / ".jigap-demo.json").read_text())["created"]
     assert "qr/my-scan.png" not in created and "notes.txt" not in created
     assert "qr/revoked.png" in created
+
+
+def test_a_marker_never_leads_the_removal_outside_the_output(tmp_path: Path) -> None:
+    """A demo directory swapped for a link, or a marker naming `..`, is refused; nothing goes."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "revoked.png").write_bytes(b"not the demo's")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "qr").symlink_to(elsewhere)
+    for created in (["qr", "qr/revoked.png"], ["../elsewhere/revoked.png"]):
+        marker = {"complete": True, "created": created}
+        (out / ".jigap-demo.json").write_text(json.dumps(marker))
+        done = _demo("out", tmp_path)
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert (elsewhere / "revoked.png").read_bytes() == b"not the demo's"

@@ -301,7 +301,7 @@ def test_a_missing_or_unreadable_file_is_a_usage_error_not_a_verdict(tmp_path: P
         assert done.returncode == 2, (named, done.stdout, done.stderr)
         assert "INVALID" not in done.stdout
         assert done.stderr.strip().splitlines() == [done.stderr.strip()], done.stderr
-        assert done.stderr.startswith(named)
+        assert done.stderr.startswith(repr(named))
     if os.geteuid() != 0:  # root reads any file
         done = subprocess.run(
             [jigap, "verify", "check", "--trust", str(store), str(unreadable)],
