@@ -165,12 +165,17 @@ def sync_trust_store(
         else:
             raise SyncError("no trust list among the sources and none held")
 
-        # Status lists held before and not refreshed now stay, if their issuer is still trusted.
+        # Status lists held before and not refreshed now stay, if their issuer is still trusted
+        # with the key that signed them; one whose key left the trust list is dropped, not
+        # allowed to stop the sync that would fetch its successor.
         if held is not None:
             for uri in held.status_list_uris:
                 previous = held.status_list(uri)
                 if previous is not None and store.issuer(previous.issuer_id) is not None:
-                    store.add_status_list(uri, previous.token, previous.fetched_at)
+                    try:
+                        store.add_status_list(uri, previous.token, previous.fetched_at)
+                    except (VerificationError, KeyManagementError):
+                        continue
         for source, token, fetched in status_lists:
             rows.append(_take_status_list(store, held, etags, source, token, fetched, now))
         if discover is None:

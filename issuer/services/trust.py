@@ -20,6 +20,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 from issuer.db import session_scope
 from issuer.models import Agency, IssuedCredential, TrustListPublication
 from issuer.services.deployment import Deployment
+from issuer.services.issuance import agency_by_slug
 from issuer.services.status_lists import status_list_ids, status_list_uri
 from keys.jwk import Jwks, PublicKey
 from keys.store import KeyStatus
@@ -84,7 +85,7 @@ def status_list_aggregation(deployment: Deployment, *, slug: str) -> list[str] |
     meets a credential that names one (Token Status List draft 20, "Status List Aggregation").
     """
     with session_scope(deployment.read_engine) as session:
-        agency = session.exec(select(Agency).where(Agency.slug == slug)).first()
+        agency = agency_by_slug(session, slug)
         if agency is None or agency.id is None:
             return None
         ids = status_list_ids(session, agency_id=agency.id)
