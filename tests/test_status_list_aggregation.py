@@ -28,7 +28,14 @@ def test_the_metadata_url_puts_the_well_known_suffix_before_the_path() -> None:
 
 
 @pytest.mark.parametrize(
-    "issuer_id", ["did:web:issuer.example", "file:///etc/passwd", "https://x.example/?q=1", "/a"]
+    "issuer_id",
+    [
+        "did:web:issuer.example",
+        "file:///etc/passwd",
+        "https://x.example/?q=1",
+        "/a",
+        "http://issuer.example",
+    ],
 )
 def test_an_identifier_that_is_no_url_has_no_metadata(issuer_id: str) -> None:
     with pytest.raises(AggregationError):
@@ -48,8 +55,9 @@ _AT = "status_list_aggregation_endpoint"
     [
         ({"credential_issuer": "https://other.example", _AT: ENDPOINT}, "another"),
         ({"credential_issuer": ISSUER}, "names no"),
-        ({"credential_issuer": ISSUER, _AT: "/etc/passwd"}, "not a URL"),
-        ({"credential_issuer": ISSUER, _AT: 7}, "not a URL"),
+        ({"credential_issuer": ISSUER, _AT: "/etc/passwd"}, "not an https URL"),
+        ({"credential_issuer": ISSUER, _AT: 7}, "not an https URL"),
+        ({"credential_issuer": ISSUER, _AT: "http://issuer.example/lists"}, "not an https URL"),
     ],
 )
 def test_metadata_that_names_no_usable_aggregation_is_refused(
@@ -58,6 +66,13 @@ def test_metadata_that_names_no_usable_aggregation_is_refused(
     with pytest.raises(AggregationError) as refused:
         aggregation_endpoint(metadata, ISSUER)
     assert reason in refused.value.detail
+
+
+def test_http_is_admitted_on_loopback_only() -> None:
+    local = "http://127.0.0.1:8000/agencies/mois"
+    metadata = {"credential_issuer": local, _AT: f"{local}/status-lists"}
+    assert aggregation_endpoint(metadata, local) == f"{local}/status-lists"
+    assert status_list_uris({"status_lists": [f"{local}/status-lists/1"]}, local)
 
 
 def test_the_lists_come_in_order_each_once() -> None:
@@ -74,6 +89,7 @@ def test_the_lists_come_in_order_each_once() -> None:
         {"status_lists": [1]},
         {"status_lists": ["file:///etc/passwd"]},
         {"status_lists": ["relative/1"]},
+        {"status_lists": ["http://issuer.example/status-lists/1"]},  # could be swapped on the way
         {"status_lists": [f"{ENDPOINT}/{n}" for n in range(MAX_LISTS_PER_ISSUER + 1)]},
     ],
 )

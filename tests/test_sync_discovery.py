@@ -197,7 +197,7 @@ def test_a_bad_list_in_an_aggregation_fails_alone(www: tuple[Path, str], tmp_pat
     assert outcomes[("issuer", ids["other"])].outcome is Outcome.FAILED
     assert f"over {MAX_DOCUMENT_BYTES} bytes" in outcomes[("issuer", ids["other"])].detail
     assert outcomes[("issuer", ids["odd"])].outcome is Outcome.FAILED
-    assert "other than URLs" in outcomes[("issuer", ids["odd"])].detail
+    assert "other than https URLs" in outcomes[("issuer", ids["odd"])].detail
     assert str(secret) not in {row.source for row in report.rows}
     assert report.failed
     store = TrustStore.load(tmp_path / "store", now=now)

@@ -22,6 +22,7 @@ __all__ = [
     "aggregation_endpoint",
     "credential_issuer_metadata_url",
     "is_http_url",
+    "is_secure_url",
     "status_list_uris",
 ]
 
@@ -32,6 +33,7 @@ _WELL_KNOWN_CREDENTIAL_ISSUER = "/.well-known/openid-credential-issuer"  # OID4V
 _CREDENTIAL_ISSUER = "credential_issuer"  # OID4VCI §12.2.4
 # A national agency with 2^24-entry lists needs a handful; this only bounds a hostile answer.
 MAX_LISTS_PER_ISSUER = 10_000
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})  # as keys.trust_list's
 
 
 class AggregationError(Exception):
@@ -45,16 +47,27 @@ class AggregationError(Exception):
 
 
 def is_http_url(value: object) -> bool:
+    """An http(s) URL with a host: something to fetch rather than a file to read."""
     if not isinstance(value, str):
         return False
     parts = urlsplit(value)
     return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
+def is_secure_url(value: object) -> bool:
+    """https, or http to a loopback host: what the trust list admits as an issuer identifier
+    (keys.trust_list), so that a discovered list cannot be swapped on the way to the counter
+    for an older one that still verifies."""
+    if not is_http_url(value):
+        return False
+    parts = urlsplit(str(value))
+    return parts.scheme == "https" or parts.hostname in _LOOPBACK_HOSTS
+
+
 def credential_issuer_metadata_url(issuer_id: str) -> str:
     """OID4VCI §12.2.2: the well-known suffix goes between the host and the path."""
     parts = urlsplit(issuer_id)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+    if not is_secure_url(issuer_id) or parts.query or parts.fragment:
         raise AggregationError(f"{issuer_id}: not a credential issuer identifier (an https URL)")
     path = parts.path.rstrip("/")
     return urlunsplit(
@@ -70,8 +83,10 @@ def aggregation_endpoint(metadata: Mapping[str, Any], issuer_id: str) -> str:
     endpoint = metadata.get(STATUS_LIST_AGGREGATION_ENDPOINT)
     if endpoint is None:
         raise AggregationError(f"{issuer_id}: metadata names no {STATUS_LIST_AGGREGATION_ENDPOINT}")
-    if not is_http_url(endpoint):
-        raise AggregationError(f"{issuer_id}: {STATUS_LIST_AGGREGATION_ENDPOINT} is not a URL")
+    if not is_secure_url(endpoint):
+        raise AggregationError(
+            f"{issuer_id}: {STATUS_LIST_AGGREGATION_ENDPOINT} is not an https URL"
+        )
     return str(endpoint)
 
 
@@ -82,6 +97,6 @@ def status_list_uris(document: Mapping[str, Any], source: str) -> list[str]:
         raise AggregationError(f"{source}: `{STATUS_LISTS}` is not an array")
     if len(uris) > MAX_LISTS_PER_ISSUER:
         raise AggregationError(f"{source}: over {MAX_LISTS_PER_ISSUER} status lists")
-    if not all(is_http_url(uri) for uri in uris):
-        raise AggregationError(f"{source}: `{STATUS_LISTS}` holds something other than URLs")
+    if not all(is_secure_url(uri) for uri in uris):
+        raise AggregationError(f"{source}: `{STATUS_LISTS}` holds something other than https URLs")
     return list(dict.fromkeys(uris))
