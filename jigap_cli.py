@@ -1,6 +1,15 @@
-"""The `jigap` command: one sub-command per component."""
+"""The `jigap` command: one sub-command per component.
+
+The plain install (`pip install jigap`) is the verifier alone. A command that needs an extra
+(`jigap issuer …` and `jigap demo` need `server`; reading QR images needs `image`) says in one
+line which one to install, instead of a traceback.
+"""
 
 from __future__ import annotations
+
+import importlib.util
+import sys
+from typing import Any
 
 import typer
 
@@ -9,7 +18,48 @@ from issuer.cli import app as issuer_app
 from keys.cli import app as keys_app
 from verifier.cli import app as verify_app
 
-app = typer.Typer(
+EXIT_USAGE = 2
+# The top-level module each extra brings, and the extra that brings it.
+_EXTRA_OF_MODULE = {
+    **dict.fromkeys(
+        ("fastapi", "starlette", "sqlmodel", "sqlalchemy", "alembic", "uvicorn", "psycopg"),
+        "server",
+    ),
+    "multipart": "server",
+    "python_multipart": "server",
+    **dict.fromkeys(("zxingcpp", "PIL", "qrcode"), "image"),
+}
+_DEMO_MODULES = ("fastapi", "sqlmodel", "uvicorn", "zxingcpp", "PIL", "qrcode")
+
+
+def missing_extra(module: str | None) -> str | None:
+    """The extra that brings ``module`` (a dotted name), if it is one of an extra's."""
+    return _EXTRA_OF_MODULE.get((module or "").partition(".")[0])
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:
+        return False
+
+
+class _Jigap(typer.Typer):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except ModuleNotFoundError as exc:
+            extra = missing_extra(exc.name)
+            if extra is None:
+                raise
+            sys.stderr.write(
+                f"this command needs the {extra} extra (no module {exc.name!r}):"
+                f" pip install 'jigap[{extra}]'\n"
+            )
+            raise SystemExit(EXIT_USAGE) from None
+
+
+app = _Jigap(
     help="jigap (지갑): government certificates as verifiable credentials.",
     no_args_is_help=True,
 )
@@ -21,12 +71,24 @@ app.add_typer(issuer_app, name="issuer")
 
 @app.command()
 def demo(
-    out: str = typer.Option("demo-output", help="Directory for keys, trust store and QR images"),
+    out: str = typer.Option(
+        "demo-output",
+        help="Directory for keys, trust store and QR images: new, empty, or a previous demo's",
+    ),
+    port: int = typer.Option(
+        8000, min=0, max=65535, help="Loopback port of the demo's issuer (0: any free port)"
+    ),
 ) -> None:
     """End to end on this machine: trust anchor, issuers, every type issued, QR, offline check."""
+    if not all(_importable(module) for module in _DEMO_MODULES):
+        typer.echo(
+            "jigap demo needs the server and image extras: pip install 'jigap[server,image]'",
+            err=True,
+        )
+        raise typer.Exit(EXIT_USAGE)
     from jigap_demo import run_demo
 
-    raise typer.Exit(run_demo(out))
+    raise typer.Exit(run_demo(out, port=port))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ pytest.importorskip("PIL")
 from PIL import Image
 
 from tests._envelope_fixtures import resident_register_presentation
-from verifier import qr_image
+from verifier import Policy, TrustStore, Verifier, qr_image
 from verifier.envelope import encode_envelope
 from verifier.errors import ErrorCode, VerificationError
 from verifier.qr_image import (
@@ -156,10 +156,15 @@ def test_pixel_bound_is_checked_before_decoding() -> None:
     assert refused.value.code is ErrorCode.TOO_LARGE
 
 
-def test_missing_file_is_malformed_input(tmp_path: Path) -> None:
-    with pytest.raises(VerificationError) as refused:
+def test_a_missing_file_is_the_callers_error_not_a_malformed_certificate(tmp_path: Path) -> None:
+    """No certificate was read, so there is no verdict: the OSError reaches the caller."""
+    with pytest.raises(FileNotFoundError):
         read_qr_image(tmp_path / "absent.png")
-    assert refused.value.code is ErrorCode.MALFORMED
+    with pytest.raises(IsADirectoryError):
+        read_qr_image(tmp_path)
+    verifier = Verifier(TrustStore(), Policy())
+    with pytest.raises(FileNotFoundError):
+        verifier.verify_image(tmp_path / "absent.png")
 
 
 @settings(max_examples=150, deadline=None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -282,3 +283,29 @@ def test_a_misspelt_type_is_a_usage_error(tmp_path: Path) -> None:
     _, store = _synced(tmp_path)
     args = ["verify", "check", "--trust", str(store), "--type", "resident_register", "x"]
     assert runner.invoke(app, args).exit_code == 2
+
+
+def test_a_missing_or_unreadable_file_is_a_usage_error_not_a_verdict(tmp_path: Path) -> None:
+    """The console script in a subprocess: exit 2 and one line, never `INVALID malformed`."""
+    _, store = _synced(tmp_path)
+    jigap = str(Path(sys.executable).with_name("jigap"))
+    unreadable = tmp_path / "locked.png"
+    unreadable.write_bytes(b"\x89PNG")
+    unreadable.chmod(0)
+    for named in (str(tmp_path / "qr.png"), "qr-from-yesterday.png", str(tmp_path)):
+        done = subprocess.run(
+            [jigap, "verify", "check", "--trust", str(store), named],
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 2, (named, done.stdout, done.stderr)
+        assert "INVALID" not in done.stdout
+        assert done.stderr.strip().splitlines() == [done.stderr.strip()], done.stderr
+        assert done.stderr.startswith(repr(named))
+    if os.geteuid() != 0:  # root reads any file
+        done = subprocess.run(
+            [jigap, "verify", "check", "--trust", str(store), str(unreadable)],
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 2 and "Permission denied" in done.stderr

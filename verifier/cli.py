@@ -15,10 +15,11 @@ from rich.table import Table
 
 from keys.encoding import json_dumps
 from keys.errors import KeyManagementError
+from verifier.envelope import is_envelope
 from verifier.errors import VerificationError
 from verifier.policy import Policy
 from verifier.result import VerificationResult
-from verifier.sync import SyncError, sync_trust_store
+from verifier.sync import Outcome, SyncError, sync_trust_store
 from verifier.trust_store import TrustStore
 from verifier.verify import Verifier
 
@@ -26,13 +27,18 @@ app = typer.Typer(help="Offline verification of jigap QR presentations.", no_arg
 DEFAULT_TRUST_DIR = os.environ.get("JIGAP_TRUST_DIR", "jigap-trust")
 _IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"RIFF")
 _MAX_TEXT_FILE = 1024 * 1024
+_MAX_NAME_SHOWN = 300
 EXIT_VALID, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
 
 @app.command()
 def sync(
     sources: Annotated[
-        list[str], typer.Argument(help="Trust list and status lists: URLs or files")
+        list[str],
+        typer.Argument(
+            help="The trust list, and status lists if named: URLs or files. Given the trust"
+            " list's URL alone, every issuer's status lists are found through its metadata."
+        ),
     ],
     into: Annotated[Path, typer.Option("--into", help="Trust store directory")] = Path(
         DEFAULT_TRUST_DIR
@@ -41,18 +47,30 @@ def sync(
         Path | None, typer.Option(help="Trust anchor JWK to pin (first sync only)")
     ] = None,
 ) -> None:
-    """Fetch and check a trust list and status lists, and save them for offline use."""
+    """Fetch and check a trust list and status lists, and save them for offline use.
+
+    Exit 0 when every list synced, 1 when one failed or the sync was refused.
+    """
     console = Console(stderr=True)
     try:
         report = sync_trust_store(sources, into, anchor_file=anchor)
     except (SyncError, VerificationError, KeyManagementError) as exc:
         code = getattr(exc, "code", "error")
-        console.print(f"[red]sync refused[/red]: {code}: {escape(_detail(exc))}")
+        sys.stderr.write(f"sync refused: {code}: {_detail(exc)}\n")  # one line, never wrapped
         raise typer.Exit(EXIT_INVALID) from exc
-    table = Table("what", "source", "detail", title=f"trust store {into}")
-    for row in report:
-        table.add_row(*map(escape, row))
-    console.print(table)
+    if console.is_terminal:
+        table = Table("what", "source", "outcome", "detail", title=f"trust store {into}")
+        for row in report.rows:
+            style = "red" if row.outcome is Outcome.FAILED else ""
+            cells = (row.what, row.source, row.outcome.value, row.detail)
+            table.add_row(*map(escape, cells), style=style)
+        console.print(table)
+    else:  # a log or a pipe: one whole line per list, never wrapped or cut
+        for row in report.rows:
+            sys.stderr.write(f"{row.outcome.value}\t{row.what}\t{row.source}\t{row.detail}\n")
+    sys.stderr.write(f"saved in {into}: {report.status_lists_held} status lists held\n")
+    if report.failed:
+        raise typer.Exit(EXIT_INVALID)
 
 
 @app.command()
@@ -95,21 +113,28 @@ def check(
     except ModuleNotFoundError as exc:  # an image given to a verifier installed without `image`
         Console(stderr=True).print(escape(str(exc)))
         raise typer.Exit(EXIT_USAGE) from exc
+    except OSError as exc:  # a file named that is missing or unreadable: not a certificate
+        reason = exc.strerror or type(exc).__name__
+        named = presentation if len(presentation) <= _MAX_NAME_SHOWN else "the argument"
+        sys.stderr.write(f"{named!r}: {reason}\n")
+        raise typer.Exit(EXIT_USAGE) from exc
     _print_result(result, as_json)
     raise typer.Exit(EXIT_VALID if result.valid else EXIT_INVALID)
 
 
 def _verify_argument(verifier: Verifier, argument: str) -> VerificationResult:
+    """A file if one has that name; else the presentation's text if it looks like one; else a
+    file that cannot be read, which raises ``OSError``: a usage error, not a verdict."""
     if argument == "-":
         return verifier.verify(sys.stdin.read(_MAX_TEXT_FILE))
     path = Path(argument)
-    if _is_file(path):
-        with path.open("rb") as file:
-            head = file.read(_MAX_TEXT_FILE + 1)
-        if head.startswith(_IMAGE_MAGIC):
-            return verifier.verify_image(path)
-        return verifier.verify(head.decode("utf-8", errors="replace"))
-    return verifier.verify(argument)
+    if not _is_file(path) and _looks_like_presentation(argument):
+        return verifier.verify(argument)
+    with path.open("rb") as file:  # a directory raises IsADirectoryError (an OSError)
+        head = file.read(_MAX_TEXT_FILE + 1)
+    if head.startswith(_IMAGE_MAGIC):
+        return verifier.verify_image(path)
+    return verifier.verify(head.decode("utf-8", errors="replace"))
 
 
 def _is_file(path: Path) -> bool:
@@ -117,6 +142,12 @@ def _is_file(path: Path) -> bool:
         return path.is_file()
     except OSError:  # a presentation is no file name: too long for the file system, say
         return False
+
+
+def _looks_like_presentation(argument: str) -> bool:
+    """An envelope (``JGn:``) or an SD-JWT, which always holds a '~' (RFC 9901 §4)."""
+    text = argument.strip()
+    return is_envelope(text) or "~" in text
 
 
 def _print_result(result: VerificationResult, as_json: bool) -> None:

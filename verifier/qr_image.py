@@ -78,6 +78,8 @@ def read_qr_image(
 
     Raises ``VerificationError``: TOO_LARGE for a file or an image over the bounds, checked
     before any pixel is decoded; MALFORMED for an unreadable image, no QR code, or several.
+    Raises ``OSError`` (e.g. ``FileNotFoundError``) for a path that cannot be opened or read:
+    a missing file is the caller's mistake, not a malformed certificate.
     """
     data = source if isinstance(source, bytes) else _read_file(source, max_bytes)
     if len(data) > max_bytes:
@@ -121,14 +123,11 @@ def read_qr_image(
 
 
 def _read_file(path: str | os.PathLike[str], max_bytes: int) -> bytes:
-    try:
-        with open(path, "rb") as file:
-            # One byte more than allowed tells an oversized file without reading all of it.
-            return file.read(max_bytes + 1)
-    except OSError as exc:
-        raise VerificationError(
-            ErrorCode.MALFORMED, f"cannot read image file: {exc.strerror}"
-        ) from None
+    # An OSError (a missing or unreadable file) goes to the caller as it is: the caller named
+    # no certificate, so this is not a verdict on one.
+    with open(path, "rb") as file:
+        # One byte more than allowed tells an oversized file without reading all of it.
+        return file.read(max_bytes + 1)
 
 
 def _make_qr(text: str, error_correction: str, *, box_size: int = 4, border: int = 4) -> Any:

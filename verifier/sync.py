@@ -3,6 +3,13 @@
 A source is an http(s) URL or a local file; what it holds is told by its JWS `typ`. Nothing
 reaches the trust store directory unless it verified: the pinned anchor signs the trust list,
 a trust list never goes back in sequence, and each status list is signed by a listed issuer.
+
+Given only the trust list's URL, sync finds the status lists itself: each issuer on the list
+is asked for its metadata, which names its Status List Aggregation, which lists every status
+list it publishes (``verifier.status_list_aggregation``); a list found this way must be signed
+by the issuer that lists it. Requests for lists already held are conditional: their ETags are
+kept in ``DIR/etags.json`` and sent as If-None-Match, so an unchanged list costs a 304.
+Every response is read under a size bound, and a network error is one line.
 """
 
 from __future__ import annotations
@@ -10,6 +17,8 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 import httpx
@@ -20,55 +29,72 @@ from keys.jwk import PublicKey, public_key_from_jwk
 from keys.jws import decode_compact
 from keys.store import write_atomically
 from keys.trust_list import TRUST_LIST_TYP, TrustList, verify_trust_list
+from verifier.errors import VerificationError
+from verifier.sources import (
+    EtagCache,
+    Fetched,
+    SyncError,
+    compact_text,
+    fetch,
+    json_document,
+)
 from verifier.status_list import STATUS_LIST_TYP
+from verifier.status_list_aggregation import (
+    AggregationError,
+    aggregation_endpoint,
+    credential_issuer_metadata_url,
+    is_http_url,
+    status_list_uris,
+)
 from verifier.trust_store import (
     ANCHOR_FILE,
     PUBLIC_FILE,
-    STATUS_LISTS_FILE,
     TRUST_LIST_FILE,
     TrustStore,
 )
 
+__all__ = [
+    "MAX_DOCUMENT_BYTES",
+    "MAX_SOURCE_BYTES",
+    "Outcome",
+    "SyncError",
+    "SyncReport",
+    "SyncRow",
+    "sync_trust_store",
+]
+
 MAX_SOURCE_BYTES = 16 * 1024 * 1024
+MAX_DOCUMENT_BYTES = 1024 * 1024  # issuer metadata, an aggregation: small JSON documents
 FETCH_TIMEOUT_SECONDS = 20.0
+ETAGS_FILE = "etags.json"
+_TRUST_LIST, _STATUS_LIST, _ISSUER = "trust list", "status list", "issuer"
 
 
-class SyncError(Exception):
-    """A source that could not be fetched or read."""
+class Outcome(StrEnum):
+    """What one sync did to one list."""
 
-    code = "sync_failed"
+    NEW = "new"
+    CHANGED = "changed"
+    UNCHANGED = "unchanged"  # the same token again, or 304 Not Modified
+    FAILED = "failed"  # the list held before, if any, stays
 
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
+
+@dataclass(frozen=True, slots=True)
+class SyncRow:
+    what: str  # "trust list", "status list" or "issuer"
+    source: str
+    outcome: Outcome
+    detail: str
 
 
-def fetch_source(source: str) -> str:
-    """The text at ``source``, bounded in size: a URL (http, https) or a file path."""
-    if source.startswith(("http://", "https://")):
-        try:
-            with httpx.stream("GET", source, timeout=FETCH_TIMEOUT_SECONDS) as response:
-                response.raise_for_status()
-                body = bytearray()
-                for chunk in response.iter_bytes():
-                    body += chunk
-                    if len(body) > MAX_SOURCE_BYTES:
-                        raise SyncError(f"{source}: over {MAX_SOURCE_BYTES} bytes")
-        except httpx.HTTPError as exc:
-            raise SyncError(f"{source}: {exc}") from exc
-        data = bytes(body)
-    else:
-        path = Path(source)
-        try:
-            if path.stat().st_size > MAX_SOURCE_BYTES:
-                raise SyncError(f"{source}: over {MAX_SOURCE_BYTES} bytes")
-            data = path.read_bytes()
-        except OSError as exc:
-            raise SyncError(f"{source}: {exc.strerror}") from exc
-    try:
-        return data.decode("ascii").strip()
-    except UnicodeDecodeError as exc:
-        raise SyncError(f"{source}: not a compact JWS") from exc
+@dataclass(frozen=True, slots=True)
+class SyncReport:
+    rows: tuple[SyncRow, ...]
+    status_lists_held: int
+
+    @property
+    def failed(self) -> bool:
+        return any(row.outcome is Outcome.FAILED for row in self.rows)
 
 
 def _typ(token: str, source: str) -> str:
@@ -87,70 +113,215 @@ def sync_trust_store(
     *,
     anchor_file: str | os.PathLike[str] | None = None,
     now: int | None = None,
-) -> list[tuple[str, str, str]]:
-    """Fetch ``sources``, check them, and write the trust store; returns report rows."""
+    discover: bool | None = None,
+) -> SyncReport:
+    """Fetch ``sources``, check them, and write the trust store.
+
+    ``discover`` follows the trust list to each issuer's status lists (see the module's
+    docstring); by default it does when a trust list is fetched over http(s) and no status
+    list is among the sources. A trust list that fails its checks, or a source named that
+    cannot be read, refuses the whole sync and writes nothing; a discovered list that fails
+    is reported as failed and the copy held before, if any, stays.
+    """
     now = int(time.time()) if now is None else now
     root = Path(into)
     root.mkdir(parents=True, exist_ok=True)
     pinned_path = root / ANCHOR_FILE
     anchor_jwk = _pin_anchor(pinned_path, anchor_file)
     anchor = public_key_from_jwk(anchor_jwk)
-
-    tokens = [(source, fetch_source(source)) for source in sources]
-    trust_lists = [(s, t) for s, t in tokens if _typ(t, s) == TRUST_LIST_TYP]
-    status_lists = [(s, t) for s, t in tokens if _typ(t, s) == STATUS_LIST_TYP]
-    if len(trust_lists) > 1:
-        raise SyncError("more than one trust list among the sources")
-
     held, held_list = _held(root, anchor, now)
-    if trust_lists:
-        source, token = trust_lists[0]
-        store = TrustStore.from_trust_list(
-            token,
-            anchor,
-            now=now,
-            held_sequence=held_list.sequence if held_list else None,
-            held_digest=held_list.digest if held_list else None,
-        )
-        trust_token = token
-    elif held is not None:
-        store, trust_token = held, (root / TRUST_LIST_FILE).read_text("ascii")
-    elif held_list is not None:
-        raise SyncError("the trust list held has expired: give a current one among the sources")
-    else:
-        raise SyncError("no trust list among the sources and none held")
+    etags = EtagCache(root / ETAGS_FILE)
+    held_trust_token = (root / TRUST_LIST_FILE).read_text("ascii") if held is not None else None
 
-    rows: list[tuple[str, str, str]] = []
-    if trust_lists and store.trust_list is not None:
-        rows.append(
-            (
-                "trust list",
-                trust_lists[0][0],
-                f"sequence {store.trust_list.sequence}, {len(store.issuers)} issuers",
+    with httpx.Client(timeout=FETCH_TIMEOUT_SECONDS) as client:
+        tokens: list[tuple[str, str, Fetched]] = []
+        for source in sources:
+            held_token, etag = _held_copy(source, held, held_trust_token, etags)
+            fetched = fetch(client, source, max_bytes=MAX_SOURCE_BYTES, etag=etag)
+            token = held_token if fetched.body is None else compact_text(fetched.body, source)
+            assert token is not None  # noqa: S101 - an ETag is sent only for a held copy
+            tokens.append((source, token, fetched))
+        trust_lists = [t for t in tokens if _typ(t[1], t[0]) == TRUST_LIST_TYP]
+        status_lists = [t for t in tokens if _typ(t[1], t[0]) == STATUS_LIST_TYP]
+        if len(trust_lists) > 1:
+            raise SyncError("more than one trust list among the sources")
+
+        rows: list[SyncRow] = []
+        if trust_lists:
+            source, trust_token, fetched = trust_lists[0]
+            store = TrustStore.from_trust_list(
+                trust_token,
+                anchor,
+                now=now,
+                held_sequence=held_list.sequence if held_list else None,
+                held_digest=held_list.digest if held_list else None,
             )
-        )
-    # Status lists held before and not refreshed now stay, if their issuer is still trusted.
-    if held is not None:
-        for uri in held.status_list_uris:
-            previous = held.status_list(uri)
-            if previous is not None and store.issuer(previous.issuer_id) is not None:
-                store.add_status_list(uri, previous.token, previous.fetched_at)
-    for source, token in status_lists:
-        claims = decode_compact(token, expected_typ=STATUS_LIST_TYP).unverified_claims()
-        status_uri = claims.get("sub")
-        if not isinstance(status_uri, str):
-            raise SyncError(f"{source}: status list has no `sub`")
-        if source.startswith(("http://", "https://")) and status_uri != source:
-            raise SyncError(f"{source}: status list says it lives at {status_uri}")
-        store.add_status_list(status_uri, token, now)
-        rows.append(("status list", source, status_uri))
+            rows.append(_trust_list_row(source, store, held_list, fetched))
+            etags.trust_list = {source: fetched.etag} if fetched.etag else {}
+        elif held is not None and held_trust_token is not None:
+            store, trust_token = held, held_trust_token
+        elif held_list is not None:
+            raise SyncError("the trust list held has expired: give a current one among the sources")
+        else:
+            raise SyncError("no trust list among the sources and none held")
+
+        # Status lists held before and not refreshed now stay, if their issuer is still trusted
+        # with the key that signed them; one whose key left the trust list is dropped, not
+        # allowed to stop the sync that would fetch its successor.
+        if held is not None:
+            for uri in held.status_list_uris:
+                previous = held.status_list(uri)
+                if previous is not None and store.issuer(previous.issuer_id) is not None:
+                    try:
+                        store.add_status_list(uri, previous.token, previous.fetched_at)
+                    except (VerificationError, KeyManagementError):
+                        continue
+        for source, token, fetched in status_lists:
+            rows.append(_take_status_list(store, held, etags, source, token, fetched, now))
+        if discover is None:
+            discover = bool(trust_lists) and is_http_url(trust_lists[0][0]) and not status_lists
+        if discover:
+            rows.extend(_discover(client, store, held, etags, now))
 
     write_atomically(root / TRUST_LIST_FILE, trust_token.encode("ascii"), mode=PUBLIC_FILE)
     store.save_status_lists(root)
+    etags.save()
     if not pinned_path.exists():
         write_atomically(pinned_path, json_dumps(anchor_jwk), mode=PUBLIC_FILE)
-    rows.append(("saved", str(root), f"{STATUS_LISTS_FILE}: {len(store.status_list_uris)} lists"))
+    return SyncReport(tuple(rows), len(store.status_list_uris))
+
+
+def _held_copy(
+    source: str, held: TrustStore | None, held_trust_token: str | None, etags: EtagCache
+) -> tuple[str | None, str | None]:
+    """The token held for ``source`` and the ETag to send for it, if both are known."""
+    if held is None:
+        return None, None
+    if source in etags.trust_list and held_trust_token is not None:
+        return held_trust_token, etags.trust_list[source]
+    previous = held.status_list(source)
+    if previous is not None and source in etags.status_lists:
+        return previous.token, etags.status_lists[source]
+    return None, None
+
+
+def _trust_list_row(
+    source: str, store: TrustStore, held_list: TrustList | None, fetched: Fetched
+) -> SyncRow:
+    assert store.trust_list is not None  # noqa: S101 - built from a trust list
+    detail = f"sequence {store.trust_list.sequence}, {len(store.issuers)} issuers"
+    if held_list is None:
+        outcome = Outcome.NEW
+    elif fetched.body is None:
+        outcome, detail = Outcome.UNCHANGED, f"{detail}; 304 not modified"
+    elif held_list.digest == store.trust_list.digest:
+        outcome = Outcome.UNCHANGED
+    else:
+        outcome = Outcome.CHANGED
+    return SyncRow(_TRUST_LIST, source, outcome, detail)
+
+
+def _take_status_list(
+    store: TrustStore,
+    held: TrustStore | None,
+    etags: EtagCache,
+    source: str,
+    token: str,
+    fetched: Fetched,
+    now: int,
+) -> SyncRow:
+    """Check a status list named among the sources and hold it; any failure refuses the sync."""
+    claims = decode_compact(token, expected_typ=STATUS_LIST_TYP).unverified_claims()
+    status_uri = claims.get("sub")
+    if not isinstance(status_uri, str):
+        raise SyncError(f"{source}: status list has no `sub`")
+    if is_http_url(source) and status_uri != source:
+        raise SyncError(f"{source}: status list says it lives at {status_uri}")
+    store.add_status_list(status_uri, token, now)
+    _remember(etags, status_uri, fetched)
+    return _status_list_row(status_uri, store, held, fetched)
+
+
+def _remember(etags: EtagCache, uri: str, fetched: Fetched) -> None:
+    if fetched.etag:
+        etags.status_lists[uri] = fetched.etag
+    else:
+        etags.status_lists.pop(uri, None)
+
+
+def _status_list_row(
+    uri: str, store: TrustStore, held: TrustStore | None, fetched: Fetched
+) -> SyncRow:
+    now_held = store.status_list(uri)
+    previous = held.status_list(uri) if held is not None else None
+    assert now_held is not None  # noqa: S101 - just added
+    detail = f"signed by {now_held.issuer_id}"
+    if previous is None:
+        outcome = Outcome.NEW
+    elif fetched.body is None:
+        outcome, detail = Outcome.UNCHANGED, f"{detail}; 304 not modified"
+    elif previous.token == now_held.token:
+        outcome = Outcome.UNCHANGED
+    else:
+        outcome = Outcome.CHANGED
+    return SyncRow(_STATUS_LIST, uri, outcome, detail)
+
+
+def _discover(
+    client: httpx.Client, store: TrustStore, held: TrustStore | None, etags: EtagCache, now: int
+) -> list[SyncRow]:
+    """Each issuer's metadata, its aggregation, and every status list it names."""
+    rows: list[SyncRow] = []
+    for issuer_id in sorted(store.issuers):
+        try:
+            metadata_url = credential_issuer_metadata_url(issuer_id)
+            metadata = fetch(client, metadata_url, max_bytes=MAX_DOCUMENT_BYTES).body
+            assert metadata is not None  # noqa: S101 - no ETag sent
+            endpoint = aggregation_endpoint(json_document(metadata, metadata_url), issuer_id)
+            aggregation = fetch(client, endpoint, max_bytes=MAX_DOCUMENT_BYTES).body
+            assert aggregation is not None  # noqa: S101 - no ETag sent
+            uris = status_list_uris(json_document(aggregation, endpoint), endpoint)
+        except (SyncError, AggregationError) as exc:
+            rows.append(SyncRow(_ISSUER, issuer_id, Outcome.FAILED, exc.detail))
+            continue
+        for uri in uris:
+            rows.append(_discovered_status_list(client, store, held, etags, issuer_id, uri, now))
     return rows
+
+
+def _discovered_status_list(
+    client: httpx.Client,
+    store: TrustStore,
+    held: TrustStore | None,
+    etags: EtagCache,
+    issuer_id: str,
+    uri: str,
+    now: int,
+) -> SyncRow:
+    """Fetch, check and hold one list an issuer's aggregation names; a failure is a row.
+
+    Token Status List draft 20: a relying party that meets an invalid list in an aggregation
+    SHOULD go on with the others.
+    """
+    held_token, etag = _held_copy(uri, held, None, etags)
+    try:
+        fetched = fetch(client, uri, max_bytes=MAX_SOURCE_BYTES, etag=etag)
+        token = held_token if fetched.body is None else compact_text(fetched.body, uri)
+        assert token is not None  # noqa: S101 - an ETag is sent only for a held copy
+        if _typ(token, uri) != STATUS_LIST_TYP:
+            raise SyncError(f"{uri}: not a status list")
+        # Listed by this issuer, so signed by this issuer: checked against its keys alone.
+        entry = store.issuers[issuer_id]
+        own = TrustStore()
+        own.add_issuer(issuer_id, entry.jwks, entry.credential_types)
+        own.add_status_list(uri, token, now)
+        store.add_status_list(uri, token, now)
+    except (SyncError, VerificationError, KeyManagementError) as exc:
+        code = getattr(exc, "code", "error")
+        detail = f"{code}: {getattr(exc, 'detail', exc)}"
+        return SyncRow(_STATUS_LIST, uri, Outcome.FAILED, detail)
+    _remember(etags, uri, fetched)
+    return _status_list_row(uri, store, held, fetched)
 
 
 def _held(root: Path, anchor: PublicKey, now: int) -> tuple[TrustStore | None, TrustList | None]:

@@ -101,7 +101,11 @@ class Verifier:
     def verify_image(
         self, image: str | os.PathLike[str] | bytes, now: Timestamp = None
     ) -> VerificationResult:
-        """Read the QR code in ``image`` (a path or the file's bytes) and verify it."""
+        """Read the QR code in ``image`` (a path or the file's bytes) and verify it.
+
+        A path that cannot be opened or read raises ``OSError`` (``FileNotFoundError``, ...):
+        no certificate was read, so there is no verdict to return.
+        """
         from verifier.qr_image import read_qr_image
 
         try:

@@ -20,6 +20,7 @@ from issuer.oid4vci.constants import (
     SD_JWT_VC_FORMAT,
 )
 from keys.jwk import Algorithm
+from verifier.status_list_aggregation import STATUS_LIST_AGGREGATION_ENDPOINT
 
 __all__ = [
     "IssuerEndpoints",
@@ -110,8 +111,13 @@ def credential_issuer_metadata(
     batch_size: int,
     signing_algorithms: Sequence[str],
     proof_algorithms: Sequence[str],
+    status_list_aggregation_endpoint: str | None = None,
 ) -> dict[str, Any]:
     """The unsigned metadata document (§12.2.4); ``names`` maps "ko"/"en" to the agency name.
+
+    ``status_list_aggregation_endpoint`` names where the issuer lists all its status lists
+    (Token Status List draft 20, "Status List Aggregation": an issuer MAY link it from its
+    metadata, under this name), so that a verifier can sync them before meeting a credential.
 
     ``batch_size`` is the most proofs a credential request may carry; 1 means no batch issuance,
     so ``batch_credential_issuance`` is left out (§12.2.4: its ``batch_size`` is 2 or greater).
@@ -132,6 +138,8 @@ def credential_issuer_metadata(
         "deferred_credential_endpoint": endpoints.deferred_credential,
         "notification_endpoint": endpoints.notification,
     }
+    if status_list_aggregation_endpoint is not None:
+        document[STATUS_LIST_AGGREGATION_ENDPOINT] = status_list_aggregation_endpoint
     if batch_size >= 2:
         document["batch_credential_issuance"] = {"batch_size": batch_size}
     display = _issuer_display(names)
@@ -144,12 +152,21 @@ def credential_issuer_metadata(
     return document
 
 
-def authorization_server_metadata(issuer_id: str, *, token_endpoint: str) -> dict[str, Any]:
-    """RFC 8414 §2 for a pre-authorized-code-only server; §12.3 lets it omit response types."""
-    return {
+def authorization_server_metadata(
+    issuer_id: str, *, token_endpoint: str, status_list_aggregation_endpoint: str | None = None
+) -> dict[str, Any]:
+    """RFC 8414 §2 for a pre-authorized-code-only server; §12.3 lets it omit response types.
+
+    The Token Status List draft registers ``status_list_aggregation_endpoint`` for this
+    document (and RECOMMENDS it here for an issuer that is its own authorization server).
+    """
+    document: dict[str, Any] = {
         "issuer": issuer_id,
         "token_endpoint": token_endpoint,
         "grant_types_supported": [PRE_AUTHORIZED_CODE_GRANT],
         # §12.3: token requests with a pre-authorized code need no client_id.
         "pre-authorized_grant_anonymous_access_supported": True,
     }
+    if status_list_aggregation_endpoint is not None:
+        document[STATUS_LIST_AGGREGATION_ENDPOINT] = status_list_aggregation_endpoint
+    return document

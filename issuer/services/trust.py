@@ -20,6 +20,8 @@ from sqlmodel.sql.expression import SelectOfScalar
 from issuer.db import session_scope
 from issuer.models import Agency, IssuedCredential, TrustListPublication
 from issuer.services.deployment import Deployment
+from issuer.services.issuance import agency_by_slug
+from issuer.services.status_lists import status_list_ids, status_list_uri
 from keys.jwk import Jwks, PublicKey
 from keys.store import KeyStatus
 from keys.trust_list import TrustedIssuer, TrustList, sign_trust_list
@@ -29,6 +31,8 @@ __all__ = [
     "agency_jwks",
     "current_trust_list",
     "published_keys",
+    "status_list_aggregation",
+    "status_list_aggregation_uri",
 ]
 
 TRUST_OPERATOR = "jigap development trust operator"
@@ -67,6 +71,25 @@ def unexpired_credential_signed_by(
 
 def agency_jwks(session: Session, deployment: Deployment, agency: Agency) -> Jwks:
     return Jwks.of(*published_keys(session, deployment, agency))
+
+
+def status_list_aggregation_uri(deployment: Deployment, slug: str) -> str:
+    """Where agency ``slug`` lists its status lists, named in its issuer metadata."""
+    return f"{deployment.issuer_id(slug)}/status-lists"
+
+
+def status_list_aggregation(deployment: Deployment, *, slug: str) -> list[str] | None:
+    """The URIs of every status list of agency ``slug`` (None: no such agency).
+
+    List ids are global, so without this a verifier cannot find an agency's lists before it
+    meets a credential that names one (Token Status List draft 20, "Status List Aggregation").
+    """
+    with session_scope(deployment.read_engine) as session:
+        agency = agency_by_slug(session, slug)
+        if agency is None or agency.id is None:
+            return None
+        ids = status_list_ids(session, agency_id=agency.id)
+    return [status_list_uri(deployment, slug, list_id) for list_id in ids]
 
 
 def _trust_list_content(session: Session, deployment: Deployment, sequence: int) -> TrustList:

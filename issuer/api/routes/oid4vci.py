@@ -36,6 +36,7 @@ from issuer.oid4vci import (
 from issuer.services import issuance
 from issuer.services.deployment import Deployment
 from issuer.services.offers import pre_authorized_code
+from issuer.services.trust import status_list_aggregation_uri
 
 router = APIRouter(tags=["OpenID4VCI"])
 
@@ -59,6 +60,7 @@ def _issuer_metadata(deployment: Deployment, agency: Agency) -> dict[str, object
         batch_size=deployment.settings.batch_size,
         signing_algorithms=_SIGNING_ALGORITHMS,
         proof_algorithms=sorted(a.value for a in issuance.PROOF_ALGORITHMS),
+        status_list_aggregation_endpoint=status_list_aggregation_uri(deployment, agency.slug),
     )
 
 
@@ -73,9 +75,15 @@ def authorization_server(
     slug: str, deployment: DeploymentDep, session: ReadSessionDep
 ) -> JSONResponse:
     """RFC 8414 metadata: each agency is its own authorization server."""
-    issuer_id = deployment.issuer_id(_agency(session, slug).slug)
+    agency = _agency(session, slug)
+    issuer_id = deployment.issuer_id(agency.slug)
     endpoints = IssuerEndpoints.for_issuer(issuer_id)
-    return JSONResponse(authorization_server_metadata(issuer_id, token_endpoint=endpoints.token))
+    document = authorization_server_metadata(
+        issuer_id,
+        token_endpoint=endpoints.token,
+        status_list_aggregation_endpoint=status_list_aggregation_uri(deployment, agency.slug),
+    )
+    return JSONResponse(document)
 
 
 @router.get("/agencies/{slug}/credential-offers/{offer_id}")

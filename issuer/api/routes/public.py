@@ -1,4 +1,5 @@
-"""Documents verifiers fetch: agencies' JWKS, status lists, and the signed trust list.
+"""Documents verifiers fetch: agencies' JWKS, status lists and their aggregation, and the
+signed trust list.
 
 All are static between changes, so they carry an ETag and a Cache-Control lifetime; a status
 list's lifetime is what is left of its `ttl`, so a cache never holds it past the `ttl`.
@@ -16,8 +17,9 @@ from issuer.errors import AdminError, AdminErrorCode
 from issuer.models import MAX_ROW_ID
 from issuer.services import issuance
 from issuer.services.status_lists import published_status_list
-from issuer.services.trust import agency_jwks, current_trust_list
+from issuer.services.trust import agency_jwks, current_trust_list, status_list_aggregation
 from issuer.tokens import token_hash
+from verifier.status_list_aggregation import STATUS_LISTS
 
 router = APIRouter(tags=["Public documents"])
 
@@ -43,6 +45,19 @@ def jwks(
         raise AdminError(AdminErrorCode.NOT_FOUND, "no such agency")
     body = JSONResponse(agency_jwks(session, deployment, agency).to_dict()).body
     return _cached(request, bytes(body), "application/jwk-set+json", _JWKS_MAX_AGE)
+
+
+@router.get("/agencies/{slug}/status-lists")
+def status_list_aggregation_document(
+    slug: str, request: Request, deployment: DeploymentDep
+) -> Response:
+    """Status List Aggregation (Token Status List draft 20): the URI of each of the agency's
+    lists, so a counter can sync them all; named in the agency's issuer metadata."""
+    uris = status_list_aggregation(deployment, slug=slug)
+    if uris is None:
+        raise AdminError(AdminErrorCode.NOT_FOUND, "no such agency")
+    body = JSONResponse({STATUS_LISTS: uris}).body
+    return _cached(request, bytes(body), "application/json", _JWKS_MAX_AGE)
 
 
 @router.get("/agencies/{slug}/status-lists/{list_id}")
