@@ -83,6 +83,7 @@ def test_public_api_is_curated() -> None:
         "decode_envelope",
         "encode_envelope",
         "is_envelope",
+        "strip_scanner_whitespace",
     ]
 
 

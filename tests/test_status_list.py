@@ -612,6 +612,7 @@ def test_public_names_are_guarded() -> None:
         "StatusListSnapshot",
         "StatusValue",
         "build_status_list_token",
+        "decode_status_list_token",
         "read_status_list_token",
         "read_status_list_token_with_jwks",
     ]

@@ -37,6 +37,7 @@ ANCHOR = SigningKey.generate(Algorithm.ES256)
 OTHER = SigningKey.generate(Algorithm.ES256)
 ED_ANCHOR = SigningKey.generate(Algorithm.EDDSA)
 ISSUER_KEY = SigningKey.generate(Algorithm.ES256)
+HEALTH_KEY = SigningKey.generate(Algorithm.EDDSA)
 ISSUER_ID = "https://issuer.gov.kr/resident-register"
 RESIDENT = "https://types.jigap.go.kr/resident-register-extract/v1"
 HEALTH = "https://types.jigap.go.kr/health-insurance-eligibility/v1"
@@ -98,6 +99,7 @@ def _health_entry() -> dict[str, Any]:
     return _entry(
         id="https://nhis.or.kr",
         name={"ko": "국민건강보험공단", "en": "National Health Insurance Service"},
+        jwks={"keys": [HEALTH_KEY.public_key.to_jwk()]},
         credential_types=[HEALTH, RESIDENT],
     )
 
@@ -112,7 +114,7 @@ def test_round_trip(anchor: SigningKey) -> None:
     assert verified == trust_list
     issuer = verified.issuers["https://nhis.or.kr"]
     assert issuer.credential_types == frozenset({HEALTH, RESIDENT})
-    assert issuer.jwks.get(ISSUER_KEY.kid) == ISSUER_KEY.public_key
+    assert issuer.jwks.get(HEALTH_KEY.kid) == HEALTH_KEY.public_key
     assert issuer.names["ko"] == "국민건강보험공단"
 
 

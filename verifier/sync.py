@@ -19,8 +19,8 @@ from keys.errors import KeyErrorCode, KeyManagementError, TrustListError
 from keys.jwk import PublicKey, public_key_from_jwk
 from keys.jws import decode_compact
 from keys.store import write_atomically
-from keys.trust_list import TRUST_LIST_TYP, TrustList, verify_trust_list
-from verifier.status_list import STATUS_LIST_TYP
+from keys.trust_list import MAX_TRUST_LIST_LENGTH, TRUST_LIST_TYP, TrustList, verify_trust_list
+from verifier.status_list import MAX_STATUS_LIST_TOKEN_LENGTH, STATUS_LIST_TYP
 from verifier.trust_store import (
     ANCHOR_FILE,
     PUBLIC_FILE,
@@ -29,7 +29,8 @@ from verifier.trust_store import (
     TrustStore,
 )
 
-MAX_SOURCE_BYTES = 16 * 1024 * 1024
+# What the readers accept, and no more: the limits follow from theirs.
+MAX_SOURCE_BYTES = max(MAX_TRUST_LIST_LENGTH, MAX_STATUS_LIST_TOKEN_LENGTH)
 FETCH_TIMEOUT_SECONDS = 20.0
 
 
@@ -136,7 +137,9 @@ def sync_trust_store(
             if previous is not None and store.issuer(previous.issuer_id) is not None:
                 store.add_status_list(uri, previous.token, previous.fetched_at)
     for source, token in status_lists:
-        claims = decode_compact(token, expected_typ=STATUS_LIST_TYP).unverified_claims()
+        claims = decode_compact(
+            token, expected_typ=STATUS_LIST_TYP, max_length=MAX_STATUS_LIST_TOKEN_LENGTH
+        ).unverified_claims()
         status_uri = claims.get("sub")
         if not isinstance(status_uri, str):
             raise SyncError(f"{source}: status list has no `sub`")
