@@ -44,7 +44,7 @@ class World:
         token = build_status_list_token(
             self.status_list, STATUS_URI, self.issuer_key, now=issued_at, ttl=3600
         )
-        self.store.add_status_list(STATUS_URI, token, fetched_at=fetched_at, now=fetched_at)
+        self.store.add_status_list(STATUS_URI, token, fetched_at=fetched_at)
 
     def credential(
         self, type_id: str = RESIDENT, *, index: int = 7, now: int = NOW, **kwargs: Any

@@ -134,12 +134,12 @@ class TrustStore:
         """Check a status list token against the key of the issuer that signed it; hold it.
 
         Only that issuer's credentials will be judged by it, so one trusted issuer cannot
-        publish the status of another's. ``fetched_at`` (default: ``now``, the clock by
-        default) after ``now`` is refused: a list from the future would look fresh for ever.
+        publish the status of another's. ``fetched_at`` defaults to ``now`` (the clock). Given
+        ``now``, a list fetched after it is refused: it would look fresh for ever. Without,
+        the verifier refuses it when it is used (``Verifier`` knows its ``now``).
         """
-        clock = _seconds(now)
-        fetched = clock if fetched_at is None else int(fetched_at)
-        if fetched > clock + STATUS_LIST_CLOCK_SKEW:
+        fetched = _seconds(now if fetched_at is None else fetched_at)
+        if now is not None and fetched > now + STATUS_LIST_CLOCK_SKEW:
             raise VerificationError(
                 ErrorCode.STATUS_LIST_INVALID, f"{uri} fetched in the future ({fetched})"
             )
