@@ -9,7 +9,7 @@ from keys.errors import InvalidKeyError, KeyErrorCode, KeyManagementError
 from keys.jwk import Jwks, SigningKey
 from keys.trust_list import TrustedIssuer, TrustList, sign_trust_list
 from tests._world import ISSUER, NOW, RESIDENT, STATUS_URI, World, sign_raw
-from verifier import ErrorCode, TrustStore, VerificationError
+from verifier import ErrorCode, TrustStore, VerificationError, decode_envelope, encode_envelope
 from verifier.sd_jwt import encode_disclosure, resolve_claims, split_compact
 from verifier.sd_jwt_vc import NOT_SELECTIVELY_DISCLOSABLE
 from verifier.status_list import build_status_list_token
@@ -227,3 +227,26 @@ def test_the_split_accepts_every_form_of_rfc_9901() -> None:
     parts = split_compact(_PRESENTATION)
     assert split_compact(parts.without_key_binding()).kb_jwt is None
     assert split_compact(f"{parts.issuer_jwt}~").disclosures == ()
+
+
+# -- scanner white space: `verify` and `decode_envelope` strip it alike -----------------------
+
+
+@pytest.mark.parametrize("padding", ["\r\n", "\t", " ", "\n\n"], ids=repr)
+def test_verify_and_the_envelope_strip_the_same_white_space(padding: str) -> None:
+    world = World()
+    plain = world.present()
+    qr = encode_envelope(plain)
+    assert decode_envelope(padding + qr + padding) == plain
+    for text in (plain, qr):
+        result = world.verifier().verify(padding + text + padding, now=NOW)
+        assert result.valid, result.detail
+
+
+@pytest.mark.parametrize("form", ["plain", "envelope"])
+def test_other_white_space_is_refused_by_both(form: str) -> None:
+    world = World()
+    plain = world.present()
+    text = plain if form == "plain" else encode_envelope(plain)
+    for padded in (text + "\u3000", text[:30] + " " + text[30:]):
+        assert world.verifier().verify(padded, now=NOW).error == ErrorCode.MALFORMED
