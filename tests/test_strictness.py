@@ -248,5 +248,5 @@ def test_other_white_space_is_refused_by_both(form: str) -> None:
     world = World()
     plain = world.present()
     text = plain if form == "plain" else encode_envelope(plain)
-    for padded in (text + "\u3000", text[:30] + " " + text[30:]):
+    for padded in (text + "\u3000", text[:30] + "\n" + text[30:], text[:31] + "\t" + text[31:]):
         assert world.verifier().verify(padded, now=NOW).error == ErrorCode.MALFORMED

@@ -47,8 +47,9 @@ _ANY_VERSION_PREFIX = re.compile(r"JG[0-9]{1,3}:")
 
 _JWS_SEPARATOR = "."  # RFC 7515 §7.1
 # What a scanner in keyboard mode adds around what it read (a trailing CR, LF or Tab, a
-# space): ASCII white space, and only around the text. Inside, white space is refused: neither
-# base45's alphabet nor an SD-JWT's holds it.
+# space): ASCII white space, and only around the text. A space is base45's, but never an
+# envelope's first character (the prefix) nor its last (a triplet ends in 0-V, a pair in 0-5),
+# so stripping changes no envelope. Inside, the rest is refused: no alphabet here holds it.
 SCANNER_WHITESPACE = " \t\n\r\f\v"
 
 _FLAG_KEY_BINDING = 0x01
