@@ -13,6 +13,10 @@ content is identical (same ``digest``) to the one held: re-downloading the curre
 normal, two different lists under one number are not. Without a held digest, an equal
 sequence is refused, because identity cannot be shown.
 
+A key belongs to one issuer: the same key (RFC 7638 thumbprint, which is its ``kid``) under two
+issuers is refused, and every key must allow checking signatures (``use`` "sig", ``key_ops``
+with "verify", when present; keys.jwk).
+
 The format is ours, so parsing is closed: unknown members are refused, numbers are JSON
 integers (never strings, never booleans), times are epoch seconds, and ``exp`` and
 ``valid_until`` are exclusive.
