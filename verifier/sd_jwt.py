@@ -8,8 +8,8 @@ signature: callers verify the issuer-signed JWT first and pass its payload in.
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
+import string
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -19,6 +19,7 @@ from keys.errors import MalformedError
 from verifier.errors import ErrorCode, VerificationError
 
 SEPARATOR = "~"
+_JWS_SEPARATOR = "."  # RFC 7515 §7.1
 SD_DIGESTS_KEY = "_sd"
 SD_ALG_KEY = "_sd_alg"
 ARRAY_ELEMENT_KEY = "..."
@@ -30,9 +31,10 @@ RESERVED_CLAIM_NAMES = frozenset({SD_DIGESTS_KEY, ARRAY_ELEMENT_KEY})
 MAX_DISCLOSURES = 64
 MAX_CLAIM_DEPTH = 32  # as keys.encoding.MAX_JSON_DEPTH, for claims assembled from disclosures
 _DIGEST_LENGTH = 43  # unpadded base64url of 32 bytes
-# §4: JWS compact parts (base64url and `.`), then disclosures (base64url), each closed by `~`,
-# then the KB-JWT or nothing. One pass at C speed before anything is decoded or checked.
-_COMPACT_ALPHABET = re.compile(r"[A-Za-z0-9_.-]+~(?:[A-Za-z0-9_-]+~)*[A-Za-z0-9_.-]*")
+# §4: the JWTs are base64url and `.`, the disclosures base64url, all joined by `~`. Deleting
+# these bytes leaves nothing of a well-formed SD-JWT: a 2 KB presentation is checked in 1 µs,
+# where a regular expression over the same text took 6 (docs/benchmarks.md).
+_COMPACT_ALPHABET = (string.ascii_letters + string.digits + "-_.~").encode("ascii")
 
 
 class Disclosure(NamedTuple):
@@ -103,7 +105,11 @@ def split_compact(text: str, *, max_disclosures: int = MAX_DISCLOSURES) -> SdJwt
         raise VerificationError(ErrorCode.MALFORMED, "empty part in the SD-JWT")
     # White space, padding, standard base64 or a `.` in a disclosure: refused here, as framing,
     # so that no signature is checked over text that cannot be an SD-JWT.
-    if _COMPACT_ALPHABET.fullmatch(text) is None:
+    if (
+        not text.isascii()
+        or text.encode("ascii").translate(None, _COMPACT_ALPHABET)
+        or any(_JWS_SEPARATOR in disclosure for disclosure in disclosures)
+    ):
         raise VerificationError(ErrorCode.MALFORMED, "characters outside base64url, `.` and `~`")
     return SdJwt(issuer_jwt, tuple(disclosures), last or None)
 
