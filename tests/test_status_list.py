@@ -12,6 +12,9 @@ import contextlib
 import gzip
 import json
 import random
+import subprocess
+import sys
+import time
 import zlib
 from pathlib import Path
 from typing import Any
@@ -809,3 +812,44 @@ def test_a_saved_list_fetched_in_the_future_is_refused_when_loaded(tmp_path: Pat
         TrustStore.load(tmp_path / "store", now=WORLD_NOW)
     assert caught.value.code == ErrorCode.STATUS_LIST_INVALID
     TrustStore.load(tmp_path / "store", now=WORLD_NOW + 3600)  # an hour later, it is not
+
+
+def test_jigap_verify_sync_takes_a_list_over_64_kib(tmp_path: Path) -> None:
+    """The command itself, in a subprocess, on today's clock: what a bank's operator types."""
+    now = int(time.time())
+    issuer_key, anchor = SigningKey.generate(), SigningKey.generate()
+    entry = TrustedIssuer(
+        ISSUER,
+        {"ko": "주민등록 발급기관", "en": "Resident register office"},
+        Jwks.of(issuer_key.public_key),
+        frozenset({"urn:jigap:resident-register-extract:1"}),
+        now - 86400,
+        now + 86400,
+    )
+    trust_list = TrustList("https://trust.example", 1, now - 60, now + 86400, {ISSUER: entry})
+    status_list, _ = _list_with_revoked(2**20, 0.04, seed=20)
+    token = build_status_list_token(status_list, STATUS_URI, issuer_key, now=now - 60, ttl=3600)
+    assert len(token) > 64 * 1024
+    (tmp_path / "anchor.jwk").write_bytes(json_dumps(anchor.public_key.to_jwk()))
+    (tmp_path / "trust-list.jwt").write_text(sign_trust_list(trust_list, anchor))
+    (tmp_path / "status.jwt").write_text(token)
+    store = tmp_path / "store"
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("jigap")),
+            "verify",
+            "sync",
+            str(tmp_path / "trust-list.jwt"),
+            str(tmp_path / "status.jwt"),
+            "--into",
+            str(store),
+            "--anchor",
+            str(tmp_path / "anchor.jwk"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    held = TrustStore.load(store).status_list(STATUS_URI)
+    assert held is not None and held.snapshot.statuses == status_list.to_bytes()
