@@ -1,5 +1,5 @@
 """``python -m bench [--quick] [--markdown] [--profile] [--rounds N] [--http | --http-only]``:
-verification, issuance, QR size; and on request the issuer service over HTTP."""
+verification, issuance, QR size, status-list loads; and on request the issuer over HTTP."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from rich.console import Console
 
-from bench import issuance, issuer_http, qr_size, verification
+from bench import issuance, issuer_http, qr_size, status_list_load, verification
 from bench.report import (
     MIN_SHARE_OF_RAW_LIMIT,
     MIN_SPEEDUP_OVER_REFERENCE,
@@ -81,6 +81,8 @@ def _core_reports(args: argparse.Namespace, parties: Parties, console: Console) 
     issued = measure(issuance.cases(parties), repeats=repeats, target_seconds=seconds)
     console.print("measuring QR sizes …", style="dim")
     sizes = qr_size.measure_sizes(parties, samples=samples)
+    console.print("measuring status-list loads …", style="dim")
+    loads = status_list_load.measure_loads(quick=args.quick, repeats=repeats)
 
     ours_es256 = (verification.OURS_PLAIN, verification.OURS_ENVELOPE)
     verification_report = throughput_report(
@@ -121,6 +123,7 @@ def _core_reports(args: argparse.Namespace, parties: Parties, console: Console) 
             ceilings=(issuance.OURS,),
         ),
         qr_report(sizes),
+        status_list_load.load_report(loads),
     ]
     if args.profile:
         console.print("profiling our verifier …", style="dim")

@@ -30,12 +30,12 @@ STEPS: tuple[tuple[str, str, str], ...] = (
     ("(of which) base45 decode", "verifier/_base45.py", "b45decode"),
     ("split_compact", "verifier/sd_jwt.py", "split_compact"),
     ("issuer JWT: decode + signature", "verifier/verify.py", "_check_issuer_signature"),
-    ("times (iat, exp, nbf)", "verifier/verify.py", "_check_times"),
-    ("credential type and issuer", "verifier/verify.py", "_check_type"),
     ("disclosures: decode", "verifier/sd_jwt.py", "decode_disclosures"),
     ("disclosures: resolve digests", "verifier/sd_jwt.py", "resolve_claims"),
     ("key binding: cnf key, KB-JWT, sd_hash", "verifier/verify.py", "_check_key_binding"),
     ("(of which) cnf JWK -> key", "keys/jwk.py", "public_key_from_jwk"),
+    ("times (iat, exp, nbf)", "verifier/verify.py", "_check_times"),
+    ("credential type and issuer", "verifier/verify.py", "_check_type"),
     ("status list", "verifier/verify.py", "_check_status"),
     ("schema of the disclosed claims", "verifier/verify.py", "_check_content"),
     ("signature checks (OpenSSL), both", "~", "<method 'verify' of"),
@@ -125,7 +125,12 @@ def _step_cases(parties: Parties, presentation: str) -> list[Case]:
         Case("both signatures (keys.jws.verify_with)", signatures),
         Case("cnf JWK -> PublicKey (point and thumbprint)", lambda: public_key_from_jwk(cnf_jwk)),
         Case("decode 3 disclosures + digests", lambda: decode_disclosures(sd_jwt.disclosures)),
-        Case("resolve digests into claims", lambda: resolve_claims(payload, disclosures)),
+        Case(
+            "resolve digests into claims",
+            lambda: resolve_claims(
+                payload, disclosures, not_disclosable=vc.NOT_SELECTIVELY_DISCLOSABLE
+            ),
+        ),
         Case("sd_hash", lambda: sd_hash(without_kb)),
         Case("schema: validate_disclosed", lambda: resident.validate_disclosed(claims)),
     ]

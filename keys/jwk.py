@@ -236,7 +236,22 @@ def public_key_from_jwk(jwk: Mapping[str, Any]) -> PublicKey:
         raise InvalidKeyError(KeyErrorCode.INVALID_KEY, f"JWK alg {jwk['alg']!r} does not fit")
     if "kid" in jwk and jwk["kid"] != key.kid:
         raise InvalidKeyError(KeyErrorCode.INVALID_KEY, "JWK kid is not its RFC 7638 thumbprint")
+    _check_signature_use(jwk)
     return key
+
+
+def _check_signature_use(jwk: Mapping[str, Any]) -> None:
+    """Every key jigap reads checks signatures: a JWK that says otherwise is refused."""
+    if "use" in jwk and jwk["use"] != "sig":  # RFC 7517 §4.2
+        raise InvalidKeyError(KeyErrorCode.INVALID_KEY, f"JWK use {jwk['use']!r} is not 'sig'")
+    if "key_ops" in jwk:  # RFC 7517 §4.3: an array of distinct strings
+        ops = jwk["key_ops"]
+        if type(ops) is not list or not all(type(op) is str for op in ops):
+            raise InvalidKeyError(KeyErrorCode.INVALID_KEY, "JWK key_ops is not a list of names")
+        if len(set(ops)) != len(ops) or "verify" not in ops:
+            raise InvalidKeyError(
+                KeyErrorCode.INVALID_KEY, f"JWK key_ops {ops!r} does not allow 'verify'"
+            )
 
 
 MAX_JWKS_KEYS = 16
@@ -259,7 +274,10 @@ class Jwks:
             raise InvalidKeyError(KeyErrorCode.INVALID_KEY, "JWKS needs a non-empty 'keys' list")
         if len(entries) > MAX_JWKS_KEYS:
             raise InvalidKeyError(KeyErrorCode.INVALID_KEY, f"JWKS has over {MAX_JWKS_KEYS} keys")
-        return cls.of(*(public_key_from_jwk(entry) for entry in entries))
+        key_set = cls.of(*(public_key_from_jwk(entry) for entry in entries))
+        if len(key_set.keys) != len(entries):
+            raise InvalidKeyError(KeyErrorCode.INVALID_KEY, "JWKS lists one key twice")
+        return key_set
 
     def to_dict(self) -> dict[str, list[dict[str, str]]]:
         return {"keys": [key.to_jwk() for key in self.keys.values()]}

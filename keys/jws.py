@@ -25,6 +25,21 @@ CRIT = "crit"
 # `jwk`) asks for it explicitly.
 KEY_REFERENCE_PARAMETERS = frozenset({"jwk", "jku", "x5u", "x5c", "x5t", "x5t#S256"})
 
+# Header parameters that change how the payload is read — RFC 7797 `b64` (an unencoded
+# payload) and `zip` (a compressed one, JWE's parameter borrowed by some JWS profiles). We
+# implement neither, so a token carrying one is refused whether or not `crit` lists it: a
+# reader that ignored it would read other bytes than the signer meant.
+READING_CHANGING_PARAMETERS = frozenset({"b64", "zip"})
+# The JSON type of each registered header parameter (RFC 7515 §4.1, RFC 7519 §5.1): a value of
+# another type is not that parameter, and a token carrying it is malformed, whatever else.
+_STRING_PARAMETERS = frozenset({ALG, "jku", KID, "x5u", "x5t", "x5t#S256", TYP, "cty"})
+_HEADER_TYPES: dict[str, type] = {
+    **dict.fromkeys(_STRING_PARAMETERS, str),
+    "jwk": dict,
+    "x5c": list,
+    CRIT: list,
+}
+
 MAX_TOKEN_LENGTH = 64 * 1024
 
 
@@ -111,21 +126,34 @@ def _read_any_header(
 def _header_problem(
     header: Mapping[str, Any], expected_typ: str, allow_key_reference: frozenset[str]
 ) -> _HeaderProblem | None:
+    for name, expected_type in _HEADER_TYPES.items():
+        if name in header and type(header[name]) is not expected_type:
+            return _HeaderProblem(
+                KeyErrorCode.WRONG_JSON_TYPE, f"`{name}` is not a JSON {expected_type.__name__}"
+            )
+    if CRIT in header and not (header[CRIT] and all(type(n) is str for n in header[CRIT])):
+        return _HeaderProblem(KeyErrorCode.WRONG_JSON_TYPE, "`crit` is not a list of names")
+    if "x5c" in header and not all(type(c) is str for c in header["x5c"]):
+        return _HeaderProblem(KeyErrorCode.WRONG_JSON_TYPE, "`x5c` is not a list of strings")
+    changing = READING_CHANGING_PARAMETERS & header.keys()
+    if changing:
+        return _HeaderProblem(
+            KeyErrorCode.CRITICAL_HEADER,
+            f"header changes how the token is read: {sorted(changing)}",
+        )
     if CRIT in header:
         # RFC 7515 §4.1.11: we understand no extension, so any `crit` makes the token invalid.
         return _HeaderProblem(KeyErrorCode.CRITICAL_HEADER, "`crit` header parameter present")
     embedded = (KEY_REFERENCE_PARAMETERS - allow_key_reference) & header.keys()
     if embedded:
         return _HeaderProblem(KeyErrorCode.EMBEDDED_KEY, f"token names its key: {sorted(embedded)}")
-    if not isinstance(header.get(ALG), str):
+    if ALG not in header:
         return _HeaderProblem(KeyErrorCode.MALFORMED_JWS, "header has no `alg`")
     typ = header.get(TYP)
     if typ != expected_typ:
         return _HeaderProblem(
             KeyErrorCode.WRONG_TOKEN_TYPE, f"typ {typ!r}, expected {expected_typ!r}"
         )
-    if KID in header and not isinstance(header[KID], str):
-        return _HeaderProblem(KeyErrorCode.WRONG_JSON_TYPE, "`kid` is not a string")
     return None
 
 

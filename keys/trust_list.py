@@ -13,6 +13,10 @@ content is identical (same ``digest``) to the one held: re-downloading the curre
 normal, two different lists under one number are not. Without a held digest, an equal
 sequence is refused, because identity cannot be shown.
 
+A key belongs to one issuer: the same key (RFC 7638 thumbprint, which is its ``kid``) under two
+issuers is refused, and every key must allow checking signatures (``use`` "sig", ``key_ops``
+with "verify", when present; keys.jwk).
+
 The format is ours, so parsing is closed: unknown members are refused, numbers are JSON
 integers (never strings, never booleans), times are epoch seconds, and ``exp`` and
 ``valid_until`` are exclusive.
@@ -215,11 +219,19 @@ def _trust_list_from_claims(claims: Mapping[str, Any]) -> TrustList:
     if not isinstance(entries, list) or len(entries) > MAX_ISSUERS:
         raise _invalid(f"issuers must be a list of at most {MAX_ISSUERS}")
     issuers: dict[str, TrustedIssuer] = {}
+    key_holders: dict[str, str] = {}
     for entry in entries:
         issuer = trusted_issuer_from_entry(entry)
         if issuer.id in issuers:
             raise _invalid(f"issuer {issuer.id} listed twice")
         issuers[issuer.id] = issuer
+        # A `kid` is the key's RFC 7638 thumbprint (keys.jwk), so one check covers both: a key
+        # under two issuers would let either sign as the other, and a status list or credential
+        # naming it could not say whose it is.
+        for kid in issuer.jwks.keys:
+            holder = key_holders.setdefault(kid, issuer.id)
+            if holder != issuer.id:
+                raise _invalid(f"key {kid} is listed under {holder} and {issuer.id}")
     return TrustList(operator, sequence, issued_at, expires_at, MappingProxyType(issuers))
 
 

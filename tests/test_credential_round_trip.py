@@ -123,6 +123,7 @@ def test_derived_ages_count_birthdays_in_korean_time() -> None:
         "resident_registration_number": "071128-3000000",
     }
     seoul_half_past_midnight = 1795793400  # 2026-11-27T15:30:00Z = 2026-11-28T00:30 KST
+    world.publish_status(fetched_at=seoul_half_past_midnight, issued_at=seoul_half_past_midnight)
     credential = world.credential(claims=claims, now=seoul_half_past_midnight)
     presentation = world.present(credential, ["age_over_19"], now=seoul_half_past_midnight)
     result = world.verifier().verify(presentation, now=seoul_half_past_midnight)

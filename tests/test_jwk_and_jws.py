@@ -129,6 +129,16 @@ def test_p256_coordinate_beyond_the_field_is_refused() -> None:
         pytest.param({"kty": "RSA"}, KeyErrorCode.UNSUPPORTED_KEY, id="rsa"),
         pytest.param({"x": "AAAA"}, KeyErrorCode.INVALID_KEY, id="short-coordinate"),
         pytest.param({"x": 5}, KeyErrorCode.INVALID_KEY, id="coordinate-not-text"),
+        # RFC 7517 §4.2-4.3: a key that says it is not for checking signatures is refused
+        pytest.param({"use": "enc"}, KeyErrorCode.INVALID_KEY, id="use-enc"),
+        pytest.param({"use": ["sig"]}, KeyErrorCode.INVALID_KEY, id="use-not-text"),
+        pytest.param({"key_ops": ["sign"]}, KeyErrorCode.INVALID_KEY, id="key-ops-sign-only"),
+        pytest.param({"key_ops": ["encrypt"]}, KeyErrorCode.INVALID_KEY, id="key-ops-encrypt"),
+        pytest.param({"key_ops": []}, KeyErrorCode.INVALID_KEY, id="key-ops-empty"),
+        pytest.param({"key_ops": "verify"}, KeyErrorCode.INVALID_KEY, id="key-ops-not-a-list"),
+        pytest.param(
+            {"key_ops": ["verify", "verify"]}, KeyErrorCode.INVALID_KEY, id="key-ops-repeated"
+        ),
     ],
 )
 def test_bad_jwks_are_refused(change: dict[str, object], code: KeyErrorCode) -> None:
@@ -136,6 +146,21 @@ def test_bad_jwks_are_refused(change: dict[str, object], code: KeyErrorCode) -> 
     with pytest.raises(InvalidKeyError) as caught:
         public_key_from_jwk(jwk)
     assert caught.value.code == code
+
+
+@pytest.mark.parametrize(
+    "extras", [{"use": "sig"}, {"key_ops": ["verify"]}, {"key_ops": ["sign", "verify"]}]
+)
+def test_a_key_for_signatures_may_say_so(extras: dict[str, object]) -> None:
+    key = SigningKey.generate().public_key
+    assert public_key_from_jwk({**key.to_jwk(), **extras}) == key
+
+
+def test_a_jwks_listing_one_key_twice_is_refused() -> None:
+    jwk = SigningKey.generate().public_key.to_jwk()
+    with pytest.raises(InvalidKeyError) as caught:
+        Jwks.from_dict({"keys": [jwk, {**jwk, "use": "sig"}]})
+    assert caught.value.code == KeyErrorCode.INVALID_KEY
 
 
 def _token(header: dict[str, object], payload: bytes = b"{}", key: SigningKey | None = None) -> str:
@@ -181,6 +206,50 @@ def _token(header: dict[str, object], payload: bytes = b"{}", key: SigningKey | 
             KeyErrorCode.WRONG_JSON_TYPE,
             id="kid-number",
         ),
+        # Registered parameters of the wrong JSON type (RFC 7515 §4.1), whatever else they are
+        *(
+            pytest.param(
+                _token({"alg": "ES256", "typ": "t", name: value}),
+                KeyErrorCode.WRONG_JSON_TYPE,
+                id=f"{name}-{type(value).__name__}",
+            )
+            for name, value in [
+                ("typ", ["t"]),
+                ("cty", 1),
+                ("jku", {"uri": "https://x"}),
+                ("x5u", 1),
+                ("x5t", None),
+                ("x5t#S256", []),
+                ("jwk", "eyJ"),
+                ("x5c", "MII"),
+                ("x5c", [1]),
+                ("crit", "exp"),
+                ("crit", []),
+                ("crit", [1]),
+            ]
+        ),
+        pytest.param(_token({"alg": 1, "typ": "t"}), KeyErrorCode.WRONG_JSON_TYPE, id="alg-int"),
+        # RFC 7797 `b64` and `zip` change how the payload is read: refused, listed in crit or not
+        pytest.param(
+            _token({"alg": "ES256", "typ": "t", "b64": False}),
+            KeyErrorCode.CRITICAL_HEADER,
+            id="b64-false",
+        ),
+        pytest.param(
+            _token({"alg": "ES256", "typ": "t", "b64": True}),
+            KeyErrorCode.CRITICAL_HEADER,
+            id="b64-true",
+        ),
+        pytest.param(
+            _token({"alg": "ES256", "typ": "t", "b64": False, "crit": ["b64"]}),
+            KeyErrorCode.CRITICAL_HEADER,
+            id="b64-in-crit",
+        ),
+        pytest.param(
+            _token({"alg": "ES256", "typ": "t", "zip": "DEF"}),
+            KeyErrorCode.CRITICAL_HEADER,
+            id="zip",
+        ),
         pytest.param("a.b", KeyErrorCode.MALFORMED_JWS, id="two-parts"),
         pytest.param(
             b64url_encode(b'{"alg":"ES256","typ":"t"}') + ".e30.AA==",
@@ -199,6 +268,14 @@ def test_malformed_or_dangerous_tokens_are_refused(token: str, code: KeyErrorCod
     with pytest.raises(KeyManagementError) as caught:
         decode_compact(token, expected_typ="t")
     assert caught.value.code == code
+
+
+def test_a_key_reference_the_caller_allows_must_still_have_its_type() -> None:
+    """An OID4VCI proof may carry `jwk`; a `jwk` that is not an object is still refused."""
+    token = _token({"alg": "ES256", "typ": "t", "jwk": "eyJ"})
+    with pytest.raises(KeyManagementError) as caught:
+        decode_compact(token, expected_typ="t", allow_key_reference=frozenset({"jwk"}))
+    assert caught.value.code == KeyErrorCode.WRONG_JSON_TYPE
 
 
 @pytest.mark.parametrize("alg", ["none", "HS256", "EdDSA", "ES384", "RS256"])

@@ -83,6 +83,7 @@ def test_public_api_is_curated() -> None:
         "decode_envelope",
         "encode_envelope",
         "is_envelope",
+        "strip_scanner_whitespace",
     ]
 
 
@@ -460,3 +461,45 @@ def test_base45_decoding_refuses_only_with_verification_errors(text: str) -> Non
         assert exc.code == ErrorCode.MALFORMED
     else:
         assert b45encode(decoded) == text
+
+
+# -- scanner white space: stripped around, the same way as `Verifier.verify`, refused inside ---
+
+_AROUND = ["\r\n", "\n", "\t", " ", " \r\n", "\f\v"]
+
+
+@pytest.mark.parametrize("padding", _AROUND, ids=repr)
+def test_white_space_around_an_envelope_is_stripped(padding: str) -> None:
+    presentation = resident_register_presentation()
+    text = encode_envelope(presentation)
+    assert decode_envelope(padding + text + padding) == presentation
+    assert decode_envelope(text + padding) == presentation
+
+
+def test_white_space_inside_an_envelope_is_refused() -> None:
+    text = encode_envelope(resident_register_presentation())
+    for inside in (text[:20] + "\n" + text[20:], text[:21] + "\t" + text[21:]):
+        with pytest.raises(VerificationError) as caught:
+            decode_envelope(inside)
+        assert caught.value.code == ErrorCode.MALFORMED
+
+
+def test_only_ascii_white_space_is_stripped() -> None:
+    """What is stripped is listed (docs/qr-envelope.md); other spaces are not a scanner's."""
+    assert envelope.SCANNER_WHITESPACE == " \t\n\r\f\v"
+    text = encode_envelope(resident_register_presentation())
+    with pytest.raises(VerificationError) as caught:
+        decode_envelope(text + "\u3000")
+    assert caught.value.code == ErrorCode.MALFORMED
+
+
+def test_the_length_limit_counts_the_envelope_not_its_padding() -> None:
+    text = encode_envelope(resident_register_presentation())
+    limits = EnvelopeLimits(max_text_length=len(text))
+    assert decode_envelope(text + "\r\n", limits) == decode_envelope(text)
+
+
+@given(st.binary(min_size=1, max_size=64))
+def test_base45_text_never_ends_with_a_space(data: bytes) -> None:
+    """Why stripping a trailing space is safe: no base45 text ends with the alphabet's space."""
+    assert not b45encode(data).endswith(" ")

@@ -10,7 +10,13 @@ from __future__ import annotations
 import base64
 import contextlib
 import gzip
+import json
+import random
+import subprocess
+import sys
+import time
 import zlib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,10 +24,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import verifier.status_list as status_list_module
+import verifier.sync as sync_module
+import verifier.trust_store as trust_store_module
 from keys.encoding import b64url_decode, b64url_encode, json_dumps
 from keys.errors import KeyErrorCode, MalformedError, TrustListError
 from keys.jwk import Algorithm, Jwks, SigningKey, public_key_from_jwk
 from keys.jws import sign_compact
+from keys.trust_list import TrustedIssuer, TrustList, sign_trust_list
+from tests._world import ISSUER, RESIDENT, STATUS_URI, World
+from tests._world import NOW as WORLD_NOW
+from verifier import TrustStore
 from verifier.errors import ErrorCode, VerificationError, from_key_error
 from verifier.status_list import (
     MAX_STATUS_LIST_BYTES,
@@ -35,6 +47,7 @@ from verifier.status_list import (
     read_status_list_token,
     read_status_list_token_with_jwks,
 )
+from verifier.sync import sync_trust_store
 
 NOW = 1_700_000_000
 URI = "https://status.example.go.kr/lists/7"
@@ -612,6 +625,7 @@ def test_public_names_are_guarded() -> None:
         "StatusListSnapshot",
         "StatusValue",
         "build_status_list_token",
+        "decode_status_list_token",
         "read_status_list_token",
         "read_status_list_token_with_jwks",
     ]
@@ -673,3 +687,169 @@ def test_optional_and_extra_claims_are_accepted() -> None:
     status_list = {**StatusList(8).encode(), "aggregation_uri": "https://status.example.go.kr/all"}
     claims = _claims(nbf=NOW - 1, iss="https://issuer.gov.kr", status_list=status_list)
     assert _read(_signed(claims)).size == 8
+
+
+# -- national scale: every door a status list passes follows the reader's limit ---------------
+
+
+def _list_with_revoked(size: int, revoked_share: float, seed: int) -> tuple[StatusList, list[int]]:
+    status_list = StatusList(size, 2)
+    rng = random.Random(seed)  # noqa: S311 - test data, not a secret
+    revoked = rng.sample(range(size), int(size * revoked_share))
+    for index in revoked:
+        status_list.set(index, StatusValue.INVALID)
+    return status_list, revoked
+
+
+def _synced_world(tmp_path: Path, status_list: StatusList) -> tuple[World, TrustStore]:
+    """A counter that ran `sync` on the trust list and ``status_list``, then loaded its store."""
+    world = World()
+    anchor = SigningKey.generate()
+    entry = TrustedIssuer(
+        ISSUER,
+        {"ko": "주민등록 발급기관", "en": "Resident register office"},
+        Jwks.of(world.issuer_key.public_key),
+        frozenset({world.registry.get(RESIDENT).vct}),
+        WORLD_NOW - 86400,
+        WORLD_NOW + 86400,
+    )
+    trust_list = TrustList(
+        "https://trust.example", 1, WORLD_NOW, WORLD_NOW + 86400, {ISSUER: entry}
+    )
+    (tmp_path / "trust-list.jwt").write_text(sign_trust_list(trust_list, anchor))
+    (tmp_path / "anchor.jwk").write_bytes(json_dumps(anchor.public_key.to_jwk()))
+    token = build_status_list_token(
+        status_list, STATUS_URI, world.issuer_key, now=WORLD_NOW, ttl=3600
+    )
+    (tmp_path / "status.jwt").write_text(token)
+    sources = [str(tmp_path / "trust-list.jwt"), str(tmp_path / "status.jwt")]
+    sync_trust_store(
+        sources, tmp_path / "store", anchor_file=tmp_path / "anchor.jwk", now=WORLD_NOW
+    )
+    world.store = TrustStore.load(tmp_path / "store", now=WORLD_NOW)
+    return world, world.store
+
+
+@pytest.mark.parametrize(
+    ("size", "revoked_share"),
+    [
+        pytest.param(2**20, 0.04, id="2^20-entries-4%-revoked"),
+        pytest.param(2**24, 0.01, id="2^24-entries-1%-revoked", marks=pytest.mark.slow),
+    ],
+)
+def test_a_national_list_is_synced_loaded_and_answers(
+    tmp_path: Path, size: int, revoked_share: float
+) -> None:
+    status_list, revoked = _list_with_revoked(size, revoked_share, seed=size)
+    world, store = _synced_world(tmp_path, status_list)
+    held = store.status_list(STATUS_URI)
+    assert held is not None and held.snapshot.size == size
+    assert len(held.token) > 64 * 1024  # what the old intake limit refused
+    assert all(held.snapshot.status_at(i) == StatusValue.INVALID for i in revoked)
+    assert held.snapshot.statuses == status_list.to_bytes()  # every entry, as the issuer set it
+    valid_index = next(
+        i for i in range(size) if i not in set(revoked[:1000]) and not status_list.get(i)
+    )
+    verifier = world.verifier()
+    result = verifier.verify(world.present(world.credential(index=valid_index)), now=WORLD_NOW)
+    assert result.valid, result.detail
+    last_revoked = max(revoked)  # far beyond any list of 64 KiB
+    presentation = world.present(world.credential(index=last_revoked))
+    assert verifier.verify(presentation, now=WORLD_NOW).error == ErrorCode.REVOKED
+
+
+def test_the_token_limit_follows_from_the_decompression_limit() -> None:
+    """One number, MAX_STATUS_LIST_BYTES; the doors before the reader let through what it reads."""
+    assert sync_module.MAX_SOURCE_BYTES >= MAX_STATUS_LIST_TOKEN_LENGTH
+    assert trust_store_module.MAX_STORE_FILE_BYTES > MAX_STATUS_LIST_TOKEN_LENGTH
+    header = b64url_encode(json_dumps({"alg": "ES256", "typ": STATUS_LIST_TYP, "kid": "k"}))
+    at_limit = f"{header}.{'A' * (MAX_STATUS_LIST_TOKEN_LENGTH - len(header) - 4)}.AA"
+    assert len(at_limit) == MAX_STATUS_LIST_TOKEN_LENGTH
+    store = TrustStore()
+    store.add_issuer(ISSUER, Jwks.of(KEY.public_key))
+    with pytest.raises(VerificationError) as caught:
+        store.add_status_list(URI, at_limit, now=NOW)
+    assert caught.value.code == ErrorCode.UNKNOWN_KEY  # read to the kid: not refused for size
+    with pytest.raises(VerificationError) as caught:
+        store.add_status_list(URI, "A" + at_limit, now=NOW)
+    assert caught.value.code == ErrorCode.TOO_LARGE
+
+
+@pytest.mark.slow
+def test_an_incompressible_list_at_the_decompression_limit_fits_the_token_limit() -> None:
+    """The worst case the reader accepts: 16 MiB of noise, stored by zlib, base64url twice."""
+    noise = random.Random(1).randbytes(MAX_STATUS_LIST_BYTES)  # noqa: S311 - not a secret
+    status_list = StatusList.from_bytes(noise)
+    token = build_status_list_token(status_list, URI, KEY, now=NOW, ttl=60)
+    assert len(token) <= MAX_STATUS_LIST_TOKEN_LENGTH
+    store = TrustStore()
+    store.add_issuer(ISSUER, Jwks.of(KEY.public_key))
+    store.add_status_list(URI, token, fetched_at=NOW, now=NOW)
+    held = store.status_list(URI)
+    assert held is not None and held.snapshot.size == MAX_STATUS_LIST_BYTES * 4
+
+
+# -- times that contradict each other: a list fetched in the future ---------------------------
+
+
+def test_a_list_fetched_in_the_future_is_refused_at_intake() -> None:
+    store = TrustStore()
+    store.add_issuer(ISSUER, Jwks.of(KEY.public_key))
+    token = build_status_list_token(StatusList(16), URI, KEY, now=NOW, ttl=60)
+    store.add_status_list(URI, token, fetched_at=NOW + STATUS_LIST_CLOCK_SKEW, now=NOW)
+    with pytest.raises(VerificationError) as caught:
+        store.add_status_list(URI, token, fetched_at=NOW + STATUS_LIST_CLOCK_SKEW + 1, now=NOW)
+    assert caught.value.code == ErrorCode.STATUS_LIST_INVALID
+
+
+def test_a_saved_list_fetched_in_the_future_is_refused_when_loaded(tmp_path: Path) -> None:
+    _synced_world(tmp_path, StatusList(16))
+    saved = tmp_path / "store" / "status-lists.json"
+    entries = json.loads(saved.read_text())
+    entries[STATUS_URI]["fetched_at"] = WORLD_NOW + 3600
+    saved.write_text(json.dumps(entries))
+    with pytest.raises(VerificationError) as caught:
+        TrustStore.load(tmp_path / "store", now=WORLD_NOW)
+    assert caught.value.code == ErrorCode.STATUS_LIST_INVALID
+    TrustStore.load(tmp_path / "store", now=WORLD_NOW + 3600)  # an hour later, it is not
+
+
+def test_jigap_verify_sync_takes_a_list_over_64_kib(tmp_path: Path) -> None:
+    """The command itself, in a subprocess, on today's clock: what a bank's operator types."""
+    now = int(time.time())
+    issuer_key, anchor = SigningKey.generate(), SigningKey.generate()
+    entry = TrustedIssuer(
+        ISSUER,
+        {"ko": "주민등록 발급기관", "en": "Resident register office"},
+        Jwks.of(issuer_key.public_key),
+        frozenset({"urn:jigap:resident-register-extract:1"}),
+        now - 86400,
+        now + 86400,
+    )
+    trust_list = TrustList("https://trust.example", 1, now - 60, now + 86400, {ISSUER: entry})
+    status_list, _ = _list_with_revoked(2**20, 0.04, seed=20)
+    token = build_status_list_token(status_list, STATUS_URI, issuer_key, now=now - 60, ttl=3600)
+    assert len(token) > 64 * 1024
+    (tmp_path / "anchor.jwk").write_bytes(json_dumps(anchor.public_key.to_jwk()))
+    (tmp_path / "trust-list.jwt").write_text(sign_trust_list(trust_list, anchor))
+    (tmp_path / "status.jwt").write_text(token)
+    store = tmp_path / "store"
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("jigap")),
+            "verify",
+            "sync",
+            str(tmp_path / "trust-list.jwt"),
+            str(tmp_path / "status.jwt"),
+            "--into",
+            str(store),
+            "--anchor",
+            str(tmp_path / "anchor.jwk"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    held = TrustStore.load(store).status_list(STATUS_URI)
+    assert held is not None and held.snapshot.statuses == status_list.to_bytes()

@@ -8,9 +8,10 @@ from keys.encoding import b64url_decode, b64url_encode, json_loads_object
 from keys.errors import InvalidKeyError, KeyErrorCode, KeyManagementError
 from keys.jwk import Jwks, SigningKey
 from keys.trust_list import TrustedIssuer, TrustList, sign_trust_list
-from tests._world import ISSUER, NOW, STATUS_URI, World, sign_raw
-from verifier import ErrorCode, TrustStore, VerificationError
-from verifier.sd_jwt import split_compact
+from tests._world import ISSUER, NOW, RESIDENT, STATUS_URI, World, sign_raw
+from verifier import ErrorCode, TrustStore, VerificationError, decode_envelope, encode_envelope
+from verifier.sd_jwt import encode_disclosure, resolve_claims, split_compact
+from verifier.sd_jwt_vc import NOT_SELECTIVELY_DISCLOSABLE
 from verifier.status_list import build_status_list_token
 
 SMALL_ORDER_ED25519 = {"kty": "OKP", "crv": "Ed25519", "x": b64url_encode(bytes(32))}
@@ -133,3 +134,119 @@ def test_a_number_given_as_a_string_in_the_kb_jwt_is_malformed() -> None:
     kb = sign_raw(kb_header, payload, world.holder_key)
     text = f"{parts.issuer_jwt}~{'~'.join(parts.disclosures)}~{kb}"
     assert world.verifier().verify(text, now=NOW).error == ErrorCode.MALFORMED
+
+
+# -- SD-JWT VC §3.2.2.2: the claims that are never selectively disclosed ------------------------
+
+_SIGNED = {
+    "nbf": NOW - 60,
+    "exp": NOW + 86400,
+    "vct#integrity": "sha256-WRL5ca/xGgX3c1VLmXfh+9cLlJNXN+TsMk+PmKjZ5t0=",
+    "status": {"status_list": {"idx": 7, "uri": STATUS_URI}},
+}
+
+
+@pytest.mark.parametrize("name", sorted(NOT_SELECTIVELY_DISCLOSABLE))
+def test_a_registered_claim_as_a_disclosure_is_refused(name: str) -> None:
+    world = World()
+    value = {
+        **_SIGNED,
+        "iss": ISSUER,
+        "vct": world.registry.get(RESIDENT).vct,
+        "cnf": {"jwk": world.holder_key.public_key.to_thumbprint_jwk()},
+    }[name]
+    # Moved out of the signed payload into a disclosure (`iss` stays: the key is found by it).
+    credential = world.forged_credential(
+        disclosed={"name": "홍길동", "birth_date": "1985-03-15", name: value},
+        drop=() if name == "iss" else (name,),
+    )
+    presentation = world.present(credential, ["name", "birth_date", name])
+    result = world.verifier().verify(presentation, now=NOW)
+    assert result.error == ErrorCode.DISCLOSURE_RESERVED_NAME, result.detail
+
+
+@pytest.mark.parametrize("name", ["iat", "sub"])
+def test_iat_and_sub_may_be_disclosed(name: str) -> None:
+    world = World()
+    value = {"iat": NOW - 60, "sub": "urn:jigap:citizen:7"}[name]
+    credential = world.forged_credential(
+        disclosed={"name": "홍길동", "birth_date": "1985-03-15", name: value}, drop=(name,)
+    )
+    result = world.verifier().verify(world.present(credential, ["name", name]), now=NOW)
+    assert result.valid, result.detail
+    assert result.claims == {"name": "홍길동"}  # registered: not a claim of the type
+    if name == "iat":
+        assert result.issued_at == NOW - 60  # read from the disclosure, not missing
+
+
+def test_a_disclosed_iat_is_held_to_the_time_checks() -> None:
+    world = World()
+    credential = world.forged_credential(
+        disclosed={"name": "홍길동", "iat": NOW + 3600}, drop=("iat",)
+    )
+    result = world.verifier().verify(world.present(credential, ["name", "iat"]), now=NOW)
+    assert result.error == ErrorCode.NOT_YET_VALID
+
+
+def test_a_registered_name_deeper_down_is_an_ordinary_claim() -> None:
+    """Only the top level is the credential's: `exp` inside an object is the type's business."""
+    resolved = resolve_claims(
+        {"address": {"_sd": [(d := encode_disclosure("exp", 1)).digest]}},
+        {d.digest: d},
+        not_disclosable=NOT_SELECTIVELY_DISCLOSABLE,
+    )
+    assert resolved == {"address": {"exp": 1}}
+
+
+# -- framing: the alphabet of each part is checked at the split -------------------------------
+
+_PRESENTATION = World().present()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        _PRESENTATION.replace("~", "~+", 1),  # standard base64 in a disclosure
+        _PRESENTATION.replace("~", "=~", 1),  # padding at the end of the issuer JWT
+        _PRESENTATION.replace("~", "~a.", 1),  # a `.` in a disclosure
+        _PRESENTATION.replace(".", ". ", 1),  # white space inside
+        _PRESENTATION.replace("~", "~\n", 1),
+        _PRESENTATION.replace(".", ".é", 1),  # not ASCII
+        _PRESENTATION[:-3] + "\u0661\u0662\u0663",  # digits, but not base64url's
+        _PRESENTATION + "~",  # a KB-JWT followed by more
+    ],
+    ids=["plus", "padding", "dot-in-disclosure", "space", "newline", "non-ascii", "arabic", "tail"],
+)
+def test_characters_outside_the_alphabet_are_malformed_at_the_split(text: str) -> None:
+    with pytest.raises(VerificationError) as caught:
+        split_compact(text)
+    assert caught.value.code == ErrorCode.MALFORMED
+
+
+def test_the_split_accepts_every_form_of_rfc_9901() -> None:
+    parts = split_compact(_PRESENTATION)
+    assert split_compact(parts.without_key_binding()).kb_jwt is None
+    assert split_compact(f"{parts.issuer_jwt}~").disclosures == ()
+
+
+# -- scanner white space: `verify` and `decode_envelope` strip it alike -----------------------
+
+
+@pytest.mark.parametrize("padding", ["\r\n", "\t", " ", "\n\n"], ids=repr)
+def test_verify_and_the_envelope_strip_the_same_white_space(padding: str) -> None:
+    world = World()
+    plain = world.present()
+    qr = encode_envelope(plain)
+    assert decode_envelope(padding + qr + padding) == plain
+    for text in (plain, qr):
+        result = world.verifier().verify(padding + text + padding, now=NOW)
+        assert result.valid, result.detail
+
+
+@pytest.mark.parametrize("form", ["plain", "envelope"])
+def test_other_white_space_is_refused_by_both(form: str) -> None:
+    world = World()
+    plain = world.present()
+    text = plain if form == "plain" else encode_envelope(plain)
+    for padded in (text + "\u3000", text[:30] + "\n" + text[30:], text[:31] + "\t" + text[31:]):
+        assert world.verifier().verify(padded, now=NOW).error == ErrorCode.MALFORMED

@@ -16,7 +16,7 @@ import keys.trust_list as trust_list_module
 from keys.cli import PASSPHRASE_ENV, CliSettings, app
 from keys.encoding import b64url_encode, json_dumps
 from keys.errors import KeyErrorCode, KeyManagementError, TrustListError
-from keys.jwk import Algorithm, SigningKey
+from keys.jwk import Algorithm, Jwks, SigningKey
 from keys.jws import sign_compact
 from keys.store import MIN_SCRYPT_N, FileKeyStore
 from keys.trust_list import (
@@ -30,6 +30,7 @@ from keys.trust_list import (
     trusted_issuer_from_entry,
     verify_trust_list,
 )
+from verifier import ErrorCode, TrustStore, VerificationError
 
 NOW = 1_700_000_000
 DAY = 86_400
@@ -37,6 +38,7 @@ ANCHOR = SigningKey.generate(Algorithm.ES256)
 OTHER = SigningKey.generate(Algorithm.ES256)
 ED_ANCHOR = SigningKey.generate(Algorithm.EDDSA)
 ISSUER_KEY = SigningKey.generate(Algorithm.ES256)
+HEALTH_KEY = SigningKey.generate(Algorithm.EDDSA)
 ISSUER_ID = "https://issuer.gov.kr/resident-register"
 RESIDENT = "https://types.jigap.go.kr/resident-register-extract/v1"
 HEALTH = "https://types.jigap.go.kr/health-insurance-eligibility/v1"
@@ -53,6 +55,14 @@ def _entry(**overrides: Any) -> dict[str, Any]:
     }
     entry.update(overrides)
     return entry
+
+
+def _jwk(**members: Any) -> dict[str, Any]:
+    return {**ISSUER_KEY.public_key.to_jwk(), **members}
+
+
+def _thumbprint_jwk() -> dict[str, Any]:
+    return ISSUER_KEY.public_key.to_thumbprint_jwk()
 
 
 def _claims(**overrides: Any) -> dict[str, Any]:
@@ -98,6 +108,7 @@ def _health_entry() -> dict[str, Any]:
     return _entry(
         id="https://nhis.or.kr",
         name={"ko": "국민건강보험공단", "en": "National Health Insurance Service"},
+        jwks={"keys": [HEALTH_KEY.public_key.to_jwk()]},
         credential_types=[HEALTH, RESIDENT],
     )
 
@@ -112,7 +123,7 @@ def test_round_trip(anchor: SigningKey) -> None:
     assert verified == trust_list
     issuer = verified.issuers["https://nhis.or.kr"]
     assert issuer.credential_types == frozenset({HEALTH, RESIDENT})
-    assert issuer.jwks.get(ISSUER_KEY.kid) == ISSUER_KEY.public_key
+    assert issuer.jwks.get(HEALTH_KEY.kid) == HEALTH_KEY.public_key
     assert issuer.names["ko"] == "국민건강보험공단"
 
 
@@ -273,6 +284,36 @@ INVALID_CLAIMS = [
     pytest.param(
         _claims(issuers=[_entry(valid_from=5, valid_until=5)]), "not before", id="empty-validity"
     ),
+    # One key, two issuers: either could sign as the other. A `kid` is the thumbprint, so the
+    # same key under another `kid` is refused by the JWK check, and without one by this check.
+    pytest.param(
+        _claims(issuers=[_entry(), _health_entry() | {"jwks": _entry()["jwks"]}]),
+        "listed under",
+        id="one-key-two-issuers",
+    ),
+    pytest.param(
+        _claims(issuers=[_entry(), _health_entry() | {"jwks": {"keys": [_thumbprint_jwk()]}}]),
+        "listed under",
+        id="one-thumbprint-two-issuers",
+    ),
+    pytest.param(
+        _claims(issuers=[_entry(jwks={"keys": [_jwk(), _thumbprint_jwk()]})]),
+        "twice",
+        id="one-key-twice-in-a-jwks",
+    ),
+    pytest.param(
+        _claims(issuers=[_entry(jwks={"keys": [_jwk(use="enc")]})]), "use", id="key-for-encryption"
+    ),
+    pytest.param(
+        _claims(issuers=[_entry(jwks={"keys": [_jwk(key_ops=["sign"])]})]),
+        "verify",
+        id="key-ops-without-verify",
+    ),
+    pytest.param(
+        _claims(issuers=[_entry(jwks={"keys": [_jwk(key_ops="verify")]})]),
+        "key_ops",
+        id="key-ops-not-a-list",
+    ),
 ]
 
 
@@ -282,6 +323,21 @@ def test_invalid_content(claims: dict[str, Any], detail: str) -> None:
         _verify(_token(claims))
     assert caught.value.code is KeyErrorCode.TRUST_LIST_INVALID
     assert detail in caught.value.detail
+
+
+def test_a_signing_key_may_say_what_it_is_for() -> None:
+    entry = _entry(jwks={"keys": [_jwk(use="sig", key_ops=["verify"])]})
+    assert ISSUER_ID in _verify(_token(_claims(issuers=[entry]))).issuers
+
+
+def test_a_key_held_by_one_issuer_is_not_added_to_another() -> None:
+    store = TrustStore()
+    store.add_issuer(ISSUER_ID, Jwks.of(ISSUER_KEY.public_key))
+    store.add_issuer(ISSUER_ID, Jwks.of(ISSUER_KEY.public_key))  # the same issuer again: fine
+    with pytest.raises(VerificationError) as caught:
+        store.add_issuer("https://nhis.or.kr", {"keys": [_thumbprint_jwk()]})
+    assert caught.value.code == ErrorCode.INVALID_KEY
+    assert set(store.issuers) == {ISSUER_ID}
 
 
 @pytest.mark.parametrize("payload", [b"[]", b"not json", b'{"a":1,"a":2}'], ids=str)

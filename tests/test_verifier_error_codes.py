@@ -13,11 +13,11 @@ import pytest
 
 from keys.encoding import b64url_decode, b64url_encode, json_loads_object
 from keys.errors import KeyErrorCode
-from keys.jwk import Algorithm, SigningKey
+from keys.jwk import Algorithm, Jwks, SigningKey
 from keys.jws import sign_compact
-from keys.trust_list import TRUST_LIST_TYP
-from tests._world import COUNTER, NONCE, NOW, REQUEST, STATUS_URI, World
-from verifier import ErrorCode, VerificationError, encode_envelope
+from keys.trust_list import TRUST_LIST_TYP, TrustedIssuer, TrustList, sign_trust_list
+from tests._world import COUNTER, ISSUER, NONCE, NOW, REQUEST, RESIDENT, STATUS_URI, World
+from verifier import ErrorCode, TrustStore, VerificationError, encode_envelope
 from verifier.errors import _FROM_KEY_ERROR
 from verifier.sd_jwt import MAX_DISCLOSURES, SdJwt, encode_disclosure, split_compact
 from verifier.status_list import StatusValue, build_status_list_token
@@ -151,6 +151,14 @@ def _forged(**kwargs: Any) -> Callable[[World], str]:
     return build
 
 
+def _cnf_disclosed(world: World) -> str:
+    cnf = {"jwk": world.holder_key.public_key.to_thumbprint_jwk()}
+    credential = world.forged_credential(
+        disclosed={"name": "홍길동", "birth_date": "1985-03-15", "cnf": cnf}, drop=("cnf",)
+    )
+    return _with_kb(world, credential, ("name", "birth_date", "cnf"))
+
+
 def _small_order_holder_key(world: World) -> str:
     jwk = {"kty": "OKP", "crv": "Ed25519", "x": b64url_encode(bytes(32))}
     return _with_kb(world, world.forged_credential(payload_changes={"cnf": {"jwk": jwk}}))
@@ -178,6 +186,38 @@ def _restricted_issuer(world: World) -> str:
         credential_types={"urn:jigap:civil-servant-id:1"},
     )
     return world.present()
+
+
+def _credential_older_than_its_issuer(world: World) -> str:
+    """Issued an hour before the trust list let its issuer issue: the issuer is current now,
+    the credential's `iat` is not inside the issuer's window."""
+    anchor = SigningKey.generate()
+    entry = TrustedIssuer(
+        ISSUER,
+        {"ko": "주민등록 발급기관", "en": "Resident register office"},
+        Jwks.of(world.issuer_key.public_key),
+        frozenset({world.registry.get(RESIDENT).vct}),
+        NOW - 60,
+        NOW + 86400,
+    )
+    trust_list = TrustList("https://trust.example", 1, NOW, NOW + 86400, {ISSUER: entry})
+    world.store = TrustStore.from_trust_list(
+        sign_trust_list(trust_list, anchor), anchor.public_key, now=NOW
+    )
+    world.publish_status()
+    return world.present(world.credential(now=NOW - 3600))
+
+
+def _status_fetched_in_the_future(world: World) -> str:
+    world.publish_status(fetched_at=NOW + 3600, issued_at=NOW)
+    return world.present()
+
+
+def _disclosure_outside_alphabet_and_bad_signature(world: World) -> str:
+    """Framing comes first: no signature is checked over text that is not an SD-JWT."""
+    parts = split_compact(_bad_issuer_signature(world))
+    first, *rest = parts.disclosures
+    return SdJwt(parts.issuer_jwt, (first + "=", *rest), parts.kb_jwt).serialize()
 
 
 def _too_long(world: World) -> str:
@@ -215,6 +255,27 @@ CASES: dict[str, Case] = {
     "status-list-as-credential": Case(ErrorCode.WRONG_TOKEN_TYPE, _status_list_as_credential),
     "credential-as-kb-jwt": Case(ErrorCode.WRONG_TOKEN_TYPE, _credential_as_kb_jwt),
     "crit-header": Case(ErrorCode.CRITICAL_HEADER, _forged(header_changes={"crit": ["exp"]})),
+    # RFC 7797: with b64 false the signature would be over the raw payload; refused unlisted too
+    "b64-header-not-in-crit": Case(
+        ErrorCode.CRITICAL_HEADER, _forged(header_changes={"b64": True})
+    ),
+    "b64-header-in-crit": Case(
+        ErrorCode.CRITICAL_HEADER, _forged(header_changes={"b64": False, "crit": ["b64"]})
+    ),
+    "zip-header": Case(ErrorCode.CRITICAL_HEADER, _forged(header_changes={"zip": "DEF"})),
+    "typ-header-as-array": Case(
+        ErrorCode.MALFORMED, _forged(header_changes={"typ": ["dc+sd-jwt"]})
+    ),
+    "cty-header-as-number": Case(ErrorCode.MALFORMED, _forged(header_changes={"cty": 1})),
+    "crit-header-as-string": Case(ErrorCode.MALFORMED, _forged(header_changes={"crit": "exp"})),
+    "crit-header-empty": Case(ErrorCode.MALFORMED, _forged(header_changes={"crit": []})),
+    "jwk-header-as-string": Case(ErrorCode.MALFORMED, _forged(header_changes={"jwk": "eyJ"})),
+    "x5c-header-as-string": Case(ErrorCode.MALFORMED, _forged(header_changes={"x5c": "MIIB"})),
+    "kid-header-as-number": Case(ErrorCode.MALFORMED, _forged(header_changes={"kid": 7})),
+    "disclosure-outside-alphabet-before-signature": Case(
+        ErrorCode.MALFORMED, _disclosure_outside_alphabet_and_bad_signature
+    ),
+    "white-space-inside": Case(ErrorCode.MALFORMED, lambda w: w.present().replace("~", " ~", 1)),
     # signatures and keys
     "header-alg-none": Case(
         ErrorCode.UNSUPPORTED_ALGORITHM, _forged(header_changes={"alg": "none"})
@@ -250,6 +311,9 @@ CASES: dict[str, Case] = {
         ErrorCode.UNKNOWN_ISSUER, _forged(payload_changes={"iss": "https://evil.example"})
     ),
     "issuer-not-authorised-for-type": Case(ErrorCode.ISSUER_NOT_AUTHORISED, _restricted_issuer),
+    "issued-before-the-issuer-was-trusted": Case(
+        ErrorCode.ISSUER_NOT_AUTHORISED, _credential_older_than_its_issuer
+    ),
     "type-not-accepted-by-policy": Case(
         ErrorCode.CREDENTIAL_TYPE_NOT_ACCEPTED,
         lambda w: w.present(),
@@ -277,6 +341,9 @@ CASES: dict[str, Case] = {
         _forged(payload_changes={"status": {"status_list": {"idx": 1, "uri": "https://x/1"}}}),
     ),
     "status-list-too-old": Case(ErrorCode.STATUS_STALE, _stale_status),
+    "status-list-fetched-in-the-future": Case(
+        ErrorCode.STATUS_LIST_INVALID, _status_fetched_in_the_future
+    ),
     "status-index-outside-list": Case(
         ErrorCode.STATUS_LIST_INVALID,
         _forged(payload_changes={"status": {"status_list": {"idx": 4096, "uri": STATUS_URI}}}),
@@ -290,6 +357,14 @@ CASES: dict[str, Case] = {
     "digest-not-sha-256": Case(
         ErrorCode.DISCLOSURE_BAD_DIGEST, _forged(payload_changes={"_sd": ["abc"]})
     ),
+    # SD-JWT VC §3.2.2.2: these are never disclosures; one that is must not be dropped unread
+    "nbf-as-a-disclosure": Case(
+        ErrorCode.DISCLOSURE_RESERVED_NAME,
+        _forged(disclosed={"name": "홍길동", "birth_date": "1985-03-15", "nbf": NOW + 86400}),
+    ),
+    # disclosures are processed before key binding: the code names the disclosed `cnf`, not
+    # the KB-JWT that finds no key in the signed payload
+    "cnf-as-a-disclosure": Case(ErrorCode.DISCLOSURE_RESERVED_NAME, _cnf_disclosed),
     "disclosure-shadows-a-plain-claim": Case(
         ErrorCode.DISCLOSURE_RESERVED_NAME, _forged(plain={"name": "홍길동"})
     ),

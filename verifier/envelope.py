@@ -38,6 +38,7 @@ __all__ = [
     "decode_envelope",
     "encode_envelope",
     "is_envelope",
+    "strip_scanner_whitespace",
 ]
 
 ENVELOPE_PREFIX = "JG1:"
@@ -45,6 +46,11 @@ ENVELOPE_PREFIX = "JG1:"
 _ANY_VERSION_PREFIX = re.compile(r"JG[0-9]{1,3}:")
 
 _JWS_SEPARATOR = "."  # RFC 7515 §7.1
+# What a scanner in keyboard mode adds around what it read (a trailing CR, LF or Tab, a
+# space): ASCII white space, and only around the text. A space is base45's, but never an
+# envelope's first character (the prefix) nor its last (a triplet ends in 0-V, a pair in 0-5),
+# so stripping changes no envelope. Inside, the rest is refused: no alphabet here holds it.
+SCANNER_WHITESPACE = " \t\n\r\f\v"
 
 _FLAG_KEY_BINDING = 0x01
 _FLAG_PACKED = 0x02
@@ -126,6 +132,11 @@ DEFAULT_LIMITS = EnvelopeLimits()
 _Jws = tuple[bytes, bytes, bytes]
 
 
+def strip_scanner_whitespace(text: str) -> str:
+    """``text`` without the ASCII white space a scanner may add before or after it."""
+    return text.strip(SCANNER_WHITESPACE)
+
+
 def is_envelope(text: str) -> bool:
     """Whether ``text`` claims to be an envelope (of any version) rather than a plain SD-JWT.
 
@@ -157,8 +168,10 @@ def decode_envelope(text: str, limits: EnvelopeLimits = DEFAULT_LIMITS) -> str:
     """Unpack envelope text to the exact compact SD-JWT that was encoded.
 
     Nothing here verifies the SD-JWT: the result is unverified input for the verifier. Every
-    failure raises ``VerificationError`` (MALFORMED, TOO_LARGE or UNSUPPORTED_FORMAT).
+    failure raises ``VerificationError`` (MALFORMED, TOO_LARGE or UNSUPPORTED_FORMAT). White
+    space around ``text`` is removed first, as ``Verifier.verify`` does.
     """
+    text = strip_scanner_whitespace(text)
     if len(text) > limits.max_text_length:
         raise VerificationError(
             ErrorCode.TOO_LARGE, f"envelope of {len(text)} characters, over the length limit"

@@ -20,7 +20,7 @@ class ErrorCode(StrEnum):
     TOO_LARGE = "too_large"  # over a length, decompression, count or depth limit
     UNSUPPORTED_FORMAT = "unsupported_format"  # unknown envelope version or token format
     WRONG_TOKEN_TYPE = "wrong_token_type"  # a token of one kind used as another (`typ`)
-    CRITICAL_HEADER = "critical_header"  # `crit` present: we understand no extensions
+    CRITICAL_HEADER = "critical_header"  # `crit`, or `b64`/`zip`: extensions we do not read
     # Signatures and keys
     UNSUPPORTED_ALGORITHM = "unsupported_algorithm"  # not allowed by the key or the policy
     BAD_SIGNATURE = "bad_signature"
@@ -29,7 +29,7 @@ class ErrorCode(StrEnum):
     UNKNOWN_KEY = "unknown_key"  # a `kid` the trust store does not hold for that issuer
     # Trust
     UNKNOWN_ISSUER = "unknown_issuer"
-    ISSUER_NOT_AUTHORISED = "issuer_not_authorised"  # issuer may not issue this type
+    ISSUER_NOT_AUTHORISED = "issuer_not_authorised"  # not this type, or not at this time/at iat
     CREDENTIAL_TYPE_NOT_ACCEPTED = "credential_type_not_accepted"  # policy does not accept it
     UNKNOWN_CREDENTIAL_TYPE = "unknown_credential_type"  # vct not in the registry
     # Time
@@ -40,12 +40,12 @@ class ErrorCode(StrEnum):
     SUSPENDED = "suspended"
     STATUS_UNKNOWN = "status_unknown"  # no status list held for the credential's reference
     STATUS_STALE = "status_stale"  # the held status list is older than the policy allows
-    STATUS_LIST_INVALID = "status_list_invalid"  # a status list token that cannot be used
+    STATUS_LIST_INVALID = "status_list_invalid"  # cannot be used (index out, fetched in future)
     # Selective disclosure (RFC 9901)
     DISCLOSURE_UNREFERENCED = "disclosure_unreferenced"
     DISCLOSURE_DUPLICATED = "disclosure_duplicated"
     DISCLOSURE_BAD_DIGEST = "disclosure_bad_digest"  # malformed/repeated digest, wrong _sd_alg
-    DISCLOSURE_RESERVED_NAME = "disclosure_reserved_name"  # `_sd`, `...`, or a claim clash
+    DISCLOSURE_RESERVED_NAME = "disclosure_reserved_name"  # `_sd`, `...`, clash, never-disclosed
     # Holder binding (RFC 9901 §4.3)
     KEY_BINDING_MISSING = "key_binding_missing"
     KEY_BINDING_INVALID = "key_binding_invalid"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import string
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -18,6 +19,7 @@ from keys.errors import MalformedError
 from verifier.errors import ErrorCode, VerificationError
 
 SEPARATOR = "~"
+_JWS_SEPARATOR = "."  # RFC 7515 §7.1
 SD_DIGESTS_KEY = "_sd"
 SD_ALG_KEY = "_sd_alg"
 ARRAY_ELEMENT_KEY = "..."
@@ -29,6 +31,10 @@ RESERVED_CLAIM_NAMES = frozenset({SD_DIGESTS_KEY, ARRAY_ELEMENT_KEY})
 MAX_DISCLOSURES = 64
 MAX_CLAIM_DEPTH = 32  # as keys.encoding.MAX_JSON_DEPTH, for claims assembled from disclosures
 _DIGEST_LENGTH = 43  # unpadded base64url of 32 bytes
+# §4: the JWTs are base64url and `.`, the disclosures base64url, all joined by `~`. Deleting
+# these bytes leaves nothing of a well-formed SD-JWT: a 2 KB presentation is checked in 1 µs,
+# where a regular expression over the same text took 6 (docs/benchmarks.md).
+_COMPACT_ALPHABET = (string.ascii_letters + string.digits + "-_.~").encode("ascii")
 
 
 class Disclosure(NamedTuple):
@@ -97,6 +103,14 @@ def split_compact(text: str, *, max_disclosures: int = MAX_DISCLOSURES) -> SdJwt
     issuer_jwt, disclosures, last = parts[0], parts[1:-1], parts[-1]
     if not issuer_jwt or "" in disclosures:
         raise VerificationError(ErrorCode.MALFORMED, "empty part in the SD-JWT")
+    # White space, padding, standard base64 or a `.` in a disclosure: refused here, as framing,
+    # so that no signature is checked over text that cannot be an SD-JWT.
+    if (
+        not text.isascii()
+        or text.encode("ascii").translate(None, _COMPACT_ALPHABET)
+        or any(_JWS_SEPARATOR in disclosure for disclosure in disclosures)
+    ):
+        raise VerificationError(ErrorCode.MALFORMED, "characters outside base64url, `.` and `~`")
     return SdJwt(issuer_jwt, tuple(disclosures), last or None)
 
 
@@ -169,7 +183,12 @@ class _Resolver:
         return node
 
     def _resolve_object(
-        self, node: Mapping[str, Any], depth: int, *, skip: str | None = None
+        self,
+        node: Mapping[str, Any],
+        depth: int,
+        *,
+        skip: str | None = None,
+        not_disclosable: frozenset[str] = frozenset(),
     ) -> dict[str, Any]:
         # Each disclosure is depth-checked when parsed, but a chain of recursive disclosures
         # nests them into one another: bound the whole.
@@ -197,6 +216,10 @@ class _Resolver:
                 raise VerificationError(
                     ErrorCode.DISCLOSURE_RESERVED_NAME, f"{disclosure.name!r} is already a claim"
                 )
+            if disclosure.name in not_disclosable:
+                raise VerificationError(
+                    ErrorCode.DISCLOSURE_RESERVED_NAME, f"{disclosure.name!r} may not be disclosed"
+                )
             result[disclosure.name] = self.resolve(disclosure.value, depth)
         return result
 
@@ -220,15 +243,22 @@ class _Resolver:
 
 
 def resolve_claims(
-    payload: Mapping[str, Any], disclosures: Mapping[str, Disclosure]
+    payload: Mapping[str, Any],
+    disclosures: Mapping[str, Disclosure],
+    *,
+    not_disclosable: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
-    """The processed payload (§7.1): disclosed claims in place, `_sd`/`_sd_alg` gone."""
+    """The processed payload (§7.1): disclosed claims in place, `_sd`/`_sd_alg` gone.
+
+    ``not_disclosable`` names top-level claims a profile forbids in a disclosure (SD-JWT VC
+    §3.2.2.2): one disclosed is refused, never dropped, or a disclosed `nbf` would go unread.
+    """
     sd_alg = payload.get(SD_ALG_KEY, SHA_256)
     if sd_alg != SHA_256:
         raise VerificationError(ErrorCode.DISCLOSURE_BAD_DIGEST, f"_sd_alg {sd_alg!r} unsupported")
     resolver = _Resolver(disclosures)
     # The payload is not copied: `_sd_alg` is left out of the top level as it is walked.
-    claims = resolver._resolve_object(payload, 1, skip=SD_ALG_KEY)
+    claims = resolver._resolve_object(payload, 1, skip=SD_ALG_KEY, not_disclosable=not_disclosable)
     if resolver.used != len(disclosures):
         raise VerificationError(
             ErrorCode.DISCLOSURE_UNREFERENCED, "a disclosure is not referenced by the credential"

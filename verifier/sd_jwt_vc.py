@@ -15,6 +15,7 @@ EXP = "exp"
 NBF = "nbf"
 SUB = "sub"
 VCT = "vct"
+VCT_INTEGRITY = "vct#integrity"
 CNF = "cnf"
 JWK = "jwk"
 STATUS = "status"
@@ -24,6 +25,8 @@ STATUS_URI = "uri"
 NONCE = "nonce"
 AUD = "aud"
 
-# Claims of the format, never of a certificate type: they are not selectively disclosable
-# (SD-JWT VC §3.2.2.2) and are removed before the type's schema is applied.
-REGISTERED_CLAIMS = frozenset({ISS, IAT, EXP, NBF, SUB, VCT, CNF, STATUS})
+# SD-JWT VC §3.2.2.2: these "MUST NOT be included in the Disclosures"; `sub` and `iat` MAY be.
+NOT_SELECTIVELY_DISCLOSABLE = frozenset({ISS, NBF, EXP, CNF, VCT, VCT_INTEGRITY, STATUS})
+# Claims of the format, never of a certificate type: removed before the type's schema is
+# applied.
+REGISTERED_CLAIMS = NOT_SELECTIVELY_DISCLOSABLE | {IAT, SUB}

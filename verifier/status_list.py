@@ -41,6 +41,7 @@ __all__ = [
     "StatusListSnapshot",
     "StatusValue",
     "build_status_list_token",
+    "decode_status_list_token",
     "read_status_list_token",
     "read_status_list_token_with_jwks",
 ]
@@ -50,9 +51,30 @@ SUB, IAT, EXP, NBF, TTL, STATUS_LIST = "sub", "iat", "exp", "nbf", "ttl", "statu
 BITS, LST, AGGREGATION_URI = "bits", "lst", "aggregation_uri"  # §4.2
 ALLOWED_BITS = frozenset({1, 2, 4, 8})  # §4.1 step 1
 ZLIB_LEVEL = 9  # §4.1 step 4: the highest compression level is RECOMMENDED
+# The documented decompression limit: 2^26 entries at 2 bits. Every other size limit on a
+# status list (the token here, the trust store's file, `jigap verify sync`'s download) is
+# derived from it, so that any list the reader accepts also passes every door before it.
 MAX_STATUS_LIST_BYTES = 16 * 1024 * 1024
-# An incompressible 16 MiB list in base64url, plus the claims and the signature.
-MAX_STATUS_LIST_TOKEN_LENGTH = 24 * 1024 * 1024
+# Room for everything in a token but `lst`: the other claims (`sub` is a URL), the header and
+# the signature. Far above what jigap's issuer writes (under 300 characters).
+_CLAIMS_ALLOWANCE = 4 * 1024
+
+
+def _zlib_bound(size: int) -> int:
+    # zlib's compressBound(): the most DEFLATE in the ZLIB format can take for ``size`` bytes
+    # (stored blocks), so even an incompressible list at the limit fits.
+    return size + (size >> 12) + (size >> 14) + (size >> 25) + 13
+
+
+def _b64url_length(size: int) -> int:
+    return -(-4 * size // 3)  # unpadded
+
+
+# `lst` is base64url inside the JSON payload, which is base64url again in the compact JWS.
+MAX_STATUS_LIST_TOKEN_LENGTH = (
+    _b64url_length(_b64url_length(_zlib_bound(MAX_STATUS_LIST_BYTES)) + _CLAIMS_ALLOWANCE)
+    + _CLAIMS_ALLOWANCE
+)
 STATUS_LIST_CLOCK_SKEW = 300
 
 
@@ -177,14 +199,14 @@ def read_status_list_token(
     token: str, key: PublicKey, *, expected_uri: str, now: int
 ) -> StatusListSnapshot:
     """Verify ``token`` with ``key`` and read it; raise ``VerificationError`` on any failure."""
-    return _read(_decode(token), key, expected_uri=expected_uri, now=now)
+    return _read(decode_status_list_token(token), key, expected_uri=expected_uri, now=now)
 
 
 def read_status_list_token_with_jwks(
     token: str, jwks: Jwks, *, expected_uri: str, now: int
 ) -> StatusListSnapshot:
     """As ``read_status_list_token``, with the issuer key named by the token's ``kid``."""
-    jws = _decode(token)
+    jws = decode_status_list_token(token)
     kid = jws.unverified_header.get(KID)
     key = jwks.get(kid) if isinstance(kid, str) else None
     if key is None:
@@ -192,7 +214,8 @@ def read_status_list_token_with_jwks(
     return _read(jws, key, expected_uri=expected_uri, now=now)
 
 
-def _decode(token: str) -> UnverifiedJws:
+def decode_status_list_token(token: str) -> UnverifiedJws:
+    """Parse a Status List Token, unverified, within ``MAX_STATUS_LIST_TOKEN_LENGTH``."""
     try:
         return decode_compact(
             token, expected_typ=STATUS_LIST_TYP, max_length=MAX_STATUS_LIST_TOKEN_LENGTH

@@ -28,7 +28,7 @@ from keys.errors import KeyErrorCode, KeyManagementError, TrustListError
 from keys.jwk import PublicKey, public_key_from_jwk
 from keys.jws import decode_compact
 from keys.store import write_atomically
-from keys.trust_list import TRUST_LIST_TYP, TrustList, verify_trust_list
+from keys.trust_list import MAX_TRUST_LIST_LENGTH, TRUST_LIST_TYP, TrustList, verify_trust_list
 from verifier.errors import VerificationError
 from verifier.sources import (
     EtagCache,
@@ -38,7 +38,7 @@ from verifier.sources import (
     fetch,
     json_document,
 )
-from verifier.status_list import STATUS_LIST_TYP
+from verifier.status_list import MAX_STATUS_LIST_TOKEN_LENGTH, STATUS_LIST_TYP
 from verifier.status_list_aggregation import (
     AggregationError,
     aggregation_endpoint,
@@ -63,7 +63,8 @@ __all__ = [
     "sync_trust_store",
 ]
 
-MAX_SOURCE_BYTES = 16 * 1024 * 1024
+# What the readers accept, and no more: the limits follow from theirs.
+MAX_SOURCE_BYTES = max(MAX_TRUST_LIST_LENGTH, MAX_STATUS_LIST_TOKEN_LENGTH)
 MAX_DOCUMENT_BYTES = 1024 * 1024  # issuer metadata, an aggregation: small JSON documents
 FETCH_TIMEOUT_SECONDS = 20.0
 ETAGS_FILE = "etags.json"
@@ -231,7 +232,9 @@ def _take_status_list(
     now: int,
 ) -> SyncRow:
     """Check a status list named among the sources and hold it; any failure refuses the sync."""
-    claims = decode_compact(token, expected_typ=STATUS_LIST_TYP).unverified_claims()
+    claims = decode_compact(
+        token, expected_typ=STATUS_LIST_TYP, max_length=MAX_STATUS_LIST_TOKEN_LENGTH
+    ).unverified_claims()
     status_uri = claims.get("sub")
     if not isinstance(status_uri, str):
         raise SyncError(f"{source}: status list has no `sub`")
@@ -341,7 +344,9 @@ def _held(root: Path, anchor: PublicKey, now: int) -> tuple[TrustStore | None, T
     else:
         return held, held.trust_list
     token = (root / TRUST_LIST_FILE).read_text("ascii")
-    claims = decode_compact(token, expected_typ=TRUST_LIST_TYP).unverified_claims()
+    claims = decode_compact(
+        token, expected_typ=TRUST_LIST_TYP, max_length=MAX_TRUST_LIST_LENGTH
+    ).unverified_claims()
     unverified_iat = claims.get("iat")
     if type(unverified_iat) is not int:
         raise SyncError(f"{root / TRUST_LIST_FILE}: no issue time")

@@ -22,18 +22,26 @@ from pathlib import Path
 from typing import Any
 
 from keys.encoding import json_loads_object
-from keys.errors import KeyManagementError
 from keys.jwk import Jwks, PublicKey, public_key_from_jwk
-from keys.jws import KID, decode_compact
+from keys.jws import KID
 from keys.store import write_atomically
 from keys.trust_list import TrustList, verify_trust_list
-from verifier.errors import ErrorCode, VerificationError, from_key_error
-from verifier.status_list import STATUS_LIST_TYP, StatusListSnapshot, read_status_list_token
+from verifier.errors import ErrorCode, VerificationError
+from verifier.status_list import (
+    MAX_STATUS_LIST_TOKEN_LENGTH,
+    STATUS_LIST_CLOCK_SKEW,
+    StatusListSnapshot,
+    decode_status_list_token,
+    read_status_list_token,
+)
 
 ANCHOR_FILE = "anchor.jwk"
 TRUST_LIST_FILE = "trust-list.jwt"
 STATUS_LISTS_FILE = "status-lists.json"
-MAX_STORE_FILE_BYTES = 64 * 1024 * 1024
+# Room for two status lists at the reader's limit (an incompressible list of 2^26 two-bit
+# entries, about 30 MB each) and the rest of the store: derived, so a list the reader accepts
+# is never refused on disk. Real lists compress far better (2^24 entries, 1 % revoked: ~0.4 MB).
+MAX_STORE_FILE_BYTES = 2 * MAX_STATUS_LIST_TOKEN_LENGTH + 1024 * 1024
 PUBLIC_FILE = 0o644  # a trust store holds only public data, read by the counter's own user
 
 
@@ -111,22 +119,31 @@ class TrustStore:
     ) -> None:
         """Trust ``issuer_id`` explicitly (tests, private use); no types given means any."""
         keys = jwks if isinstance(jwks, Jwks) else Jwks.from_dict(jwks)
+        for other in self._issuers.values():
+            shared = other.issuer_id != issuer_id and keys.keys.keys() & other.jwks.keys.keys()
+            if shared:  # as the trust list: whose a key is must never be in doubt
+                raise VerificationError(
+                    ErrorCode.INVALID_KEY, f"key {min(shared)} is {other.issuer_id}'s already"
+                )
         types = None if credential_types is None else frozenset(credential_types)
         self._issuers[issuer_id] = IssuerEntry(issuer_id, keys, types)
 
-    def add_status_list(self, uri: str, token: str, fetched_at: int | None = None) -> None:
+    def add_status_list(
+        self, uri: str, token: str, fetched_at: int | None = None, *, now: int | None = None
+    ) -> None:
         """Check a status list token against the key of the issuer that signed it; hold it.
 
         Only that issuer's credentials will be judged by it, so one trusted issuer cannot
-        publish the status of another's.
+        publish the status of another's. ``fetched_at`` defaults to ``now`` (the clock). Given
+        ``now``, a list fetched after it is refused: it would look fresh for ever. Without,
+        the verifier refuses it when it is used (``Verifier`` knows its ``now``).
         """
-        fetched = _seconds(fetched_at)
-        try:
-            unverified_kid = decode_compact(
-                token, expected_typ=STATUS_LIST_TYP
-            ).unverified_header.get(KID)
-        except KeyManagementError as exc:
-            raise from_key_error(exc) from exc
+        fetched = _seconds(now if fetched_at is None else fetched_at)
+        if now is not None and fetched > now + STATUS_LIST_CLOCK_SKEW:
+            raise VerificationError(
+                ErrorCode.STATUS_LIST_INVALID, f"{uri} fetched in the future ({fetched})"
+            )
+        unverified_kid = decode_status_list_token(token).unverified_header.get(KID)
         for issuer in self._issuers.values():
             key = issuer.jwks.get(unverified_kid) if isinstance(unverified_kid, str) else None
             if key is not None:
@@ -171,7 +188,9 @@ class TrustStore:
             for uri, entry in held.items():
                 if not (isinstance(entry, dict) and isinstance(entry.get("token"), str)):
                     raise VerificationError(ErrorCode.MALFORMED, f"{status_path}: entry {uri!r}")
-                store.add_status_list(uri, entry["token"], _int(entry.get("fetched_at")))
+                store.add_status_list(
+                    uri, entry["token"], _int(entry.get("fetched_at")), now=_seconds(now)
+                )
         return store
 
     def save_status_lists(self, directory: str | os.PathLike[str]) -> None:

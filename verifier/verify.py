@@ -19,7 +19,7 @@ from keys.errors import KeyManagementError
 from keys.jwk import PublicKey, public_key_from_jwk
 from keys.jws import KID, decode_compact, verify_with
 from verifier import sd_jwt_vc as vc
-from verifier.envelope import decode_envelope, is_envelope
+from verifier.envelope import decode_envelope, is_envelope, strip_scanner_whitespace
 from verifier.errors import ErrorCode, VerificationError, from_key_error
 from verifier.policy import Policy
 from verifier.result import CredentialStatus, VerificationResult
@@ -123,20 +123,26 @@ class Verifier:
             raise VerificationError(
                 ErrorCode.TOO_LARGE, f"input over {MAX_INPUT_LENGTH} characters"
             )
-        text = text.strip()
+        text = strip_scanner_whitespace(text)
         if is_envelope(text):
             text = decode_envelope(text)
         presentation = split_compact(text)
 
-        # Authenticity first (issuer, then holder), then what the credential says.
-        issuer, claims = self._check_issuer_signature(presentation)
+        # Authenticity first (issuer, then holder), then what the credential says. The
+        # disclosures are processed between the two (RFC 9901 §7.1 before §7.3): the holder's
+        # key is read from the processed payload, so a disclosed `cnf` is named for what it is.
+        issuer, signed = self._check_issuer_signature(presentation)
+        claims = resolve_claims(
+            signed,
+            decode_disclosures(presentation.disclosures),
+            not_disclosable=vc.NOT_SELECTIVELY_DISCLOSABLE,
+        )
         holder_bound = self._check_key_binding(text, presentation, claims, now)
         issued_at, expires_at = self._check_times(claims, now)
         vct = _str_claim(claims, vc.VCT)
-        credential_type = self._check_type(issuer, vct, now)
-        disclosed = resolve_claims(claims, decode_disclosures(presentation.disclosures))
+        credential_type = self._check_type(issuer, vct, issued_at, now)
         status, known_at = self._check_status(issuer, claims, now)
-        type_claims = {k: v for k, v in disclosed.items() if k not in vc.REGISTERED_CLAIMS}
+        type_claims = {k: v for k, v in claims.items() if k not in vc.REGISTERED_CLAIMS}
         self._check_content(credential_type, type_claims)
 
         return VerificationResult(
@@ -190,10 +196,18 @@ class Verifier:
             raise VerificationError(ErrorCode.NOT_YET_VALID, f"not before {not_before}")
         return issued_at, expires_at
 
-    def _check_type(self, issuer: IssuerEntry, vct: str, now: int) -> CredentialType:
+    def _check_type(
+        self, issuer: IssuerEntry, vct: str, issued_at: int, now: int
+    ) -> CredentialType:
         if not issuer.is_current(now):
             raise VerificationError(
                 ErrorCode.ISSUER_NOT_AUTHORISED, f"{issuer.issuer_id} is outside its trust period"
+            )
+        # Trusted now is not enough: the issuer had to be trusted when it signed (`iat`).
+        if not issuer.is_current(issued_at):
+            raise VerificationError(
+                ErrorCode.ISSUER_NOT_AUTHORISED,
+                f"issued at {issued_at}, outside {issuer.issuer_id}'s trust period",
             )
         credential_type = self.registry.by_vct(vct)
         if credential_type is None:
@@ -264,6 +278,12 @@ class Verifier:
         held = self.store.status_list(uri)
         if held is None or held.issuer_id != issuer.issuer_id:
             raise VerificationError(ErrorCode.STATUS_UNKNOWN, f"no status list held for {uri}")
+        # A list "fetched" ahead of the clock would look fresh for ever: it says nothing.
+        if held.fetched_at > now + self.policy.clock_skew:
+            raise VerificationError(
+                ErrorCode.STATUS_LIST_INVALID,
+                f"status list fetched in the future ({held.fetched_at})",
+            )
         if now - held.fetched_at > self.policy.max_status_age:
             raise VerificationError(
                 ErrorCode.STATUS_STALE, f"status list fetched at {held.fetched_at}"
