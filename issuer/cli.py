@@ -104,6 +104,7 @@ def init_deployment(
                 session.flush()
                 deployment.key_store(slug).generate()
                 tokens[slug] = create_agency_token(session, agency=agency, label="init", now=now)
+            deployment.sealer  # noqa: B018 - creates the master key that seals claims at rest
     finally:
         deployment.engine.dispose()  # its pooled connections would outlive this call
     lines = [f"{name}={value}" for name, value in env.items()]

@@ -34,7 +34,7 @@ from issuer.oid4vci import (
     parse_token_request,
 )
 from issuer.services import issuance
-from issuer.services.deployment import Deployment
+from issuer.services.deployment import Deployment, FaultPoint
 from issuer.services.offers import pre_authorized_code
 
 router = APIRouter(tags=["OpenID4VCI"])
@@ -130,6 +130,7 @@ def token(
     issued = issuance.redeem_pre_authorized_code(
         deployment, slug=slug, request=parse_token_request(form)
     )
+    deployment.fault_point(FaultPoint.TOKEN_ANSWER)  # tests only: committed, not yet answered
     body = {
         "access_token": issued.access_token,
         "token_type": "Bearer",
@@ -180,6 +181,7 @@ async def credential(slug: str, request: Request, deployment: DeploymentDep) -> 
         access_token=bearer_token(request),
         request=parsed,
     )
+    await run_in_threadpool(deployment.fault_point, FaultPoint.CREDENTIAL_ANSWER)  # tests only
     return _credential_response(result)
 
 
