@@ -125,9 +125,11 @@ def seal_legacy_claims(deployment: Deployment) -> int:
 
     Claims of offers that can no longer be issued are dropped instead. Each batch clears
     every row it reads, so the loop ends."""
-    sealed = 0
+    sealed, sqlite = 0, deployment.engine.dialect.name == "sqlite"
     while True:
         with session_scope(deployment.engine) as session:
+            if sqlite:  # the plain text's old cells are zeroed, not left in free space
+                session.connection().exec_driver_sql("PRAGMA secure_delete=ON")
             batch = list(
                 session.exec(
                     select(Offer).where(col(Offer.legacy_claims).is_not(None)).limit(_LEGACY_BATCH)
@@ -141,7 +143,16 @@ def seal_legacy_claims(deployment: Deployment) -> int:
                 offer.legacy_claims = None
                 session.add(offer)
         if len(batch) < _LEGACY_BATCH:
-            return sealed
+            break
+    if sealed and sqlite:
+        # The WAL still holds the old pages: fold it into the file and empty it (best effort:
+        # a reader of another process can hold it; its next checkpoint folds it then).
+        raw = deployment.engine.raw_connection()
+        try:
+            raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            raw.close()
+    return sealed
 
 
 def purge_stale_offers(session: Session, deployment: Deployment) -> int:
