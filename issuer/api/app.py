@@ -34,9 +34,10 @@ def make_deployment(
     if run_migrations:
         migrate(engine)
     deployment = Deployment(settings=settings, engine=engine, registry=Registry.load(), clock=clock)
-    # Opens the sealing keys at start (a wrong passphrase stops it here), and seals the plain
-    # claims that offers written before migration 0003 hold (the migration has no key).
-    seal_legacy_claims(deployment)
+    if run_migrations:
+        # Opens the sealing keys at start (a wrong passphrase stops it here) and seals the
+        # plain claims of offers written before migration 0003 (a migration has no key).
+        seal_legacy_claims(deployment)
     return deployment
 
 
