@@ -7,7 +7,9 @@ after offers are made and issued, holds no claim value.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import shutil
 import stat
 import subprocess
@@ -20,11 +22,14 @@ from sqlalchemy import text
 
 from credential_schemas import Registry
 from issuer.api import create_app
+from issuer.api.app import make_deployment
+from issuer.cli import read_env_file
 from issuer.db import make_engine, migrate, session_scope
 from issuer.models import Offer, OfferState
 from issuer.oid4vci import PRE_AUTHORIZED_CODE_GRANT, make_jwt_proof
-from issuer.services.deployment import Deployment
+from issuer.services.deployment import SEALING_KEYS, Deployment
 from issuer.services.offers import offer_claims, pre_authorized_code, seal_legacy_claims
+from issuer.settings import ENV_PREFIX, Settings
 from issuer.tokens import token_hash
 from keys.encoding import b64url_decode
 from keys.errors import KeyErrorCode, KeyStoreError
@@ -42,6 +47,7 @@ from tests._issuer_client import (
     post_token,
     redeemed,
 )
+from tests._server import JIGAP
 from verifier.sd_jwt import split_compact
 
 world, client = _issuer_client.world, _issuer_client.client  # fixtures
@@ -279,3 +285,30 @@ def test_plain_claims_from_before_0003_are_sealed_at_start_up_and_still_issue(
     assert [d[2] for d in disclosed if d[1] == "name"] == [SECRET_NAME]
     assert [d[2] for d in disclosed if d[1] == "address"] == [SECRET_ADDRESS]
     engine.dispose()
+
+
+# --- the deployment's master key ----------------------------------------------------------------
+
+
+def test_init_creates_the_master_key_and_the_service_opens_it_at_start(tmp_path: Path) -> None:
+    data_dir = tmp_path / "issuer-data"
+    env = {name: value for name, value in os.environ.items() if not name.startswith(ENV_PREFIX)}
+    subprocess.run(
+        [str(JIGAP), "issuer", "init", "--data-dir", str(data_dir), "--public-url", PUBLIC_URL],
+        env=env,
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    [key_file] = (data_dir / "keys" / SEALING_KEYS).glob("*.json")
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    settings = Settings.from_env(read_env_file(data_dir))
+    deployment = make_deployment(settings)  # what `serve` builds: it opens the key at start
+    try:
+        assert deployment.sealer.active_key_id == key_file.stem
+    finally:
+        deployment.engine.dispose()
+    wrong = dataclasses.replace(settings, key_passphrase="not the passphrase")
+    with pytest.raises(KeyStoreError) as refused:
+        make_deployment(wrong)
+    assert refused.value.code is KeyErrorCode.WRONG_PASSPHRASE

@@ -125,6 +125,7 @@ def seal_legacy_claims(deployment: Deployment) -> int:
 
     Claims of offers that can no longer be issued are dropped instead. Each batch clears
     every row it reads, so the loop ends."""
+    deployment.sealer  # noqa: B018 - opened now: a passphrase that cannot open it stops the start
     sealed, sqlite = 0, deployment.engine.dialect.name == "sqlite"
     while True:
         with session_scope(deployment.engine) as session:
