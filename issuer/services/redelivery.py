@@ -96,17 +96,15 @@ def answer_token_again(
     """The token again for a redeemed offer's code and transaction code; None when the code
     is not that of a redeemed offer (the first-time path answers or refuses it)."""
     now, settings = deployment.now(), deployment.settings
+    code_hash = token_hash(request.pre_authorized_code)
+    # Most codes come once: a read that takes no write lock tells them apart first.
+    with session_scope(deployment.read_engine) as session:
+        if _redeemed_offer(session, slug, code_hash, now) is None:
+            return None
     wrong_tx_code = False
     with session_scope(deployment.engine) as session:
-        offer = session.exec(
-            select(Offer)
-            .join(Agency, col(Agency.id) == col(Offer.agency_id))
-            .where(
-                Agency.slug == slug,
-                Offer.pre_authorized_code_hash == token_hash(request.pre_authorized_code),
-            )
-        ).first()
-        if offer is None or offer.state != OfferState.REDEEMED or offer.expires_at <= now:
+        offer = _redeemed_offer(session, slug, code_hash, now)
+        if offer is None:
             return None
         if session.exec(
             select(DeferredIssuance.offer_id).where(DeferredIssuance.offer_id == offer.id)
@@ -154,6 +152,18 @@ def answer_token_again(
             return TokenAgain(access_token, settings.access_token_seconds)
     # Outside the transaction: the spent answer is committed before the error goes out.
     raise OAuthError(OAuthErrorCode.INVALID_GRANT, "wrong tx_code")
+
+
+def _redeemed_offer(session: Session, slug: str, code_hash: str, now: int) -> Offer | None:
+    """The offer of agency ``slug`` with this code, if redeemed and the code still valid."""
+    offer = session.exec(
+        select(Offer)
+        .join(Agency, col(Agency.id) == col(Offer.agency_id))
+        .where(Agency.slug == slug, Offer.pre_authorized_code_hash == code_hash)
+    ).first()
+    if offer is None or offer.state != OfferState.REDEEMED or offer.expires_at <= now:
+        return None
+    return offer
 
 
 # --- Credential endpoint ----------------------------------------------------------------------
