@@ -305,3 +305,5 @@ def test_only_a_stuck_offer_of_ones_own_agency_is_re_offered(
     assert _listed(client, world, "stuck=true")[0]["offer_id"] == stuck.offer_id
     nhis = client.get("/admin/offers?stuck=true", headers=admin(world, "nhis"))
     assert nhis.json() == []
+    error_of(client.get("/admin/offers?state=lost", headers=admin(world)), 400, "invalid_request")
+    error_of(client.get("/admin/offers"), 401, "unauthenticated")
