@@ -195,6 +195,8 @@ def test_a_lost_token_answer_is_answered_again_with_a_token_that_works(
     assert offer_row(world, offer["offer_id"]).state == OfferState.REDEEMED
 
     world.clock.advance(world.settings.access_token_seconds)  # even after the token expired
+    nonce(client)  # and was swept
+    assert rows(world, AccessToken) == []
     again = post_token(client, token_form(offer, tx_code=offer["tx_code"]))
     assert again.status_code == 200, again.text
     assert again.json()["expires_in"] == world.settings.access_token_seconds
@@ -307,3 +309,31 @@ def test_only_a_stuck_offer_of_ones_own_agency_is_re_offered(
     assert nhis.json() == []
     error_of(client.get("/admin/offers?state=lost", headers=admin(world)), 400, "invalid_request")
     error_of(client.get("/admin/offers"), 401, "unauthenticated")
+
+
+def test_a_lost_deferred_answer_is_delivered_again_bounded_then_dropped(
+    client: TestClient, world: IssuerWorld
+) -> None:
+    grant = redeemed(client, world, approval_required=True)
+    deferred = _ask(client, world, grant, [SigningKey.generate()])
+    assert deferred.status_code == 202, deferred.text
+    transaction = {"transaction_id": deferred.json()["transaction_id"]}
+    world.clock.advance(86_400)  # the agency approves the next day
+    assert client.post(f"/admin/offers/{grant.offer_id}/approve", headers=admin(world)).is_success
+
+    def poll() -> Any:
+        return client.post(
+            "/agencies/mois/deferred_credential",
+            json=transaction,
+            headers={"Authorization": f"Bearer {grant.access_token}"},
+        )
+
+    first = _credentials(poll())  # suppose this answer was lost
+    for _ in range(MAX_REDELIVERIES):
+        assert _credentials(poll()) == first
+    error_of(poll(), 400, "credential_request_denied")
+    assert len(_audit(client, world, "credential.redeliver")) == MAX_REDELIVERIES
+    # Kept no longer than a fresh token lives, though this one had been kept for days.
+    world.clock.advance(world.settings.access_token_seconds)
+    nonce(client)
+    assert rows(world, AccessToken) == []
