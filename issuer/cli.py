@@ -67,7 +67,7 @@ def init_deployment(
     from sqlmodel import select
 
     from issuer.api.app import make_deployment
-    from issuer.db import session_scope
+    from issuer.db import migrate, session_scope
     from issuer.models import Agency
     from issuer.services.admin import create_agency_token
 
@@ -82,7 +82,10 @@ def init_deployment(
         ENV_PREFIX + "HMAC_KEY": os.environ.get(ENV_PREFIX + "HMAC_KEY", secrets.token_hex(32)),
     }
     settings = Settings.from_env(env)
-    deployment = make_deployment(settings)
+    # Migrated here, not by make_deployment: its start-up sealing would open an existing
+    # sealing key with this run's new passphrase before the refusal below could say why.
+    deployment = make_deployment(settings, run_migrations=False)
+    migrate(deployment.engine)
     tokens: dict[str, str] = {}
     try:
         with session_scope(deployment.engine) as session:
@@ -104,6 +107,7 @@ def init_deployment(
                 session.flush()
                 deployment.key_store(slug).generate()
                 tokens[slug] = create_agency_token(session, agency=agency, label="init", now=now)
+            deployment.sealer  # noqa: B018 - creates the master key that seals claims at rest
     finally:
         deployment.engine.dispose()  # its pooled connections would outlive this call
     lines = [f"{name}={value}" for name, value in env.items()]

@@ -5,8 +5,10 @@ one-time codes and nonces are consumed by a conditional UPDATE/DELETE whose row 
 who won; status-list indices are unique per list (``uq_status_slot``) and never freed.
 
 Data minimisation: an offer's claims are kept only until its credentials are issued (or the
-offer dies); an issued credential keeps its type, status slot, times and a keyed hash of the
-subject, never the claims.
+offer dies), and only sealed (``keys.sealing``: a data key per record, wrapped by the
+deployment's master key); an issued credential keeps its type, status slot, times and a
+keyed hash of the subject, never the claims. The credentials handed to a wallet are kept,
+sealed, on its access token while it may fetch them again (a lost response), no longer.
 """
 
 from __future__ import annotations
@@ -14,7 +16,15 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Integer, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 __all__ = [
@@ -46,7 +56,9 @@ _BIG_ID = BigInteger().with_variant(Integer, "sqlite")
 
 class OfferState(StrEnum):
     OFFERED = "offered"  # the pre-authorized code is waiting to be redeemed
-    REDEEMED = "redeemed"  # exchanged for an access token; credentials not yet issued
+    # Exchanged for an access token; credentials not yet issued. Once the token has expired
+    # unused the offer is stuck: the agency sees it and may re-offer it (claims kept sealed).
+    REDEEMED = "redeemed"
     ISSUED = "issued"  # credentials issued; claims wiped
     DEAD = "dead"  # too many wrong transaction codes, withdrawn, or denied; claims wiped
 
@@ -83,7 +95,13 @@ class Offer(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=64)
     agency_id: int = Field(foreign_key="agency.id", index=True)
     credential_type: str = Field(max_length=64)  # registry id = credential configuration id
-    claims: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    # The claims, sealed under the context ``offer_claims_context(id)``; None once issued/dead.
+    sealed_claims: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    # Plain JSON claims written before migration 0003: sealed into `sealed_claims` and
+    # cleared at start-up (`seal_legacy_claims`), never written again.
+    legacy_claims: dict[str, Any] | None = Field(
+        default=None, sa_column=Column("claims", JSON(none_as_null=True))
+    )
     subject_hash: str = Field(index=True, max_length=64)
     pre_authorized_code_hash: str = Field(unique=True, max_length=64)
     # HMAC of the transaction code (a 6-digit code falls to brute force under plain SHA-256).
@@ -101,6 +119,9 @@ class Offer(SQLModel, table=True):
     credential_expires_at: int | None = Field(default=None, sa_type=BigInteger)
     notification_id: str | None = Field(default=None, unique=True, max_length=64)
     notification_event: str | None = Field(default=None, max_length=32)
+    # How many more times the token endpoint answers this redeemed offer's code again (a
+    # lost token response); a wrong transaction code spends one too, so guesses stay bounded.
+    token_answers_left: int = 0
 
 
 class AccessToken(SQLModel, table=True):
@@ -109,6 +130,10 @@ class AccessToken(SQLModel, table=True):
     agency_id: int = Field(foreign_key="agency.id")
     created_at: int = Field(sa_type=BigInteger)
     expires_at: int = Field(sa_type=BigInteger)
+    # The credentials issued with this token, sealed, for a wallet whose response was lost;
+    # deleted with the token when it expires.
+    sealed_credentials: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    redeliveries_left: int = 0
 
 
 class Nonce(SQLModel, table=True):

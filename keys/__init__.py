@@ -1,1 +1,2 @@
-"""Keys, JWK/JWKS, JWS and the signed trust list (pure: no I/O but the file key store)."""
+"""Keys, JWK/JWKS, JWS, the signed trust list, and sealing at rest (pure: no I/O but the file
+key stores)."""

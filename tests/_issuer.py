@@ -19,6 +19,7 @@ from issuer.models import Agency
 from issuer.services.admin import create_agency_token
 from issuer.services.deployment import Deployment
 from issuer.settings import Settings
+from keys.sealing import SealingKeyStore
 from keys.store import FileKeyStore
 
 PG_ENV = "JIGAP_TEST_DATABASE_URL"
@@ -87,6 +88,7 @@ def seed(settings: Settings, *, clock: Clock | None = None) -> IssuerWorld:
     deployment = Deployment(settings=settings, engine=engine, registry=_REGISTRY, clock=clock)
     world = IssuerWorld(deployment, clock)
     FileKeyStore(settings.anchor_dir, PASSPHRASE, scrypt_n=FAST_SCRYPT).generate()
+    SealingKeyStore(deployment.sealing_keys_dir, PASSPHRASE, scrypt_n=FAST_SCRYPT).generate()
     with session_scope(engine) as session:
         for slug, name_ko, name_en, types in AGENCIES:
             agency = Agency(

@@ -25,6 +25,7 @@ from credential_schemas import Registry
 from issuer.db import make_engine
 from issuer.models import IssuedCredential
 from issuer.oid4vci import PRE_AUTHORIZED_CODE_GRANT
+from issuer.services.redelivery import MAX_TOKEN_ANSWERS
 from keys.encoding import b64url_decode, json_loads_object
 from tests._server import RunningIssuer, backend_database_url, running_issuer
 from tests._wallet import Wallet
@@ -175,7 +176,12 @@ def test_one_pre_authorized_code_is_redeemed_once(
     outcomes = Counter(
         "token" if r.status_code == 200 else (r.status_code, r.json()["error"]) for r in responses
     )
-    assert outcomes == {"token": 1, (400, "invalid_grant"): RACERS - 1}
+    # Redeemed once. A racer after the winner reads as a wallet whose token answer was lost:
+    # it gets the same token again, a bounded number of times (test_issuer_redelivery.py).
+    tokens = {r.json()["access_token"] for r in responses if r.status_code == 200}
+    assert len(tokens) == 1
+    assert 1 <= outcomes["token"] <= 1 + MAX_TOKEN_ANSWERS
+    assert outcomes[(400, "invalid_grant")] == RACERS - outcomes["token"]
 
 
 def test_one_c_nonce_is_used_once(server: RunningIssuer, http: httpx.Client) -> None:

@@ -62,7 +62,7 @@ def _decide(client: TestClient, world: IssuerWorld, offer_id: str, verb: str) ->
 def test_credential_endpoint_defers(client: TestClient, world: IssuerWorld) -> None:
     grant, _ = _deferred(client, world)
     assert rows(world, IssuedCredential) == []
-    assert offer_row(world, grant.offer_id).claims is not None  # kept until it is decided
+    assert offer_row(world, grant.offer_id).sealed_claims is not None  # kept until it is decided
 
 
 def test_deferred_endpoint_is_202_while_pending(client: TestClient, world: IssuerWorld) -> None:
@@ -106,10 +106,14 @@ def test_approved_deferral_returns_the_credentials_once(
         assert split_compact(credential).disclosures  # a real SD-JWT VC
     offer = offer_row(world, grant.offer_id)
     assert offer.state == OfferState.ISSUED
-    assert offer.claims is None
+    assert offer.sealed_claims is None
     assert len(rows(world, IssuedCredential)) == 2
 
-    error_of(_poll(client, grant, transaction_id), 400, "invalid_transaction_id")
+    # Polled again (its answer was lost): the same credentials, not new ones
+    # (bounds and audit: test_issuer_redelivery.py).
+    again = _poll(client, grant, transaction_id)
+    assert (again.status_code, again.json()) == (200, body)
+    assert len(rows(world, IssuedCredential)) == 2
     notified = client.post(
         "/agencies/mois/notification",
         json={"notification_id": body["notification_id"], "event": "credential_accepted"},
@@ -126,7 +130,7 @@ def test_denied_deferral(client: TestClient, world: IssuerWorld) -> None:
     error_of(_poll(client, grant, transaction_id), 400, "credential_request_denied")
     offer = offer_row(world, grant.offer_id)
     assert offer.state == OfferState.DEAD
-    assert offer.claims is None
+    assert offer.sealed_claims is None
     assert rows(world, IssuedCredential) == []
     # A denial is final: the transaction is spent.
     error_of(_poll(client, grant, transaction_id), 400, "invalid_transaction_id")
@@ -214,4 +218,4 @@ def test_an_approval_after_the_validity_ended_issues_nothing(
     error_of(_poll(client, grant, transaction_id), 400, "credential_request_denied")
     assert rows(world, IssuedCredential) == []
     row = offer_row(world, grant.offer_id)
-    assert (row.state, row.claims) == (OfferState.DEAD, None)
+    assert (row.state, row.sealed_claims) == (OfferState.DEAD, None)

@@ -15,6 +15,7 @@ from issuer.api.routes import admin, bulk, oid4vci, public
 from issuer.db import make_engine, migrate
 from issuer.errors import AdminError, AdminErrorCode
 from issuer.services.deployment import Deployment
+from issuer.services.offers import seal_legacy_claims
 from issuer.settings import Settings
 
 __all__ = ["create_app", "make_deployment"]
@@ -32,7 +33,12 @@ def make_deployment(
     engine = make_engine(settings.database_url)
     if run_migrations:
         migrate(engine)
-    return Deployment(settings=settings, engine=engine, registry=Registry.load(), clock=clock)
+    deployment = Deployment(settings=settings, engine=engine, registry=Registry.load(), clock=clock)
+    if run_migrations:
+        # Opens the sealing keys at start (a wrong passphrase stops it here) and seals the
+        # plain claims of offers written before migration 0003 (a migration has no key).
+        seal_legacy_claims(deployment)
+    return deployment
 
 
 def create_app(

@@ -12,10 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
 from issuer.errors import AdminError, AdminErrorCode
 from issuer.models import (
+    AccessToken,
     Agency,
     AgencyToken,
     Approval,
@@ -25,7 +27,7 @@ from issuer.models import (
     OfferState,
 )
 from issuer.services.deployment import Deployment
-from issuer.services.offers import CreatedOffer, create_offer, subject_hash
+from issuer.services.offers import CreatedOffer, create_offer, offer_claims, subject_hash
 from issuer.services.status_lists import set_credential_status
 from issuer.tokens import new_token, token_hash
 from verifier.status_list import StatusValue
@@ -42,8 +44,11 @@ __all__ = [
     "get_offer",
     "list_audit_events",
     "list_credentials",
+    "list_offers",
+    "live_token_offers",
     "make_offer",
     "record",
+    "reoffer",
 ]
 
 ADMIN_TOKEN_PREFIX = "jgat_"  # noqa: S105 - a prefix that makes leaked tokens greppable
@@ -168,7 +173,7 @@ def decide_offer(
         raise AdminError(AdminErrorCode.CONFLICT, f"the offer is already {offer.approval}")
     offer.approval = Approval.APPROVED if approve else Approval.DENIED
     if not approve and offer.state in (OfferState.OFFERED, OfferState.REDEEMED):
-        offer.state, offer.claims = OfferState.DEAD, None
+        offer.state, offer.sealed_claims = OfferState.DEAD, None
     session.add(offer)
     record(
         session,
@@ -178,6 +183,87 @@ def decide_offer(
         now=deployment.now(),
     )
     return offer
+
+
+def live_token_offers(session: Session, offer_ids: list[str], now: int) -> set[str]:
+    """Which of ``offer_ids`` have an access token still valid: a wallet may still finish."""
+    if not offer_ids:
+        return set()
+    query = select(AccessToken.offer_id).where(
+        col(AccessToken.offer_id).in_(offer_ids), col(AccessToken.expires_at) > now
+    )
+    return set(session.exec(query))
+
+
+def list_offers(
+    session: Session,
+    deployment: Deployment,
+    principal: AgencyPrincipal,
+    *,
+    state: OfferState | None = None,
+    stuck: bool = False,
+    after_id: str = "",
+    limit: int = 100,
+) -> list[Offer]:
+    """The agency's offers by id (``after_id`` pages), in ``state`` if given; ``stuck``: the
+    redeemed ones whose access token expired with no credential issued (to re-offer)."""
+    query = select(Offer).where(Offer.agency_id == principal.agency.id, col(Offer.id) > after_id)
+    if stuck:
+        state = OfferState.REDEEMED
+        live = select(AccessToken.offer_id).where(col(AccessToken.expires_at) > deployment.now())
+        query = query.where(col(Offer.id).not_in(live))
+    if state is not None:
+        query = query.where(Offer.state == state)
+    query = query.order_by(col(Offer.id)).limit(max(1, min(limit, MAX_PAGE)))
+    return list(session.exec(query))
+
+
+def reoffer(
+    session: Session, deployment: Deployment, principal: AgencyPrincipal, *, offer_id: str
+) -> CreatedOffer:
+    """A fresh offer (new code, new transaction code) with the claims of a stuck one, which
+    dies: its wallet's token expired with no credential issued (a failure or a lost answer)."""
+    offer = get_offer(session, principal, offer_id)
+    now = deployment.now()
+    if offer.state != OfferState.REDEEMED or offer.sealed_claims is None:
+        raise AdminError(
+            AdminErrorCode.CONFLICT, f"only a stuck redeemed offer; it is {offer.state}"
+        )
+    if live_token_offers(session, [offer.id], now):
+        raise AdminError(
+            AdminErrorCode.CONFLICT, "the wallet's access token is still valid: it may finish"
+        )
+    claims = offer_claims(deployment, offer)
+    # Conditional: a credential request finishing at this moment wins, or this does; not both.
+    retired = session.exec(
+        update(Offer)
+        .where(col(Offer.id) == offer.id, col(Offer.state) == OfferState.REDEEMED)
+        .values(state=OfferState.DEAD, sealed_claims=None)
+    )
+    if retired.rowcount != 1:
+        raise AdminError(AdminErrorCode.CONFLICT, "the offer changed meanwhile")
+    session.exec(delete(AccessToken).where(col(AccessToken.offer_id) == offer.id))
+    created = create_offer(
+        session,
+        deployment,
+        agency=principal.agency,
+        type_id=offer.credential_type,
+        claims=claims,
+        tx_code=offer.tx_code_hash is not None,
+        tx_code_description=offer.tx_code_description,
+        approval_required=offer.approval == Approval.PENDING,
+        credential_expires_at=offer.credential_expires_at,
+        known_subject_hash=offer.subject_hash,
+    )
+    record(
+        session,
+        principal,
+        "offer.reoffer",
+        target=offer.id,
+        now=now,
+        detail={"new_offer_id": created.offer_id, "credential_type": offer.credential_type},
+    )
+    return created
 
 
 def get_credential(

@@ -2,14 +2,21 @@
 
 Built once by ``create_app`` (or the CLI) and handed to every service function, so that a
 test builds its own with a fixed clock instead of patching modules.
+
+The deployment's sealing keys (``keys.sealing``: the master keys that wrap the data key of
+each record kept encrypted at rest) live in ``{data_dir}/keys/_sealing``, under the same
+passphrase as the agencies' signing keys; ``jigap issuer init`` creates the first one, and a
+deployment from before them gets one when it first starts.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -18,9 +25,21 @@ from credential_schemas import Registry
 from issuer.db import read_only
 from issuer.settings import Settings
 from keys.jwk import PublicKey, Signer
+from keys.sealing import Sealer, SealingKeyStore
 from keys.store import FileKeyStore, KeyStatus
 
-__all__ = ["Deployment"]
+__all__ = ["SEALING_KEYS", "Deployment", "FaultPoint"]
+
+SEALING_KEYS = "_sealing"  # in keys_dir, beside the agencies' stores (slugs never start "_")
+
+
+class FaultPoint(StrEnum):
+    """Steps of issuance where a test may make the service fail or pause (``fault_hook``)."""
+
+    TOKEN_ANSWER = "token.answer"  # noqa: S105 - the token's transaction committed, the answer not sent
+    SIGNING = "credential.signing"  # in the credential transaction, before signing
+    STORING = "credential.storing"  # signed and recorded, before the commit
+    CREDENTIAL_ANSWER = "credential.answer"  # committed, the answer not sent
 
 
 @dataclass(kw_only=True)
@@ -35,12 +54,37 @@ class Deployment:
     _signers: dict[Path, tuple[tuple[int, frozenset[str]], Signer | None]] = field(
         default_factory=dict, repr=False
     )
+    # Test-only fault injection: called with each ``FaultPoint`` reached; it may raise, or
+    # sleep while the test kills the process. Production never sets it: no setting or
+    # environment variable reaches it, only code that builds its own Deployment.
+    fault_hook: Callable[[FaultPoint], None] | None = field(default=None, repr=False)
+    _sealer: Sealer | None = field(default=None, repr=False)
+    _sealer_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         self.read_engine = read_only(self.engine)
 
     def now(self) -> int:
         return int(self.clock())
+
+    def fault_point(self, point: FaultPoint) -> None:
+        if self.fault_hook is not None:
+            self.fault_hook(point)
+
+    @property
+    def sealing_keys_dir(self) -> Path:
+        return self.settings.keys_dir / SEALING_KEYS
+
+    @property
+    def sealer(self) -> Sealer:
+        """Seals records at rest; opened once (its first master key made if there is none)."""
+        with self._sealer_lock:
+            if self._sealer is None:
+                store = SealingKeyStore(
+                    self.sealing_keys_dir, self.settings.key_passphrase, clock=self.clock
+                )
+                self._sealer = store.sealer(create=True)
+            return self._sealer
 
     def issuer_id(self, slug: str) -> str:
         return self.settings.issuer_id(slug)

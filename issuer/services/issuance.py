@@ -3,6 +3,10 @@
 Every one-time value is consumed by a conditional UPDATE or DELETE whose row count decides
 who won, inside the transaction that acts on it: two processes racing for one
 pre-authorized code, nonce or transaction id get one success and one error, never two.
+
+A lost answer can be asked for again (``issuer.services.redelivery``): the token endpoint
+answers a redeemed code with its transaction code again, and the same access token gets
+the credentials issued with it again, a bounded number of times.
 """
 
 from __future__ import annotations
@@ -41,8 +45,15 @@ from issuer.oid4vci import (
     TokenRequest,
     verify_jwt_proof,
 )
-from issuer.services.deployment import Deployment
-from issuer.services.offers import TX_CODE_PURPOSE
+from issuer.services.deployment import Deployment, FaultPoint
+from issuer.services.offers import TX_CODE_PURPOSE, offer_claims
+from issuer.services.redelivery import (
+    MAX_TOKEN_ANSWERS,
+    access_token_for,
+    answer_token_again,
+    keep_for_redelivery,
+    redelivery,
+)
 from issuer.services.status_lists import allocate_credential_slot, status_list_uri
 from issuer.tokens import keyed_hash, new_token, token_hash
 from keys.jwk import Algorithm, PublicKey, public_key_from_jwk
@@ -91,6 +102,9 @@ def agency_by_slug(session: Session, slug: str) -> Agency | None:
 def redeem_pre_authorized_code(
     deployment: Deployment, *, slug: str, request: TokenRequest
 ) -> IssuedTokens:
+    again = answer_token_again(deployment, slug=slug, request=request)
+    if again is not None:  # a redeemed code, asked again: its answer was lost
+        return IssuedTokens(again.access_token, again.expires_in)
     now, settings = deployment.now(), deployment.settings
     wrong_tx_code: str | None = None
     with session_scope(deployment.engine) as session:
@@ -124,11 +138,15 @@ def redeem_pre_authorized_code(
                     col(Offer.state) == OfferState.OFFERED,
                     col(Offer.expires_at) > now,
                 )
-                .values(state=OfferState.REDEEMED, redeemed_at=now)
+                .values(
+                    state=OfferState.REDEEMED,
+                    redeemed_at=now,
+                    token_answers_left=MAX_TOKEN_ANSWERS,
+                )
             )
             if redeemed.rowcount != 1:  # another request redeemed it first
                 raise OAuthError(OAuthErrorCode.INVALID_GRANT, "unknown, used or expired code")
-            access_token = new_token()
+            access_token = access_token_for(deployment, offer.id)
             session.add(
                 AccessToken(
                     token_hash=token_hash(access_token),
@@ -153,7 +171,7 @@ def _spend_tx_code_attempt(session: Session, offer_id: str) -> str:
     assert offer is not None  # noqa: S101 - read in this transaction
     session.refresh(offer)
     if spent.rowcount != 1 or offer.tx_code_attempts_left <= 0:
-        offer.state, offer.claims = OfferState.DEAD, None
+        offer.state, offer.sealed_claims = OfferState.DEAD, None
         session.add(offer)
         return "wrong tx_code; no attempts left, the offer is withdrawn"
     return f"wrong tx_code; {offer.tx_code_attempts_left} attempts left"
@@ -171,6 +189,8 @@ def new_nonce(deployment: Deployment, *, slug: str) -> str | None:
         if agency is None or agency.id is None:
             return None
         session.exec(delete(Nonce).where(col(Nonce.expires_at) <= now))
+        # With them the credentials they could fetch again (redelivery): gone once expired.
+        session.exec(delete(AccessToken).where(col(AccessToken.expires_at) <= now))
         session.add(
             Nonce(
                 value_hash=token_hash(nonce),
@@ -214,6 +234,14 @@ def issue_credentials(
                 "the access token does not cover this configuration",
                 OAuthErrorCode.INSUFFICIENT_SCOPE,
             )
+        if offer.state == OfferState.ISSUED:
+            # Issued already: to this token (its answer was lost), the same credentials again.
+            proofs = _verified_proofs(deployment, slug, request.proofs, now)
+            _consume_nonces(session, agency, proofs, now)
+            holder_kids = frozenset(proof.holder_key.kid for proof in proofs)
+            again = redelivery(session, deployment, offer, access_token or "", holder_kids, now)
+            if again is not None:
+                return Issued(again.credentials, again.notification_id)
         if offer.state != OfferState.REDEEMED:
             raise CredentialRequestError(
                 CredentialErrorCode.CREDENTIAL_REQUEST_DENIED, "this offer was already issued"
@@ -251,7 +279,11 @@ def issue_credentials(
             )
             return Deferred(transaction_id, settings.deferred_interval_seconds)
         else:
-            return _issue(session, deployment, agency, offer, holder_keys, now)
+            issued = _issue(session, deployment, agency, offer, holder_keys, now)
+            keep_for_redelivery(
+                session, deployment, access_token or "", issued.credentials, holder_keys, now
+            )
+            return issued
     # Outside the transaction, so that the offer's death is committed before the error.
     raise CredentialRequestError(CredentialErrorCode.CREDENTIAL_REQUEST_DENIED, refusal)
 
@@ -263,6 +295,15 @@ def deferred_credentials(
     with session_scope(deployment.engine) as session:
         agency, offer = _authorised_offer(session, slug=slug, access_token=access_token, now=now)
         deferral = session.get(DeferredIssuance, token_hash(transaction_id))
+        if (
+            deferral is not None
+            and deferral.completed_at is not None
+            and deferral.offer_id == offer.id
+        ):
+            # Completed already: its answer was lost; the same credentials again.
+            again = redelivery(session, deployment, offer, access_token or "", None, now)
+            if again is not None:
+                return Issued(again.credentials, again.notification_id)
         if deferral is None or deferral.offer_id != offer.id or deferral.completed_at is not None:
             raise CredentialRequestError(
                 CredentialErrorCode.INVALID_TRANSACTION_ID, "unknown or completed transaction"
@@ -285,7 +326,11 @@ def deferred_credentials(
         refusal = _refusal(offer, now)
         if refusal is None:
             keys = [public_key_from_jwk(jwk) for jwk in deferral.holder_jwks]
-            return _issue(session, deployment, agency, offer, keys, now)
+            issued = _issue(session, deployment, agency, offer, keys, now)
+            keep_for_redelivery(
+                session, deployment, access_token or "", issued.credentials, keys, now
+            )
+            return issued
         _kill(session, offer)
     raise CredentialRequestError(CredentialErrorCode.CREDENTIAL_REQUEST_DENIED, refusal)
 
@@ -348,7 +393,8 @@ def _issue(
     holder_keys: Sequence[PublicKey],
     now: int,
 ) -> Issued:
-    assert offer.claims is not None  # noqa: S101 - claims are wiped only with state ISSUED/DEAD
+    claims = offer_claims(deployment, offer)  # wiped only with state ISSUED/DEAD
+    deployment.fault_point(FaultPoint.SIGNING)
     credential_type = deployment.registry.get(offer.credential_type)
     signer = deployment.signer(agency.slug)
     expires_at = offer.credential_expires_at or now + int(credential_type.validity.total_seconds())
@@ -375,7 +421,7 @@ def _issue(
         )
         issued = issue_sd_jwt_vc(
             credential_type,
-            offer.claims,
+            claims,
             issuer_id=deployment.issuer_id(agency.slug),
             signing_key=signer,
             holder_key=holder_key,
@@ -386,13 +432,17 @@ def _issue(
         credentials.append(issued.compact)
     notification_id = new_token()[:32]
     # Data minimisation: the claims have done their job.
-    offer.state, offer.claims, offer.notification_id = OfferState.ISSUED, None, notification_id
+    offer.state, offer.sealed_claims, offer.notification_id = (
+        OfferState.ISSUED,
+        None,
+        notification_id,
+    )
     session.add(offer)
     return Issued(tuple(credentials), notification_id)
 
 
 def _kill(session: Session, offer: Offer) -> None:
-    offer.state, offer.claims = OfferState.DEAD, None
+    offer.state, offer.sealed_claims = OfferState.DEAD, None
     session.add(offer)
 
 

@@ -1,12 +1,15 @@
 """Credential offers (OID4VCI 1.0 §4): an agency's claims for a citizen, waiting for a wallet.
 
 The claims are checked against the type's schema now, not at issuance: an agency learns of
-bad data while it still has the citizen's file open. The pre-authorized code and the
-transaction code are returned once, here, and stored only hashed.
+bad data while it still has the citizen's file open. They are stored sealed (the
+deployment's ``Sealer``: a data key per offer, bound to the offer's id, so that a sealed blob
+moved to another row does not open) and dropped once issued or dead. The pre-authorized
+code and the transaction code are returned once, here, and stored only hashed.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,8 +19,9 @@ from sqlmodel import Session, col, select
 
 from credential_schemas import CredentialType
 from credential_schemas.errors import SchemaRegistryError
+from issuer.db import session_scope
 from issuer.errors import AdminError, AdminErrorCode
-from issuer.models import AccessToken, Agency, Approval, DeferredIssuance, Offer, OfferState
+from issuer.models import AccessToken, Agency, Approval, Offer, OfferState
 from issuer.oid4vci import (
     TxCodeSpec,
     credential_offer,
@@ -34,9 +38,13 @@ __all__ = [
     "CreatedOffer",
     "create_offer",
     "credential_type_for",
+    "offer_claims",
+    "offer_claims_context",
     "offer_reference_url",
     "pre_authorized_code",
     "purge_stale_offers",
+    "seal_claims",
+    "seal_legacy_claims",
     "subject_hash",
 ]
 
@@ -46,6 +54,8 @@ PRE_AUTHORIZED_CODE_PURPOSE = "pre-authorized_code"
 # Where no subject reference is given, the first of these claims present identifies the
 # citizen (for "list/revoke everything of this person"); hashed, never stored in the clear.
 _SUBJECT_CLAIMS = ("resident_registration_number", "employee_number")
+CLAIMS_CONTEXT = "offer-claims"  # what a sealed offer blob is, bound with the offer's id
+_LEGACY_BATCH = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,29 +100,80 @@ def offer_reference_url(deployment: Deployment, slug: str, offer_id: str) -> str
     return f"{deployment.issuer_id(slug)}/credential-offers/{offer_id}"
 
 
+def offer_claims_context(offer_id: str) -> str:
+    return f"{CLAIMS_CONTEXT}\x00{offer_id}"
+
+
+def seal_claims(deployment: Deployment, offer_id: str, claims: Mapping[str, Any]) -> bytes:
+    """``claims`` sealed for offer ``offer_id`` alone."""
+    return deployment.sealer.seal(json_dumps(dict(claims)), context=offer_claims_context(offer_id))
+
+
+def offer_claims(deployment: Deployment, offer: Offer) -> dict[str, Any]:
+    """The claims of a pending offer, opened (they are never kept in the clear)."""
+    if offer.sealed_claims is None:
+        raise LookupError(f"offer {offer.id} holds no claims")
+    plain = deployment.sealer.open(offer.sealed_claims, context=offer_claims_context(offer.id))
+    claims = json.loads(plain)  # our own JSON, authenticated by the seal
+    assert isinstance(claims, dict)  # noqa: S101 - sealed from a dict
+    return claims
+
+
+def seal_legacy_claims(deployment: Deployment) -> int:
+    """Seal the plain claims of offers written before migration 0003 and clear them; called at
+    start-up (a migration holds no key). Returns how many were sealed.
+
+    Claims of offers that can no longer be issued are dropped instead. Each batch clears
+    every row it reads, so the loop ends."""
+    deployment.sealer  # noqa: B018 - opened now: a passphrase that cannot open it stops the start
+    sealed, sqlite = 0, deployment.engine.dialect.name == "sqlite"
+    while True:
+        with session_scope(deployment.engine) as session:
+            if sqlite:  # the plain text's old cells are zeroed, not left in free space
+                session.connection().exec_driver_sql("PRAGMA secure_delete=ON")
+            batch = list(
+                session.exec(
+                    select(Offer).where(col(Offer.legacy_claims).is_not(None)).limit(_LEGACY_BATCH)
+                )
+            )
+            for offer in batch:
+                pending = offer.state in (OfferState.OFFERED, OfferState.REDEEMED)
+                if pending and isinstance(offer.legacy_claims, dict):
+                    offer.sealed_claims = seal_claims(deployment, offer.id, offer.legacy_claims)
+                    sealed += 1
+                offer.legacy_claims = None
+                session.add(offer)
+        if len(batch) < _LEGACY_BATCH:
+            break
+    if sealed and sqlite:
+        # The WAL still holds the old pages: fold it into the file and empty it (best effort:
+        # a reader of another process can hold it; its next checkpoint folds it then).
+        raw = deployment.engine.raw_connection()
+        try:
+            raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            raw.close()
+    return sealed
+
+
 def purge_stale_offers(session: Session, deployment: Deployment) -> int:
     """Wipe the claims of offers that can no longer lead to a credential, and drop expired
-    access tokens; returns how many offers died.
+    access tokens (and with them the credentials they could fetch again); returns how many
+    offers died.
 
-    An unredeemed offer past its code's expiry, and a redeemed one whose access token has
-    expired without issuance or deferral, are dead. A deferred offer keeps its claims while
-    its wallet may still come back (``deferred_token_seconds``).
+    An unredeemed offer past its code's expiry is dead. A redeemed one whose access token
+    expired unused is stuck, not dead: it keeps its sealed claims so that the agency can
+    re-offer it (``GET /admin/offers?stuck=true``), as long as a deferred offer may wait for
+    its wallet (``deferred_token_seconds``); then it dies too.
     """
     now, settings = deployment.now(), deployment.settings
-    deferred = select(DeferredIssuance.offer_id).where(col(DeferredIssuance.completed_at).is_(None))
-    dead = (
-        ((col(Offer.state) == OfferState.OFFERED) & (col(Offer.expires_at) <= now))
-        | (
-            (col(Offer.state) == OfferState.REDEEMED)
-            & (col(Offer.redeemed_at) <= now - settings.access_token_seconds)
-            & col(Offer.id).not_in(deferred)
-        )
-        | (
-            (col(Offer.state) == OfferState.REDEEMED)
-            & (col(Offer.redeemed_at) <= now - settings.deferred_token_seconds)
-        )
+    dead = ((col(Offer.state) == OfferState.OFFERED) & (col(Offer.expires_at) <= now)) | (
+        (col(Offer.state) == OfferState.REDEEMED)
+        & (col(Offer.redeemed_at) <= now - settings.deferred_token_seconds)
     )
-    result = session.exec(update(Offer).where(dead).values(state=OfferState.DEAD, claims=None))
+    result = session.exec(
+        update(Offer).where(dead).values(state=OfferState.DEAD, sealed_claims=None)
+    )
     # An expired access token answers as an unknown one: its row only takes up space.
     session.exec(delete(AccessToken).where(col(AccessToken.expires_at) <= now))
     return int(result.rowcount)
@@ -145,7 +206,9 @@ def create_offer(
     tx_code_description: str | None = None,
     approval_required: bool = False,
     credential_expires_at: int | None = None,
+    known_subject_hash: str | None = None,
 ) -> CreatedOffer:
+    """A new offer; ``known_subject_hash`` (a re-offer) stands for ``subject``."""
     credential_type = credential_type_for(deployment, agency, type_id)
     try:
         credential_type.validate(claims)
@@ -154,7 +217,7 @@ def create_offer(
     _refuse_unencodable(claims=claims, subject=subject, tx_code_description=tx_code_description)
     if subject is None:
         subject = next((str(claims[c]) for c in _SUBJECT_CLAIMS if c in claims), None)
-    if subject is None:
+    if subject is None and known_subject_hash is None:
         raise AdminError(
             AdminErrorCode.INVALID_REQUEST,
             "give `subject`: the claims hold no resident registration or employee number",
@@ -174,8 +237,8 @@ def create_offer(
         id=offer_id,
         agency_id=agency.id,  # type: ignore[arg-type]
         credential_type=credential_type.id,
-        claims=dict(claims),
-        subject_hash=subject_hash(deployment, agency, subject),
+        sealed_claims=seal_claims(deployment, offer_id, claims),
+        subject_hash=known_subject_hash or subject_hash(deployment, agency, subject or ""),
         pre_authorized_code_hash=token_hash(code),
         tx_code_hash=(
             keyed_hash(settings.hmac_key, TX_CODE_PURPOSE, tx_value) if tx_value else None

@@ -19,7 +19,7 @@ from issuer.errors import AdminError, AdminErrorCode
 from issuer.models import MAX_BIG_ROW_ID, IssuedCredential, Offer, OfferState
 from issuer.oid4vci import offer_uri_by_reference
 from issuer.services import admin
-from issuer.services.offers import offer_reference_url
+from issuer.services.offers import CreatedOffer, offer_reference_url
 from verifier.status_list import StatusValue
 
 router = APIRouter(prefix="/admin", tags=["Agency admin"])
@@ -70,6 +70,35 @@ class OfferPublic(BaseModel):
             expires_at=offer.expires_at,
             notification_event=offer.notification_event,
         )
+
+
+class OfferProgress(OfferPublic):
+    """An offer in a list: how far it got, and whether it is stuck (redeemed, its access
+    token expired, no credential issued: re-offer it with `POST …/reoffer`)."""
+
+    redeemed_at: int | None
+    age_seconds: int  # since the offer was made
+    stuck: bool
+
+    @classmethod
+    def listed(cls, offer: Offer, *, now: int, token_live: bool) -> OfferProgress:
+        return cls(
+            **OfferPublic.of(offer).model_dump(),
+            redeemed_at=offer.redeemed_at,
+            age_seconds=max(0, now - offer.created_at),
+            stuck=offer.state == OfferState.REDEEMED and not token_live,
+        )
+
+
+def _offer_created(created: CreatedOffer) -> OfferCreated:
+    return OfferCreated(
+        offer_id=created.offer_id,
+        credential_offer=created.credential_offer,
+        credential_offer_uri=created.offer_uri,
+        credential_offer_reference_uri=created.offer_reference_uri,
+        tx_code=created.tx_code,
+        expires_at=created.expires_at,
+    )
 
 
 class CredentialPublic(BaseModel):
@@ -134,14 +163,36 @@ def create_offer(
             approval_required=body.approval_required,
             credential_expires_at=body.credential_expires_at,
         )
-    return OfferCreated(
-        offer_id=created.offer_id,
-        credential_offer=created.credential_offer,
-        credential_offer_uri=created.offer_uri,
-        credential_offer_reference_uri=created.offer_reference_uri,
-        tx_code=created.tx_code,
-        expires_at=created.expires_at,
+    return _offer_created(created)
+
+
+@router.get("/offers")
+def list_offers(
+    principal: ReadPrincipalDep,
+    session: ReadSessionDep,
+    deployment: DeploymentDep,
+    state: OfferState | None = None,
+    stuck: bool = False,
+    after_id: Annotated[str, Query(max_length=admin.OFFER_ID_LENGTH)] = "",
+    limit: Annotated[int, Query(ge=1, le=admin.MAX_PAGE)] = 100,
+) -> list[OfferProgress]:
+    """The agency's offers (by id; page with `after_id`), in one `state` if given; `stuck`:
+    those redeemed whose access token expired with no credential issued."""
+    rows = admin.list_offers(
+        session, deployment, principal, state=state, stuck=stuck, after_id=after_id, limit=limit
     )
+    now = deployment.now()
+    live = admin.live_token_offers(session, [row.id for row in rows], now)
+    return [OfferProgress.listed(row, now=now, token_live=row.id in live) for row in rows]
+
+
+@router.post("/offers/{offer_id}/reoffer", status_code=201)
+def reoffer(offer_id: str, principal: ReadPrincipalDep, deployment: DeploymentDep) -> OfferCreated:
+    """A fresh offer (new code and transaction code) with the sealed claims of a stuck one,
+    which is withdrawn."""
+    with session_scope(deployment.engine) as session:
+        created = admin.reoffer(session, deployment, principal, offer_id=offer_id)
+    return _offer_created(created)
 
 
 @router.get("/offers/{offer_id}")

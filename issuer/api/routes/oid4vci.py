@@ -34,7 +34,7 @@ from issuer.oid4vci import (
     parse_token_request,
 )
 from issuer.services import issuance
-from issuer.services.deployment import Deployment
+from issuer.services.deployment import Deployment, FaultPoint
 from issuer.services.offers import pre_authorized_code
 from issuer.services.trust import status_list_aggregation_uri
 
@@ -138,6 +138,7 @@ def token(
     issued = issuance.redeem_pre_authorized_code(
         deployment, slug=slug, request=parse_token_request(form)
     )
+    deployment.fault_point(FaultPoint.TOKEN_ANSWER)  # tests only: committed, not yet answered
     body = {
         "access_token": issued.access_token,
         "token_type": "Bearer",
@@ -188,6 +189,8 @@ async def credential(slug: str, request: Request, deployment: DeploymentDep) -> 
         access_token=bearer_token(request),
         request=parsed,
     )
+    if deployment.fault_hook is not None:  # tests only: committed, not yet answered
+        await run_in_threadpool(deployment.fault_point, FaultPoint.CREDENTIAL_ANSWER)
     return _credential_response(result)
 
 
