@@ -233,3 +233,69 @@ def test_first_issuances_at_once_open_one_status_list(
         server, select(StatusListRecord.id).where(col(StatusListRecord.agency_id) == agency_id)
     )
     assert len(lists) == 1, f"{len(lists)} status lists opened for {RACERS * BATCH} credentials"
+
+
+# --- the agency's decisions: each taken on the row as it is -------------------------------------
+
+
+def issued_credential_id(server: RunningIssuer, http: httpx.Client) -> int:
+    wallet = Wallet(http, time.time)
+    created = make_offer(server, http, slug="mois", type_id=RESIDENT, tx_code=False)
+    wallet.obtain(created["credential_offer_uri"], None)
+    (row,) = rows_of(
+        server, select(IssuedCredential.id).where(IssuedCredential.offer_id == created["offer_id"])
+    )
+    return int(row)
+
+
+def test_revoke_racing_unsuspend_never_revives_a_revoked_credential(
+    server: RunningIssuer, http: httpx.Client
+) -> None:
+    for _ in range(ROUNDS):
+        credential = f"{server.public_url}/admin/credentials/{issued_credential_id(server, http)}"
+        suspended = http.post(f"{credential}/suspend", headers=server.admin())
+        assert suspended.status_code == 200, suspended.text
+        actions = ["revoke", "unsuspend"] * (RACERS // 2)
+
+        responses = at_once(
+            RACERS,
+            lambda i: http.post(f"{credential}/{actions[i]}", headers=server.admin()),  # noqa: B023
+        )
+
+        assert_no_server_error(responses)
+        done = [
+            action for action, r in zip(actions, responses, strict=True) if r.status_code == 200
+        ]
+        assert all(r.status_code in (200, 409) for r in responses)
+        # In any order one after the other: one revoke, perhaps one unsuspend before it.
+        assert done.count("revoke") == 1 and done.count("unsuspend") <= 1, done
+        assert http.get(credential, headers=server.admin()).json()["status"] == "invalid"
+
+
+def test_approve_racing_deny_decides_once(server: RunningIssuer, http: httpx.Client) -> None:
+    response = http.post(
+        f"{server.public_url}/admin/offers",
+        json={"credential_type": RESIDENT, "claims": REGISTRY.get(RESIDENT).examples[0]}
+        | {"approval_required": True},
+        headers=server.admin(),
+    )
+    assert response.status_code == 201, response.text
+    offer = f"{server.public_url}/admin/offers/{response.json()['offer_id']}"
+    actions = ["approve", "deny"] * (RACERS // 2)
+
+    responses = at_once(
+        RACERS, lambda i: http.post(f"{offer}/{actions[i]}", headers=server.admin())
+    )
+
+    assert_no_server_error(responses)
+    decided = [r.json() for r in responses if r.status_code == 200]
+    assert len(decided) == 1, decided
+    assert sorted({r.status_code for r in responses}) == [200, 409]
+    final = http.get(offer, headers=server.admin()).json()
+    assert final["approval"] == decided[0]["approval"]
+    events = rows_of(
+        server,
+        select(AuditEvent.action).where(AuditEvent.target == response.json()["offer_id"]),
+    )
+    decision = {"approved": "offer.approve", "denied": "offer.deny"}[decided[0]["approval"]]
+    assert sorted(events) == sorted(["offer.create", decision])
