@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from issuer.api import create_app
 from issuer.db import is_transaction_conflict, retrying, session_scope
 from issuer.models import AuditEvent, IssuedCredential, Offer
-from tests._issuer import IssuerWorld
+from tests._issuer import IssuerWorld, fresh_postgres_schema, postgres_url
 from tests._issuer_client import issue, nonce, post_credential, proof, redeemed, rows, world
 
 __all__ = ["world"]  # a fixture
@@ -29,9 +29,15 @@ pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
+def database_url() -> Iterator[str]:
+    """PostgreSQL only (its SQLSTATEs), in place of conftest's two backends."""
+    if postgres_url() is None:
+        pytest.skip("JIGAP_TEST_DATABASE_URL is not set")
+    yield from fresh_postgres_schema()
+
+
+@pytest.fixture
 def pg_world(world: IssuerWorld) -> IssuerWorld:
-    if world.deployment.engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL's SQLSTATEs")
     return world
 
 
