@@ -10,6 +10,7 @@ import functools
 import logging
 import secrets
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -40,6 +41,7 @@ _READ_ONLY = "jigap_read_only"  # an execution option: see read_only()
 # PostgreSQL's SQLSTATEs for a transaction the server gave up so that others could go on:
 # deadlock_detected, serialization_failure. Run again, it normally succeeds.
 _CONFLICT_SQLSTATES = frozenset({"40P01", "40001"})
+_RETRY_PAUSE_MS = 10
 _log = logging.getLogger(__name__)
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -174,6 +176,9 @@ def retrying(unit_of_work: Callable[P, T]) -> Callable[P, T]:
                 unit_of_work.__qualname__,
                 getattr(exc.orig, "sqlstate", "?"),
             )
+        # A moment, a random one, for the transaction that won to finish: run again at once,
+        # the two would meet again in the same order.
+        time.sleep((_RETRY_PAUSE_MS + secrets.randbelow(_RETRY_PAUSE_MS * 4)) / 1000)
         return unit_of_work(*args, **kwargs)
 
     return run

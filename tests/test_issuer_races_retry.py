@@ -125,18 +125,22 @@ def test_a_real_deadlock_is_detected_and_its_victim_run_again(pg_world: IssuerWo
     with engine.begin() as connection:
         connection.execute(text("CREATE TABLE pair (id int PRIMARY KEY, v int)"))
         connection.execute(text("INSERT INTO pair VALUES (1, 0), (2, 0)"))
-    both_hold_one = threading.Barrier(2)
+    both_hold_one, one_committed = threading.Barrier(2), threading.Event()
     attempts: list[int] = []
     bump = text("UPDATE pair SET v = v + 1 WHERE id = :id")
 
     @retrying
     def cross(first: int, second: int) -> None:
         attempts.append(first)
+        first_try = attempts.count(first) == 1
+        if not first_try:  # the victim's second try: after the winner, so as not to meet again
+            one_committed.wait(timeout=30)
         with session_scope(engine) as session:
             session.connection().execute(bump, {"id": first})
-            if attempts.count(first) == 1:  # the first try meets the other one halfway
+            if first_try:  # the first tries meet halfway, each holding the row the other needs
                 both_hold_one.wait(timeout=30)
             session.connection().execute(bump, {"id": second})
+        one_committed.set()
 
     threads = [threading.Thread(target=cross, args=pair) for pair in [(1, 2), (2, 1)]]
     for thread in threads:
