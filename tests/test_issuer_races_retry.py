@@ -21,7 +21,16 @@ from issuer.api import create_app
 from issuer.db import is_transaction_conflict, retrying, session_scope
 from issuer.models import AuditEvent, IssuedCredential, Offer
 from tests._issuer import IssuerWorld, fresh_postgres_schema, postgres_url
-from tests._issuer_client import issue, nonce, post_credential, proof, redeemed, rows, world
+from tests._issuer_client import (
+    create_offer,
+    issue,
+    nonce,
+    post_credential,
+    proof,
+    redeemed,
+    rows,
+    world,
+)
 
 __all__ = ["world"]  # a fixture
 
@@ -152,3 +161,13 @@ def test_a_real_deadlock_is_detected_and_its_victim_run_again(pg_world: IssuerWo
     assert sorted(attempts) in ([1, 1, 2], [1, 2, 2])
     with engine.connect() as connection:
         assert connection.execute(text("SELECT sum(v) FROM pair")).scalar_one() == 4
+
+
+def test_a_deadlocked_admin_write_is_run_again(client: TestClient, pg_world: IssuerWorld) -> None:
+    fail_inserts(pg_world.deployment.engine, "auditevent", sqlstate="40P01", times=1)
+
+    create_offer(client, pg_world)  # asserts the 201
+
+    assert faults_fired(pg_world.deployment.engine) == 2
+    assert len(rows(pg_world, Offer)) == 1
+    assert [e.action for e in rows(pg_world, AuditEvent)] == ["offer.create"]
