@@ -9,6 +9,7 @@ PostgreSQL to detect.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 
@@ -22,6 +23,8 @@ from issuer.db import is_transaction_conflict, retrying, session_scope
 from issuer.models import AuditEvent, IssuedCredential, Offer
 from tests._issuer import IssuerWorld, fresh_postgres_schema, postgres_url
 from tests._issuer_client import (
+    RESIDENT,
+    admin,
     create_offer,
     issue,
     nonce,
@@ -171,3 +174,23 @@ def test_a_deadlocked_admin_write_is_run_again(client: TestClient, pg_world: Iss
     assert faults_fired(pg_world.deployment.engine) == 2
     assert len(rows(pg_world, Offer)) == 1
     assert [e.action for e in rows(pg_world, AuditEvent)] == ["offer.create"]
+
+
+def test_a_deadlocked_bulk_row_is_run_again(client: TestClient, pg_world: IssuerWorld) -> None:
+    fail_inserts(pg_world.deployment.engine, "offer", sqlstate="40001", times=1)
+    claims = pg_world.deployment.registry.get(RESIDENT).examples[0]
+    upload = "\n".join([json.dumps({"claims": claims})] * 2).encode()
+
+    response = client.post(
+        "/admin/offers/bulk",
+        params={"credential_type": RESIDENT},
+        content=upload,
+        headers=admin(pg_world) | {"Content-Type": "application/x-ndjson"},
+    )
+
+    assert response.status_code == 200, response.text
+    *answered, summary = [json.loads(line) for line in response.text.splitlines()]
+    assert [("offer_id" in row, row["row"]) for row in answered] == [(True, 1), (True, 2)]
+    assert summary["summary"]["created"] == 2
+    assert faults_fired(pg_world.deployment.engine) == 3
+    assert len(rows(pg_world, Offer)) == 2
