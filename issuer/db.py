@@ -6,26 +6,45 @@ WAL, foreign keys and a busy timeout so that several worker processes can share 
 
 from __future__ import annotations
 
+import functools
+import logging
 import secrets
 import threading
+import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 from urllib.parse import quote
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, create_engine
 
-__all__ = ["make_engine", "migrate", "read_only", "scratch_postgres_schema", "session_scope"]
+__all__ = [
+    "is_transaction_conflict",
+    "make_engine",
+    "migrate",
+    "read_only",
+    "retrying",
+    "scratch_postgres_schema",
+    "session_scope",
+]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _SQLITE_BUSY_MS = 30_000
 _SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
 _READ_ONLY = "jigap_read_only"  # an execution option: see read_only()
+# PostgreSQL's SQLSTATEs for a transaction the server gave up so that others could go on:
+# deadlock_detected, serialization_failure. Run again, it normally succeeds.
+_CONFLICT_SQLSTATES = frozenset({"40P01", "40001"})
+_RETRY_PAUSE_MS = 10
+_log = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def make_engine(database_url: str) -> Engine:
@@ -126,3 +145,40 @@ def scratch_postgres_schema(server_url: str, *, prefix: str) -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+def is_transaction_conflict(exc: BaseException) -> bool:
+    """Whether ``exc`` is a transaction the database aborted for a deadlock or a
+    serialization failure (PostgreSQL 40P01 / 40001), as opposed to a real error."""
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in (
+        _CONFLICT_SQLSTATES
+    )
+
+
+def retrying(unit_of_work: Callable[P, T]) -> Callable[P, T]:
+    """``unit_of_work`` (a function that opens, runs and ends its own transactions) run once
+    more if the database aborted it for a deadlock or a serialization failure.
+
+    The whole function is re-run, never a statement: the aborted transaction was rolled back
+    entirely, and what it read may have changed. One retry only: a second conflict in a row
+    is load to report (as 503), not to pile onto.
+    """
+
+    @functools.wraps(unit_of_work)
+    def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return unit_of_work(*args, **kwargs)
+        except DBAPIError as exc:
+            if not is_transaction_conflict(exc):
+                raise
+            _log.warning(
+                "%s: transaction aborted (%s), running it again",
+                unit_of_work.__qualname__,
+                getattr(exc.orig, "sqlstate", "?"),
+            )
+        # A moment, a random one, for the transaction that won to finish: run again at once,
+        # the two would meet again in the same order.
+        time.sleep((_RETRY_PAUSE_MS + secrets.randbelow(_RETRY_PAUSE_MS * 4)) / 1000)
+        return unit_of_work(*args, **kwargs)
+
+    return run

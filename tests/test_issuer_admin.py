@@ -229,8 +229,10 @@ def test_lists_show_only_the_agencys_own(client: TestClient, world: IssuerWorld)
     assert nhis_by_type.json() == []
     mois_events = client.get("/admin/audit-events", headers=admin(world, "mois")).json()
     nhis_events = client.get("/admin/audit-events", headers=admin(world, "nhis")).json()
-    assert len(mois_events) == len(nhis_events) == 1
-    assert mois_events[0]["id"] != nhis_events[0]["id"]
+    # Each agency's offers and the credentials issued from them (one event a credential).
+    assert [e["action"] for e in mois_events] == ["offer.create"] + ["credential.issue"] * 2
+    assert [e["action"] for e in nhis_events] == ["offer.create", "credential.issue"]
+    assert not {e["id"] for e in mois_events} & {e["id"] for e in nhis_events}
 
 
 # --- Listing credentials -----------------------------------------------------------------------
@@ -380,6 +382,7 @@ def test_every_change_is_audited_in_order(client: TestClient, world: IssuerWorld
     events = client.get("/admin/audit-events", headers=admin(world)).json()
     assert [(e["action"], e["target"]) for e in events] == [
         ("offer.create", issued.offer_id),
+        ("credential.issue", cid),  # by the wallet, not by an agency token
         ("offer.create", approved),
         ("offer.create", denied),
         ("offer.approve", approved),
@@ -391,13 +394,20 @@ def test_every_change_is_audited_in_order(client: TestClient, world: IssuerWorld
     ids, times = [e["id"] for e in events], [e["at"] for e in events]
     assert ids == sorted(ids) and times == sorted(times)
     assert events[-1]["at"] == world.clock()
-    assert events[5]["detail"] == {"reason": "lost phone"}
+    assert events[6]["detail"] == {"reason": "lost phone"}
+    # What and where, never a claim: the type and the status slot.
+    assert events[1]["detail"] == {
+        "credential_type": RESIDENT,
+        "status_list_id": credential["status_list_id"],
+        "status_index": credential["status_index"],
+    }
+    assert events[1]["token_id"] is None
     assert events[0]["detail"] == {
         "credential_type": RESIDENT,
         "tx_code": True,
         "approval_required": False,
     }
-    assert len({e["token_id"] for e in events}) == 1
+    assert len({e["token_id"] for e in events if e["action"] != "credential.issue"}) == 1
     # Paging through the log gives the same events.
     tail = client.get(
         "/admin/audit-events", params={"after_id": ids[2], "limit": 2}, headers=admin(world)

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from credential_schemas import Registry
 from issuer.api.errors import install_error_handlers
 from issuer.api.routes import admin, bulk, oid4vci, public
+from issuer.api.text_guard import TextGuard
 from issuer.db import make_engine, migrate
 from issuer.errors import AdminError, AdminErrorCode
 from issuer.services.deployment import Deployment
@@ -63,6 +64,7 @@ def create_app(
         limit=deployment.settings.max_body_bytes,
         upload_limit=deployment.settings.max_upload_bytes,
     )
+    app.add_middleware(TextGuard)  # a NUL anywhere in a request: 400 (issuer.api.text_guard)
     return app
 
 

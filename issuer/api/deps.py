@@ -53,11 +53,15 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
-def _reading_principal(request: Request, session: ReadSessionDep) -> AgencyPrincipal:
-    return authenticate(session, bearer_token(request))
+def _reading_principal(request: Request, deployment: DeploymentDep) -> AgencyPrincipal:
+    # A read of its own, ended before the route runs: a route that writes then holds one
+    # connection, not two. Holding both, tens of concurrent writes took every connection of
+    # the pool for their reads, and each waited for a second one, until the pool timed out.
+    with session_scope(deployment.read_engine, queue=False) as session:
+        return authenticate(session, bearer_token(request))
 
 
-# The agency behind an admin request's token, looked up in the route's read-only session.
+# The agency behind an admin request's token (its rows read, then detached).
 ReadPrincipalDep = Annotated[AgencyPrincipal, Depends(_reading_principal)]
 
 

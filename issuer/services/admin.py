@@ -4,6 +4,10 @@ Every function takes the calling ``AgencyPrincipal`` and touches only that agenc
 a record of another agency is "not found", never "forbidden", so that its existence is not
 revealed. Each action that changes something appends an ``AuditEvent`` in the same
 transaction, so that there is no change without its record.
+
+A change is decided on the row as it is now: the row is read locked (``for_update``), so
+that two decisions racing for one offer or one credential (approve and deny, revoke and
+unsuspend) are taken one after the other, the second seeing the first.
 """
 
 from __future__ import annotations
@@ -151,9 +155,15 @@ def make_offer(
     return created
 
 
-def get_offer(session: Session, principal: AgencyPrincipal, offer_id: str) -> Offer:
+def get_offer(
+    session: Session, principal: AgencyPrincipal, offer_id: str, *, for_update: bool = False
+) -> Offer:
     """One of the calling agency's offers (another agency's is "not found", as none)."""
-    offer = session.get(Offer, offer_id) if len(offer_id) <= OFFER_ID_LENGTH else None
+    offer = (
+        session.get(Offer, offer_id, **_locked(for_update))
+        if len(offer_id) <= OFFER_ID_LENGTH
+        else None
+    )
     if offer is None or offer.agency_id != principal.agency.id:
         raise AdminError(AdminErrorCode.NOT_FOUND, "no such offer")
     return offer
@@ -168,7 +178,7 @@ def decide_offer(
     approve: bool,
 ) -> Offer:
     """Approve or deny an offer waiting for approval (its wallet is polling, §9)."""
-    offer = get_offer(session, principal, offer_id)
+    offer = get_offer(session, principal, offer_id, for_update=True)
     if offer.approval != Approval.PENDING:
         raise AdminError(AdminErrorCode.CONFLICT, f"the offer is already {offer.approval}")
     offer.approval = Approval.APPROVED if approve else Approval.DENIED
@@ -267,9 +277,9 @@ def reoffer(
 
 
 def get_credential(
-    session: Session, principal: AgencyPrincipal, credential_id: int
+    session: Session, principal: AgencyPrincipal, credential_id: int, *, for_update: bool = False
 ) -> IssuedCredential:
-    credential = session.get(IssuedCredential, credential_id)
+    credential = session.get(IssuedCredential, credential_id, **_locked(for_update))
     if credential is None or credential.agency_id != principal.agency.id:
         raise AdminError(AdminErrorCode.NOT_FOUND, "no such credential")
     return credential
@@ -297,6 +307,13 @@ def list_credentials(
         query = query.where(IssuedCredential.credential_type == credential_type)
     query = query.order_by(col(IssuedCredential.id)).limit(max(1, min(limit, MAX_PAGE)))
     return list(session.exec(query))
+
+
+def _locked(for_update: bool) -> dict[str, Any]:
+    # FOR NO KEY UPDATE: the row is ours to change; rows that refer to it may still be added.
+    if not for_update:
+        return {}
+    return {"with_for_update": {"key_share": True}, "populate_existing": True}
 
 
 class StatusAction:
@@ -328,7 +345,7 @@ def change_credential_status(
     """Revoke (final), suspend, or unsuspend one credential."""
     if action not in _TRANSITIONS:
         raise AdminError(AdminErrorCode.INVALID_REQUEST, f"unknown action {action[:32]!r}")
-    credential = get_credential(session, principal, credential_id)
+    credential = get_credential(session, principal, credential_id, for_update=True)
     allowed_from, target = _TRANSITIONS[action]
     if credential.status not in allowed_from:
         current = StatusValue(credential.status).name.lower()

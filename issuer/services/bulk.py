@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import anyio
 
 from credential_schemas import ClaimsError, CredentialType, RegistryErrorCode
-from issuer.db import session_scope
+from issuer.db import retrying, session_scope
 from issuer.errors import AdminError, AdminErrorCode
 from issuer.services.admin import AgencyPrincipal, make_offer, record
 from issuer.services.bulk_records import (
@@ -158,6 +158,7 @@ class BulkUpload:
                 await anyio.to_thread.run_sync(self._audit, rows, created, complete)
         yield BulkSummary(rows=rows, created=created, failed=rows - created, complete=complete)
 
+    @retrying
     def _offer(self, row: Record) -> RowCreated | RowFailed:
         """One row: parsed, checked, and its offer committed in a transaction of its own."""
         try:
@@ -182,6 +183,7 @@ class BulkUpload:
             return RowFailed(row.number, AdminErrorCode(exc.code), exc.detail)
         return RowCreated(row.number, created)
 
+    @retrying
     def _audit(self, rows: int, created: int, complete: bool) -> None:
         with session_scope(self._deployment.engine) as session:
             record(

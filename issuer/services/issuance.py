@@ -3,6 +3,12 @@
 Every one-time value is consumed by a conditional UPDATE or DELETE whose row count decides
 who won, inside the transaction that acts on it: two processes racing for one
 pre-authorized code, nonce or transaction id get one success and one error, never two.
+An offer's state changes the same way (UPDATE … WHERE state = the state expected), and a
+request that acts on a redeemed offer locks its row first, so that retries of one access
+token queue behind each other instead of each issuing a credential set.
+
+Each service function is one transaction, run again once if the database chose it as a
+deadlock's victim (``retrying``).
 
 A lost answer can be asked for again (``issuer.services.redelivery``): the token endpoint
 answers a redeemed code with its transaction code again, and the same access token gets
@@ -18,7 +24,7 @@ from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
 from issuer.credential import StatusReference, issue_sd_jwt_vc
-from issuer.db import session_scope
+from issuer.db import retrying, session_scope
 from issuer.errors import (
     BearerTokenError,
     CredentialErrorCode,
@@ -32,6 +38,7 @@ from issuer.models import (
     AccessToken,
     Agency,
     Approval,
+    AuditEvent,
     DeferredIssuance,
     IssuedCredential,
     Nonce,
@@ -59,6 +66,7 @@ from issuer.tokens import keyed_hash, new_token, token_hash
 from keys.jwk import Algorithm, PublicKey, public_key_from_jwk
 
 __all__ = [
+    "CREDENTIAL_ISSUED",
     "PROOF_ALGORITHMS",
     "Deferred",
     "Issued",
@@ -72,6 +80,8 @@ __all__ = [
 ]
 
 PROOF_ALGORITHMS = frozenset({Algorithm.ES256, Algorithm.EDDSA})
+CREDENTIAL_ISSUED = "credential.issue"  # the audit event of each credential issued
+_INVALID_CODE = "unknown, used or expired code"
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +109,7 @@ def agency_by_slug(session: Session, slug: str) -> Agency | None:
 # --- Token endpoint (§6) -------------------------------------------------------------------
 
 
+@retrying
 def redeem_pre_authorized_code(
     deployment: Deployment, *, slug: str, request: TokenRequest
 ) -> IssuedTokens:
@@ -120,7 +131,7 @@ def redeem_pre_authorized_code(
             else None
         )
         if offer is None or offer.state != OfferState.OFFERED or offer.expires_at <= now:
-            raise OAuthError(OAuthErrorCode.INVALID_GRANT, "unknown, used or expired code")
+            raise OAuthError(OAuthErrorCode.INVALID_GRANT, _INVALID_CODE)
         # §6.3: a transaction code missing or unexpected is invalid_request; wrong, invalid_grant.
         if offer.tx_code_hash is None and request.tx_code is not None:
             raise OAuthError(OAuthErrorCode.INVALID_REQUEST, "this offer takes no tx_code")
@@ -145,7 +156,7 @@ def redeem_pre_authorized_code(
                 )
             )
             if redeemed.rowcount != 1:  # another request redeemed it first
-                raise OAuthError(OAuthErrorCode.INVALID_GRANT, "unknown, used or expired code")
+                raise OAuthError(OAuthErrorCode.INVALID_GRANT, _INVALID_CODE)
             access_token = access_token_for(deployment, offer.id)
             session.add(
                 AccessToken(
@@ -162,24 +173,28 @@ def redeem_pre_authorized_code(
 
 
 def _spend_tx_code_attempt(session: Session, offer_id: str) -> str:
+    # Only an offer still waiting for its code pays for a wrong one: once the right code has
+    # redeemed it (committed while this request read it), a late wrong try changes nothing.
+    waiting = (col(Offer.id) == offer_id) & (col(Offer.state) == OfferState.OFFERED)
     spent = session.exec(
         update(Offer)
-        .where(col(Offer.id) == offer_id, col(Offer.tx_code_attempts_left) > 0)
+        .where(waiting, col(Offer.tx_code_attempts_left) > 0)
         .values(tx_code_attempts_left=Offer.tx_code_attempts_left - 1)
     )
-    offer = session.get(Offer, offer_id)
-    assert offer is not None  # noqa: S101 - read in this transaction
-    session.refresh(offer)
-    if spent.rowcount != 1 or offer.tx_code_attempts_left <= 0:
-        offer.state, offer.sealed_claims = OfferState.DEAD, None
-        session.add(offer)
-        return "wrong tx_code; no attempts left, the offer is withdrawn"
-    return f"wrong tx_code; {offer.tx_code_attempts_left} attempts left"
+    if spent.rowcount != 1:
+        return _INVALID_CODE
+    # The UPDATE holds the row: what it left is read back unchanged by anyone else.
+    left = session.exec(select(Offer.tx_code_attempts_left).where(Offer.id == offer_id)).one()
+    if left > 0:
+        return f"wrong tx_code; {left} attempts left"
+    session.exec(update(Offer).where(waiting).values(state=OfferState.DEAD, sealed_claims=None))
+    return "wrong tx_code; no attempts left, the offer is withdrawn"
 
 
 # --- Nonce endpoint (§7) -------------------------------------------------------------------
 
 
+@retrying
 def new_nonce(deployment: Deployment, *, slug: str) -> str | None:
     """A fresh `c_nonce` for agency ``slug`` (None if there is no such agency)."""
     now = deployment.now()
@@ -205,25 +220,34 @@ def new_nonce(deployment: Deployment, *, slug: str) -> str | None:
 
 
 def _authorised_offer(
-    session: Session, *, slug: str, access_token: str | None, now: int
+    session: Session, *, slug: str, access_token: str | None, now: int, lock: bool = False
 ) -> tuple[Agency, Offer]:
+    """The agency and the offer ``access_token`` was issued for; with ``lock``, the offer's
+    row is locked until the transaction ends, so that requests acting on it run one by one."""
     if not access_token:
         raise BearerTokenError("an access token is required", token_given=False)
     token = session.get(AccessToken, token_hash(access_token))
     agency = agency_by_slug(session, slug)
     if token is None or agency is None or token.agency_id != agency.id or token.expires_at <= now:
         raise BearerTokenError("unknown or expired access token")
-    offer = session.get(Offer, token.offer_id)
+    # FOR NO KEY UPDATE: serialises the requests of one offer, while the rows that merely
+    # refer to it (access tokens, credentials) can still be inserted.
+    offer = session.get(
+        Offer, token.offer_id, with_for_update={"key_share": True} if lock else None
+    )
     assert offer is not None  # noqa: S101 - a foreign key
     return agency, offer
 
 
+@retrying
 def issue_credentials(
     deployment: Deployment, *, slug: str, access_token: str | None, request: CredentialRequest
 ) -> Issued | Deferred:
     now, settings = deployment.now(), deployment.settings
     with session_scope(deployment.engine) as session:
-        agency, offer = _authorised_offer(session, slug=slug, access_token=access_token, now=now)
+        agency, offer = _authorised_offer(
+            session, slug=slug, access_token=access_token, now=now, lock=True
+        )
         if request.configuration_id not in agency.credential_types:
             raise CredentialRequestError(
                 CredentialErrorCode.UNKNOWN_CREDENTIAL_CONFIGURATION,
@@ -288,12 +312,15 @@ def issue_credentials(
     raise CredentialRequestError(CredentialErrorCode.CREDENTIAL_REQUEST_DENIED, refusal)
 
 
+@retrying
 def deferred_credentials(
     deployment: Deployment, *, slug: str, access_token: str | None, transaction_id: str
 ) -> Issued | Deferred:
     now = deployment.now()
     with session_scope(deployment.engine) as session:
-        agency, offer = _authorised_offer(session, slug=slug, access_token=access_token, now=now)
+        agency, offer = _authorised_offer(
+            session, slug=slug, access_token=access_token, now=now, lock=True
+        )
         deferral = session.get(DeferredIssuance, token_hash(transaction_id))
         if (
             deferral is not None
@@ -430,25 +457,55 @@ def _issue(
             expires_at=expires_at,
         )
         credentials.append(issued.compact)
+        _audit_issued(session, record, now)
     notification_id = new_token()[:32]
     # Data minimisation: the claims have done their job.
-    offer.state, offer.sealed_claims, offer.notification_id = (
-        OfferState.ISSUED,
-        None,
-        notification_id,
+    issued_offer = session.exec(
+        update(Offer)
+        .where(col(Offer.id) == offer.id, col(Offer.state) == OfferState.REDEEMED)
+        .values(state=OfferState.ISSUED, sealed_claims=None, notification_id=notification_id)
     )
-    session.add(offer)
+    if issued_offer.rowcount != 1:  # never, while the caller holds the row; if so, undo all
+        raise CredentialRequestError(
+            CredentialErrorCode.CREDENTIAL_REQUEST_DENIED, "this offer was already issued"
+        )
     return Issued(tuple(credentials), notification_id)
 
 
+def _audit_issued(session: Session, credential: IssuedCredential, now: int) -> None:
+    """The issuance in the agency's audit log: what and where, never a claim or the subject.
+    No agency token acted (``token_id`` None): a wallet did."""
+    session.add(
+        AuditEvent(
+            agency_id=credential.agency_id,
+            token_id=None,
+            action=CREDENTIAL_ISSUED,
+            target=str(credential.id),
+            detail={
+                "credential_type": credential.credential_type,
+                "status_list_id": credential.status_list_id,
+                "status_index": credential.status_index,
+            },
+            at=now,
+        )
+    )
+
+
 def _kill(session: Session, offer: Offer) -> None:
-    offer.state, offer.sealed_claims = OfferState.DEAD, None
-    session.add(offer)
+    session.exec(
+        update(Offer)
+        .where(
+            col(Offer.id) == offer.id,
+            col(Offer.state).in_((OfferState.OFFERED, OfferState.REDEEMED)),
+        )
+        .values(state=OfferState.DEAD, sealed_claims=None)
+    )
 
 
 # --- Notification endpoint (§11) ------------------------------------------------------------
 
 
+@retrying
 def notify(
     deployment: Deployment, *, slug: str, access_token: str | None, request: NotificationRequest
 ) -> None:
@@ -460,5 +517,9 @@ def notify(
             raise NotificationError(
                 NotificationErrorCode.INVALID_NOTIFICATION_ID, "unknown notification_id"
             )
-        offer.notification_event = request.event
-        session.add(offer)
+        # The event is recorded against the notification it names, whatever else raced it.
+        session.exec(
+            update(Offer)
+            .where(col(Offer.id) == offer.id, col(Offer.notification_id) == request.notification_id)
+            .values(notification_event=request.event)
+        )

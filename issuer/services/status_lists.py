@@ -4,7 +4,13 @@ changes, and the signed ``statuslist+jwt`` each agency publishes.
 A slot is a random index in the agency's current list. Uniqueness is the database's job
 (``uq_status_slot``): a clash, even with another process, fails the INSERT inside a
 savepoint and we draw again. Slots are never freed, so an index is never reused. When
-random draws keep clashing the list is getting full and a new list is opened.
+random draws keep clashing and the list is at least half used, a new list is opened.
+
+Herd privacy: whoever fetches a list learns only that a credential is one of those it holds,
+so a list must not be opened beside another that is far from full. Opening one is serialised
+per agency: the opener locks the agency's row (PostgreSQL; SQLite admits one writer anyway)
+and looks again for a list opened meanwhile, so first issuances racing each other share one.
+Every published list has all of its ``size`` entries, used or not.
 
 Every status change bumps the list's ``version`` in the same transaction; the published
 token is rebuilt on the next fetch whose cached token is older than that version, so a
@@ -16,11 +22,11 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from issuer.db import session_scope
+from issuer.db import retrying, session_scope
 from issuer.models import Agency, IssuedCredential, StatusListRecord
 from issuer.services.deployment import Deployment
 from issuer.tokens import token_hash
@@ -40,6 +46,9 @@ __all__ = [
 # Draws that clash before we open a new list. At load factor a, a draw clashes with
 # probability a; eight clashes in a row happen before a = 0.5 about once in 256.
 _DRAWS_PER_LIST = 8
+# A streak of clashes below this share of slots used is bad luck (at a half, eight in a row
+# come once in 256 draws), not a full list: keep drawing in it.
+_FULL_ENOUGH = 0.5
 
 
 def status_list_uri(deployment: Deployment, slug: str, list_id: int) -> str:
@@ -51,7 +60,9 @@ def allocate_credential_slot(
 ) -> IssuedCredential:
     """Give ``credential`` a fresh random slot and insert it; returns it with its slot."""
     assert agency.id is not None  # noqa: S101 - agencies come from the database
-    status_list = _current_list(session, deployment, agency.id)
+    status_list = _newest_list(session, agency.id) or _open_list(
+        session, deployment, agency.id, full=None
+    )
     while True:
         for _ in range(_DRAWS_PER_LIST):
             credential.status_list_id = status_list.id  # type: ignore[assignment]
@@ -63,20 +74,37 @@ def allocate_credential_slot(
             except IntegrityError:
                 continue  # the savepoint's rollback made `credential` transient again
             return credential
-        status_list = _open_list(session, deployment, agency.id)
+        if _used_share(session, status_list) >= _FULL_ENOUGH:
+            status_list = _open_list(session, deployment, agency.id, full=status_list)
 
 
-def _current_list(session: Session, deployment: Deployment, agency_id: int) -> StatusListRecord:
-    newest = session.exec(
+def _newest_list(session: Session, agency_id: int) -> StatusListRecord | None:
+    return session.exec(
         select(StatusListRecord)
         .where(StatusListRecord.agency_id == agency_id)
         .order_by(col(StatusListRecord.id).desc())
         .limit(1)
     ).first()
-    return newest if newest is not None else _open_list(session, deployment, agency_id)
 
 
-def _open_list(session: Session, deployment: Deployment, agency_id: int) -> StatusListRecord:
+def _used_share(session: Session, status_list: StatusListRecord) -> float:
+    used = session.exec(
+        select(func.count()).where(IssuedCredential.status_list_id == status_list.id)
+    ).one()
+    return used / status_list.size
+
+
+def _open_list(
+    session: Session, deployment: Deployment, agency_id: int, *, full: StatusListRecord | None
+) -> StatusListRecord:
+    """A list after ``full`` (None: the agency's first), unless another transaction opened
+    it first: then that one."""
+    # Held to the end of the transaction: a second opener waits here, then finds this list.
+    # FOR NO KEY UPDATE does not hold up the inserts that merely refer to the agency.
+    session.get(Agency, agency_id, with_for_update={"key_share": True}, populate_existing=True)
+    newest = _newest_list(session, agency_id)
+    if newest is not None and (full is None or newest.id != full.id):
+        return newest
     record = StatusListRecord(
         agency_id=agency_id, size=deployment.settings.status_list_size, created_at=deployment.now()
     )
@@ -118,6 +146,7 @@ class PublishedStatusList:
         return max(0, self.issued_at + self.ttl - now)
 
 
+@retrying
 def published_status_list(
     deployment: Deployment, *, slug: str, list_id: int
 ) -> PublishedStatusList | None:

@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from issuer.api.deps import DeploymentDep, ReadPrincipalDep, ReadSessionDep
-from issuer.db import session_scope
+from issuer.db import retrying, session_scope
 from issuer.errors import AdminError, AdminErrorCode
 from issuer.models import MAX_BIG_ROW_ID, IssuedCredential, Offer, OfferState
 from issuer.oid4vci import offer_uri_by_reference
@@ -146,6 +146,7 @@ class AuditEventPublic(BaseModel):
 
 
 @router.post("/offers", status_code=201)
+@retrying  # the body is the unit of work: its transaction, run again on a deadlock
 def create_offer(
     body: OfferCreate, principal: ReadPrincipalDep, deployment: DeploymentDep
 ) -> OfferCreated:
@@ -226,6 +227,7 @@ def offer_qr(
 
 
 @router.post("/offers/{offer_id}/approve")
+@retrying  # the body is the unit of work: its transaction, run again on a deadlock
 def approve_offer(
     offer_id: str, principal: ReadPrincipalDep, deployment: DeploymentDep
 ) -> OfferPublic:
@@ -238,6 +240,7 @@ def approve_offer(
 
 
 @router.post("/offers/{offer_id}/deny")
+@retrying  # the body is the unit of work: its transaction, run again on a deadlock
 def deny_offer(
     offer_id: str, principal: ReadPrincipalDep, deployment: DeploymentDep
 ) -> OfferPublic:
@@ -281,6 +284,7 @@ def get_credential(
 
 
 @router.post("/credentials/{credential_id}/{action}")
+@retrying  # the body is the unit of work: its transaction, run again on a deadlock
 def change_status(
     credential_id: Annotated[int, Path(ge=1, le=MAX_BIG_ROW_ID)],
     action: Literal["revoke", "suspend", "unsuspend"],
