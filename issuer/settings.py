@@ -1,8 +1,12 @@
 """The issuer service's settings: built once in ``create_app``/the CLI, never at import.
 
-``from_env`` reads ``JIGAP_ISSUER_*`` variables. Secrets (the key-store passphrase and the
-HMAC key behind subject hashes and transaction codes) have no defaults: a service started
-without them refuses to start rather than run with a value everyone knows.
+``from_env`` reads ``JIGAP_ISSUER_*`` variables, and the key stores' passphrase from
+``JIGAP_KEY_PASSPHRASE``: the one name every command that opens a key store reads (`issuer
+init`, `issuer serve`, `keys rotate`), so that an operator who sources ``issuer.env`` can
+rotate an agency's key. ``JIGAP_ISSUER_KEY_PASSPHRASE`` (its name before) is read when the
+canonical one is absent, and is deprecated. Secrets (that passphrase and the HMAC key behind
+subject hashes and transaction codes) have no defaults: a service started without them
+refuses to start rather than run with a value everyone knows.
 """
 
 from __future__ import annotations
@@ -13,9 +17,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-__all__ = ["ENV_PREFIX", "Settings", "SettingsError"]
+from keys.store import PASSPHRASE_ENV
+
+__all__ = [
+    "DEPRECATED_PASSPHRASE_ENV",
+    "ENV_PREFIX",
+    "PASSPHRASE_ENV",
+    "Settings",
+    "SettingsError",
+]
 
 ENV_PREFIX = "JIGAP_ISSUER_"
+DEPRECATED_PASSPHRASE_ENV = ENV_PREFIX + "KEY_PASSPHRASE"
 _MIN_SECRET_BYTES = 32
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -92,13 +105,16 @@ class Settings:
             return value
 
         data_dir = Path(env.get(ENV_PREFIX + "DATA_DIR", "jigap-issuer-data"))
+        passphrase = env.get(PASSPHRASE_ENV) or env.get(DEPRECATED_PASSPHRASE_ENV)
+        if not passphrase:
+            raise SettingsError(f"{PASSPHRASE_ENV} is not set")
         return cls(
             database_url=env.get(
                 ENV_PREFIX + "DATABASE_URL", f"sqlite:///{data_dir / 'issuer.sqlite3'}"
             ),
             public_url=env.get(ENV_PREFIX + "PUBLIC_URL", "http://127.0.0.1:8000"),
             data_dir=data_dir,
-            key_passphrase=required("KEY_PASSPHRASE"),
+            key_passphrase=passphrase,
             hmac_key=_hex_secret(required("HMAC_KEY")),
         )
 

@@ -20,7 +20,7 @@ import typer
 from keys.encoding import json_dumps, json_loads, json_loads_object
 from keys.errors import KeyErrorCode, KeyManagementError, TrustListError
 from keys.jwk import Algorithm, public_key_from_jwk
-from keys.store import FileKeyStore, KeyStatus, read_key_info
+from keys.store import PASSPHRASE_ENV, FileKeyStore, KeyStatus, read_key_info
 from keys.trust_list import (
     MAX_ISSUERS,
     TrustList,
@@ -31,7 +31,6 @@ from keys.trust_list import (
 
 __all__ = ["PASSPHRASE_ENV", "CliSettings", "app"]
 
-PASSPHRASE_ENV = "JIGAP_KEY_PASSPHRASE"  # noqa: S105 - the name of a variable, not a secret
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 _SECONDS_PER_DAY = 86_400
 _MAX_INPUT_FILE = 16 * 1024 * 1024
