@@ -34,6 +34,7 @@ from issuer.observability import (
     LogFormat,
     configure_logging,
     console,
+    key_event,
     metrics_directory,
 )
 from issuer.settings import ENV_PREFIX, PASSPHRASE_ENV, Settings, SettingsError
@@ -330,6 +331,8 @@ def _preflight(settings: Settings, *, run_migrations: bool) -> None:
                     "database schema migrated",
                     extra={"event": "schema_migrated", "from": state.current, "to": state.head},
                 )
-            check_ready(deployment)
+            kids = check_ready(deployment)
+        for slug, kid in kids.items():
+            key_event("ready", kid=kid, store=slug)
     finally:
         deployment.engine.dispose()

@@ -108,6 +108,7 @@ def configure_logging(log_format: LogFormat | None = None) -> None:
         uvicorn_logger.handlers[:] = []
         uvicorn_logger.propagate = True
     logging.getLogger("uvicorn.access").disabled = True  # raw paths: offer ids
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its per-connection chatter
 
 
 def console() -> Console:

@@ -34,8 +34,9 @@ class NotReadyError(Exception):
         self.detail = detail
 
 
-def check_ready(deployment: Deployment) -> None:
-    """Raise ``NotReadyError`` naming the first thing that would stop issuance."""
+def check_ready(deployment: Deployment) -> dict[str, str]:
+    """Each agency's signing kid; or ``NotReadyError`` naming the first thing that would stop
+    issuance."""
     try:
         state = schema_state(deployment.engine)
         if not state.at_head:
@@ -53,12 +54,14 @@ def check_ready(deployment: Deployment) -> None:
             slugs = list(session.exec(select(Agency.slug).order_by(Agency.slug)))
     except UNAVAILABLE as exc:
         raise NotReadyError(Unreadiness.DATABASE_UNAVAILABLE, describe_unavailable(exc)) from exc
+    kids: dict[str, str] = {}
     for slug in slugs:
         try:
-            deployment.signer(slug)
+            kids[slug] = deployment.signer(slug).kid
         except (KeyManagementError, LookupError, OSError) as exc:
-            detail = exc.detail if isinstance(exc, KeyManagementError) else str(exc)
+            detail = f"{exc.code}: {exc.detail}" if isinstance(exc, KeyManagementError) else str(exc)
             raise NotReadyError(Unreadiness.SIGNING_KEY, f"agency {slug}: {detail}") from exc
+    return kids
 
 
 def describe_unavailable(exc: BaseException) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from issuer import observability as observe
 from issuer.errors import AdminError, AdminErrorCode
 from issuer.models import (
     Agency,
@@ -257,6 +258,7 @@ def change_credential_status(
         now=now,
         detail={"reason": reason} if reason else None,
     )
+    observe.credential_status_changed(principal.agency.slug, credential_id, action)
     return credential
 
 
