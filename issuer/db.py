@@ -13,6 +13,7 @@ them 503 with ``Retry-After`` and the commands exit with their own code (docs/op
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import secrets
 import threading
@@ -50,14 +51,17 @@ _SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.Wea
 _READ_ONLY = "jigap_read_only"  # an execution option: see read_only()
 
 
-def make_engine(database_url: str) -> Engine:
-    """An engine for ``database_url`` (``sqlite:///…`` or ``postgresql+psycopg://…``)."""
+def make_engine(database_url: str, *, busy_seconds: float = _SQLITE_BUSY_MS / 1000) -> Engine:
+    """An engine for ``database_url`` (``sqlite:///…`` or ``postgresql+psycopg://…``).
+
+    ``busy_seconds``: how long a SQLite connection waits for another process's write lock.
+    """
     if database_url.startswith("sqlite"):
         _create_owner_only(database_url)
         engine = create_engine(
-            database_url, connect_args={"check_same_thread": False, "timeout": 30}
+            database_url, connect_args={"check_same_thread": False, "timeout": busy_seconds}
         )
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", functools.partial(_sqlite_pragmas, busy_seconds))
         event.listen(engine, "begin", _sqlite_begin)
         _SQLITE_WRITERS[engine] = threading.Lock()
         return engine
@@ -75,13 +79,13 @@ def _create_owner_only(database_url: str) -> None:
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(busy_seconds: float, dbapi_connection: Any, _record: Any) -> None:
     # pysqlite's own transaction handling is off; the "begin" listener above opens them.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_MS}")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_seconds * 1000)}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 

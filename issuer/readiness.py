@@ -58,9 +58,11 @@ def check_ready(deployment: Deployment) -> dict[str, str]:
     for slug in slugs:
         try:
             kids[slug] = deployment.signer(slug).kid
-        except (KeyManagementError, LookupError, OSError) as exc:
-            detail = f"{exc.code}: {exc.detail}" if isinstance(exc, KeyManagementError) else str(exc)
-            raise NotReadyError(Unreadiness.SIGNING_KEY, f"agency {slug}: {detail}") from exc
+        except KeyManagementError as exc:
+            detail = f"agency {slug}: {exc.code}: {exc.detail}"
+            raise NotReadyError(Unreadiness.SIGNING_KEY, detail) from exc
+        except (LookupError, OSError) as exc:
+            raise NotReadyError(Unreadiness.SIGNING_KEY, f"agency {slug}: {exc}") from exc
     return kids
 
 

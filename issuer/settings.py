@@ -67,6 +67,9 @@ class Settings:
     max_body_bytes: int = 256 * 1024
     max_upload_bytes: int = 64 * 1024 * 1024
     max_upload_rows: int = 100_000
+    # How long a SQLite write waits for another process's lock before the request is answered
+    # 503 (issuer.db); PostgreSQL waits on its own lock_timeout.
+    database_busy_seconds: float = 30.0
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.public_url)
@@ -115,6 +118,7 @@ class Settings:
             public_url=env.get(ENV_PREFIX + "PUBLIC_URL", "http://127.0.0.1:8000"),
             data_dir=data_dir,
             key_passphrase=passphrase,
+            database_busy_seconds=_seconds(env, "DATABASE_BUSY_SECONDS", 30.0),
             hmac_key=_hex_secret(required("HMAC_KEY")),
         )
 
@@ -124,3 +128,16 @@ def _hex_secret(value: str) -> bytes:
         return bytes.fromhex(value)
     except ValueError:
         raise SettingsError(f"{ENV_PREFIX}HMAC_KEY must be hexadecimal") from None
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    value = env.get(ENV_PREFIX + name)
+    if not value:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise SettingsError(f"{ENV_PREFIX}{name} must be a number of seconds") from None
+    if not 0 < seconds <= 3600:
+        raise SettingsError(f"{ENV_PREFIX}{name} must be between 0 and 3600 seconds")
+    return seconds

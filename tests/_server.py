@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,9 +108,10 @@ class RunningIssuer:
 
 @contextlib.contextmanager
 def running_issuer(
-    data_dir: Path, database_url: str, *, workers: int = 1
+    data_dir: Path, database_url: str, *, workers: int = 1, serve_options: Sequence[str] = ()
 ) -> Iterator[RunningIssuer]:
-    """`jigap issuer init` then `jigap issuer serve --workers N` on a free loopback port."""
+    """`jigap issuer init` then `jigap issuer serve --workers N [serve_options]` on a free
+    loopback port."""
     port = free_port()
     public_url = f"http://127.0.0.1:{port}"
     settings, tokens = init_deployment(data_dir, public_url=public_url, database_url=database_url)
@@ -119,7 +120,7 @@ def running_issuer(
     env = {name: value for name, value in os.environ.items() if not name.startswith(ENV_PREFIX)}
     command = [
         str(JIGAP), "issuer", "serve", "--data-dir", str(data_dir),
-        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), *serve_options,
     ]  # fmt: skip
     with log.open("wb") as log_file:
         # A session of its own: if the server does not stop when asked, its process group

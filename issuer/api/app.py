@@ -32,7 +32,7 @@ __all__ = ["create_app", "create_served_app", "make_deployment"]
 def make_deployment(
     settings: Settings, *, clock: Callable[[], float] = time.time, run_migrations: bool = True
 ) -> Deployment:
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, busy_seconds=settings.database_busy_seconds)
     if run_migrations:
         migrate(engine)
     return Deployment(settings=settings, engine=engine, registry=Registry.load(), clock=clock)
