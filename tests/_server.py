@@ -108,13 +108,22 @@ class RunningIssuer:
 
 @contextlib.contextmanager
 def running_issuer(
-    data_dir: Path, database_url: str, *, workers: int = 1, serve_options: Sequence[str] = ()
+    data_dir: Path,
+    database_url: str,
+    *,
+    workers: int = 1,
+    serve_options: Sequence[str] = (),
+    extra_settings: Mapping[str, str] | None = None,
 ) -> Iterator[RunningIssuer]:
     """`jigap issuer init` then `jigap issuer serve --workers N [serve_options]` on a free
-    loopback port."""
+    loopback port; ``extra_settings`` (``JIGAP_ISSUER_`` names without the prefix) are added
+    to the deployment's issuer.env between the two."""
     port = free_port()
     public_url = f"http://127.0.0.1:{port}"
     settings, tokens = init_deployment(data_dir, public_url=public_url, database_url=database_url)
+    with (data_dir / "issuer.env").open("a", encoding="utf-8") as env_file:
+        for name, value in (extra_settings or {}).items():
+            env_file.write(f"{ENV_PREFIX}{name}={value}\n")
     log = data_dir / "server.log"
     # The deployment's settings come from its issuer.env alone, not from this test's shell.
     env = {name: value for name, value in os.environ.items() if not name.startswith(ENV_PREFIX)}
