@@ -166,3 +166,19 @@ def test_trust_list_create_refuses_an_empty_issuer_list(
     assert finished.stderr.startswith("refused: trust_list_invalid")
     assert "no issuers" in finished.stderr
     assert not out.exists()
+
+
+# -- the operator's guide ---------------------------------------------------------------------
+
+OPERATIONS = (Path(__file__).parents[1] / "docs" / "operations.md").read_text("utf-8")
+
+
+def test_every_exit_code_and_serve_option_is_documented() -> None:
+    from issuer.cli import EXIT_DATABASE_UNAVAILABLE, EXIT_REFUSED, EXIT_SCHEMA
+
+    for code in (0, EXIT_REFUSED, 2, EXIT_DATABASE_UNAVAILABLE, EXIT_SCHEMA):
+        assert f"\n| {code} |" in OPERATIONS, code
+    serve_help = jigap("issuer", "serve", "--help").stdout
+    for option in re.findall(r"--[a-z][a-z-]+", serve_help):
+        if option not in {"--help", "--data-dir", "--workers", "--host", "--port"}:
+            assert f"`{option}" in OPERATIONS, option
