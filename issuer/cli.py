@@ -221,7 +221,7 @@ def migrate(
     from issuer.db import migrate as upgrade
 
     settings, _ = _settings(data_dir)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, busy_seconds=settings.database_busy_seconds)
     try:
         with _one_line_failures():
             before = schema_state(engine)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sqlite3
 import stat
 import subprocess
 import time
@@ -163,6 +164,23 @@ def test_init_on_an_unreachable_database_is_one_line(tmp_path: Path) -> None:
 
     line = assert_one_line_refusal(finished, EXIT_DATABASE_UNAVAILABLE)
     assert "database unavailable" in line
+
+
+def test_a_locked_database_is_one_line(deployment: Path) -> None:
+    database = database_url(deployment).removeprefix("sqlite:///")
+    locker = sqlite3.connect(database, isolation_level=None, timeout=5)
+    try:
+        locker.execute("BEGIN EXCLUSIVE")
+        finished = jigap(
+            "issuer", "migrate", "--data-dir", str(deployment),
+            **{ENV_PREFIX + "DATABASE_BUSY_SECONDS": "0.5"},
+        )  # fmt: skip
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+
+    line = assert_one_line_refusal(finished, EXIT_DATABASE_UNAVAILABLE)
+    assert "database is locked" in line
 
 
 def test_a_database_behind_the_head_is_refused_unless_migrated(deployment: Path) -> None:
