@@ -308,6 +308,9 @@ def serve(
             workers=workers,
             http="issuer.api.timeouts:SlowClientProtocol",
             timeout_keep_alive=keep_alive,
+            # uvicorn kills a worker that misses a 5 s health ping; one still importing on a
+            # loaded machine is slow, not hung.
+            timeout_worker_healthcheck=15,
             log_config=None,  # ours (issuer.observability): text or JSON lines, no raw paths
             access_log=False,  # URLs can carry offer ids: requests are logged by route template
         )
