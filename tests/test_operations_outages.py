@@ -13,14 +13,18 @@ import contextlib
 import socket
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from credential_schemas import Registry
-from tests._issuer import fresh_postgres_schema, postgres_url
+from issuer.db import UNAVAILABLE, make_engine, scratch_postgres_schema
+from tests._issuer import postgres_url
 from tests._server import RunningIssuer, running_issuer
 
 RESIDENT = "resident_register_extract"
@@ -127,9 +131,10 @@ def _pump(source: socket.socket, sink: socket.socket) -> None:
 
 @pytest.mark.postgres
 def test_a_lost_postgresql_answers_503_then_recovers(tmp_path: Path) -> None:
-    if postgres_url() is None:
+    server_url = postgres_url()
+    if server_url is None:
         pytest.skip("JIGAP_TEST_DATABASE_URL is not set")
-    for direct_url in fresh_postgres_schema():
+    with scratch_postgres_schema(server_url, prefix="t_") as direct_url:
         direct = make_url(direct_url)
         proxy = LoopbackProxy((direct.host or "127.0.0.1", direct.port or 5432))
         proxy.restore()
@@ -150,3 +155,45 @@ def test_a_lost_postgresql_answers_503_then_recovers(tmp_path: Path) -> None:
                 assert make_offer(server).status_code == 201
         finally:
             proxy.cut()
+
+
+@pytest.mark.postgres
+def test_a_postgresql_deadlock_is_one_of_the_unavailable_errors() -> None:
+    """The class the 503 handler matches is the one SQLAlchemy really raises for a deadlock."""
+    server_url = postgres_url()
+    if server_url is None:
+        pytest.skip("JIGAP_TEST_DATABASE_URL is not set")
+    with scratch_postgres_schema(server_url, prefix="t_") as url:
+        engine = make_engine(url)
+        try:
+            with engine.begin() as connection:
+                connection.execute(text("CREATE TABLE pair (id int PRIMARY KEY, v int)"))
+                connection.execute(text("INSERT INTO pair VALUES (1, 0), (2, 0)"))
+            first, second = engine.connect(), engine.connect()
+            caught: list[BaseException] = []
+
+            def cross(connection: Connection, then: int) -> None:
+                try:
+                    connection.execute(text("UPDATE pair SET v = 1 WHERE id = :id"), {"id": then})
+                except DBAPIError as exc:
+                    caught.append(exc)
+
+            first.begin()
+            second.begin()
+            first.execute(text("UPDATE pair SET v = 1 WHERE id = 1"))
+            second.execute(text("UPDATE pair SET v = 1 WHERE id = 2"))
+            waiting = threading.Thread(target=cross, args=(first, 2))
+            waiting.start()
+            time.sleep(0.2)  # the first waits for row 2; now the second asks for row 1
+            cross(second, 1)
+            second.rollback()
+            waiting.join(30)
+            first.rollback()
+            first.close()
+            second.close()
+        finally:
+            engine.dispose()
+
+        (deadlock,) = caught
+        assert "deadlock" in str(deadlock).lower()
+        assert isinstance(deadlock, UNAVAILABLE)
