@@ -86,6 +86,7 @@ def issue_with_one_wrong_code(server: RunningIssuer, http: httpx.Client) -> dict
         "claims": claims,
         "tx_code": made.json()["tx_code"],
         "offer_uri": made.json()["credential_offer_uri"],
+        "offer_id": made.json()["offer_id"],
         "pre_authorized_code": offer["grants"][PRE_AUTHORIZED_CODE_GRANT]["pre-authorized_code"],
         "credentials": credentials,
         "admin_token": server.tokens["mois"],
@@ -161,7 +162,7 @@ def test_metrics_count_issuance_refusals_requests_and_signatures(
     # Route templates only: no label carries a path with an id in it.
     labels = {sample_labels.get("route", "") for sample_labels, _ in requests}
     assert all(re.fullmatch(r"[A-Za-z0-9_./{}-]*|unmatched", label) for label in labels)
-    assert not any(flow["offer_uri"].rsplit("/", 1)[-1] in label for label in labels)
+    assert not any(flow["offer_id"] in label for label in labels)
 
 
 def test_every_worker_answers_the_same_counts(server: RunningIssuer) -> None:
@@ -186,6 +187,16 @@ def test_logs_are_json_lines_without_secrets_or_claims(
     server: RunningIssuer, http: httpx.Client
 ) -> None:
     flow = issue_with_one_wrong_code(server, http)
+    listed = http.get(
+        f"{server.public_url}/admin/credentials", params={"limit": 1000}, headers=server.admin()
+    )
+    newest = max(listed.json(), key=lambda row: row["id"])
+    revoked = http.post(
+        f"{server.public_url}/admin/credentials/{newest['id']}/revoke",
+        json={"reason": "reissued"},
+        headers=server.admin(),
+    )
+    assert revoked.status_code == 200, revoked.text
     time.sleep(0.5)  # the workers' last lines reach the file
 
     text = server.log.read_text("utf-8")
@@ -197,13 +208,18 @@ def test_logs_are_json_lines_without_secrets_or_claims(
     routes = {line["route"] for line in requests}
     assert {"/admin/offers", "/agencies/{slug}/token", "/agencies/{slug}/credential"} <= routes
     events = {line.get("event") for line in lines}
-    assert {"credentials_issued", "transaction_code_refused", "key_ready"} <= events
+    assert {
+        "credentials_issued",
+        "transaction_code_refused",
+        "credential_status_changed",
+        "key_ready",
+    } <= events
     # Nothing a citizen or an agency must keep secret, nor any claim value, is in the log.
     secrets = [
         flow["tx_code"],
         flow["pre_authorized_code"],
         flow["admin_token"],
-        flow["offer_uri"].rsplit("/", 1)[-1],
+        flow["offer_id"],
         *(credential.split("~")[0].split(".")[1] for credential in flow["credentials"]),
         server.settings.key_passphrase,
         server.settings.hmac_key.hex(),
