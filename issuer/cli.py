@@ -37,7 +37,13 @@ from issuer.observability import (
     key_event,
     metrics_directory,
 )
-from issuer.settings import ENV_PREFIX, PASSPHRASE_ENV, Settings, SettingsError
+from issuer.settings import (
+    DEPRECATED_PASSPHRASE_ENV,
+    ENV_PREFIX,
+    PASSPHRASE_ENV,
+    Settings,
+    SettingsError,
+)
 from keys.errors import KeyManagementError
 from keys.store import FileKeyStore, write_atomically
 
@@ -205,6 +211,11 @@ def _settings(data_dir: Path) -> tuple[Settings, dict[str, str]]:
             f"run `jigap issuer init --data-dir {data_dir}` first"
         )
     env = _environment(data_dir)
+    if env.get(DEPRECATED_PASSPHRASE_ENV) and not env.get(PASSPHRASE_ENV):
+        typer.echo(
+            f"warning: {DEPRECATED_PASSPHRASE_ENV} is deprecated: name it {PASSPHRASE_ENV}",
+            err=True,
+        )
     with _one_line_failures():
         return Settings.from_env(env), env
 

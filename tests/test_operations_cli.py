@@ -182,3 +182,18 @@ def test_every_exit_code_and_serve_option_is_documented() -> None:
     for option in re.findall(r"--[a-z][a-z-]+", serve_help):
         if option not in {"--help", "--data-dir", "--workers", "--host", "--port"}:
             assert f"`{option}" in OPERATIONS, option
+
+
+def test_the_deprecated_name_in_issuer_env_is_still_read_with_a_warning(tmp_path: Path) -> None:
+    data_dir = tmp_path / "issuer-data"
+    assert jigap("issuer", "init", "--data-dir", str(data_dir)).returncode == 0
+    env_file = data_dir / "issuer.env"
+    env_file.write_text(
+        env_file.read_text("utf-8").replace(f"{PASSPHRASE_ENV}=", f"{DEPRECATED_PASSPHRASE_ENV}="),
+        "utf-8",
+    )
+
+    finished = jigap("issuer", "migrate", "--check", "--data-dir", str(data_dir))
+
+    assert finished.returncode == 0, finished.stderr
+    assert f"{DEPRECATED_PASSPHRASE_ENV} is deprecated" in finished.stderr
