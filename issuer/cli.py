@@ -297,17 +297,17 @@ def serve(
     if log_format is not None:
         os.environ[LOG_FORMAT_ENV] = log_format.value
     configure_logging()
-    from issuer.api.timeouts import timeouts_environment
-
-    os.environ.update(
-        timeouts_environment(
-            header_seconds=header_timeout,
-            body_seconds=body_timeout,
-            max_connections=max_connections,
-        )
-    )
-    # Before anything imports prometheus-client: its mode is fixed when it is first imported.
+    # Before anything imports prometheus-client (issuer.api does): its mode is fixed then.
     with metrics_directory():
+        from issuer.api.timeouts import timeouts_environment
+
+        os.environ.update(
+            timeouts_environment(
+                header_seconds=header_timeout,
+                body_seconds=body_timeout,
+                max_connections=max_connections,
+            )
+        )
         _preflight(settings, run_migrations=run_migrations)
         import uvicorn
 

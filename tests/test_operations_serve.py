@@ -248,12 +248,14 @@ def test_serve_listens_on_the_public_urls_host_and_port(deployment: Path) -> Non
 
     with serving(deployment) as process:
         health = wait_ready(process, f"{public_url}/health", deployment / "serve.log")
-        # A request that writes, so that SQLite's -wal and -shm files exist.
-        offer = httpx.get(f"{public_url}/metrics", timeout=5.0)
+        # A request that reads the database, so that SQLite's -wal and -shm files exist; one
+        # worker counts its requests too (prometheus-client's mode is set before its import).
+        scraped = httpx.get(f"{public_url}/metrics", timeout=5.0)
 
     assert health.status_code == 200
     assert health.json() == {"status": "ok"}
-    assert offer.status_code == 200
+    assert scraped.status_code == 200
+    assert 'jigap_http_requests_total{method="GET",route="/health",status="200"}' in scraped.text
     modes = {
         path.name: stat.S_IMODE(path.stat().st_mode)
         for path in deployment.iterdir()
