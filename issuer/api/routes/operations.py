@@ -50,7 +50,10 @@ def ready(deployment: DeploymentDep) -> JSONResponse:
 @router.get("/metrics", summary="Prometheus metrics (text format 0.0.4)")
 def prometheus_metrics(deployment: DeploymentDep) -> Response:
     return Response(
-        metrics.render(deployment.read_engine),
+        metrics.render(
+            deployment.read_engine,
+            database_cache_seconds=deployment.settings.metrics_database_seconds,
+        ),
         media_type=metrics.CONTENT_TYPE,
         headers=_PROBE_HEADERS,
     )
