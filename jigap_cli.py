@@ -69,6 +69,23 @@ app.add_typer(schemas_app, name="schemas")
 app.add_typer(issuer_app, name="issuer")
 
 
+def _version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import version
+
+        typer.echo(f"jigap {version('jigap')}")
+        raise typer.Exit
+
+
+@app.callback()
+def main(
+    show_version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """jigap (지갑): government certificates as verifiable credentials."""
+
+
 @app.command()
 def demo(
     out: str = typer.Option(

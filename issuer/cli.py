@@ -1,32 +1,66 @@
-"""`jigap issuer …`: set up a development deployment, and run the service.
+"""`jigap issuer …`: set up a development deployment, migrate its database, run the service.
 
 ``init`` writes ``{data_dir}/issuer.env`` (mode 0600) with the deployment's settings and
 secrets, creates the database, a development trust anchor, the sample agencies with their
 signing keys, and prints each agency's admin API token (shown this once, stored hashed).
-``serve`` reads that file (variables already set in the environment win) and runs uvicorn.
+``serve`` reads that file (variables already set in the environment win), checks that the
+deployment can issue (issuer.readiness) and only then runs uvicorn. ``migrate`` brings the
+database to this code's schema.
+
+Exit codes (docs/operations.md): 0 done, 1 refused (settings, a key that does not open, a
+directory never initialised), 2 usage, 3 database unavailable (unreachable or locked),
+4 database schema not at this code's head.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import secrets
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from issuer.settings import ENV_PREFIX, Settings, SettingsError
+from issuer.observability import (
+    LOG_FORMAT_ENV,
+    LogFormat,
+    configure_logging,
+    console,
+    key_event,
+    metrics_directory,
+)
+from issuer.settings import (
+    DEPRECATED_PASSPHRASE_ENV,
+    ENV_PREFIX,
+    PASSPHRASE_ENV,
+    Settings,
+    SettingsError,
+)
+from keys.errors import KeyManagementError
 from keys.store import FileKeyStore, write_atomically
 
-__all__ = ["SAMPLE_AGENCIES_FILE", "app", "init_deployment", "read_env_file", "sample_agencies"]
+__all__ = [
+    "EXIT_DATABASE_UNAVAILABLE",
+    "EXIT_REFUSED",
+    "EXIT_SCHEMA",
+    "SAMPLE_AGENCIES_FILE",
+    "app",
+    "init_deployment",
+    "read_env_file",
+    "sample_agencies",
+]
 
+logger = logging.getLogger("jigap.issuer")
 ENV_FILE = "issuer.env"
-EXIT_REFUSED = 1
+EXIT_REFUSED, EXIT_DATABASE_UNAVAILABLE, EXIT_SCHEMA = 1, 3, 4
 
 # The programme's first issuers, as data (a development deployment's sample agencies).
 SAMPLE_AGENCIES_FILE = Path(__file__).parent / "sample_agencies.json"
@@ -37,7 +71,11 @@ def sample_agencies() -> list[dict[str, Any]]:
     return agencies
 
 
-app = typer.Typer(help="The issuer service (OID4VCI, agency admin API).", no_args_is_help=True)
+app = typer.Typer(
+    help="The issuer service (OID4VCI, agency admin API).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 
 _DataDir = Annotated[Path, typer.Option(file_okay=False, help="Deployment data directory")]
 
@@ -71,14 +109,13 @@ def init_deployment(
     from issuer.models import Agency
     from issuer.services.admin import create_agency_token
 
-    data_dir.mkdir(parents=True, exist_ok=True)
+    # Owner-only: the directory holds the database (citizens' pending claims) and key stores.
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     env = {
         ENV_PREFIX + "PUBLIC_URL": public_url,
         ENV_PREFIX + "DATA_DIR": str(data_dir),
         ENV_PREFIX + "DATABASE_URL": database_url or f"sqlite:///{data_dir / 'issuer.sqlite3'}",
-        ENV_PREFIX + "KEY_PASSPHRASE": os.environ.get(
-            ENV_PREFIX + "KEY_PASSPHRASE", secrets.token_urlsafe(24)
-        ),
+        PASSPHRASE_ENV: os.environ.get(PASSPHRASE_ENV, secrets.token_urlsafe(24)),
         ENV_PREFIX + "HMAC_KEY": os.environ.get(ENV_PREFIX + "HMAC_KEY", secrets.token_hex(32)),
     }
     settings = Settings.from_env(env)
@@ -115,6 +152,32 @@ def init_deployment(
     return settings, tokens
 
 
+def _refuse(message: str, code: int = EXIT_REFUSED) -> typer.Exit:
+    typer.echo(" ".join(message.split()), err=True)
+    return typer.Exit(code)
+
+
+@contextlib.contextmanager
+def _one_line_failures() -> Iterator[None]:
+    """What an operator can fix becomes one line and an exit code, not a traceback."""
+    from issuer.db import UNAVAILABLE
+    from issuer.readiness import NotReadyError, Unreadiness, describe_unavailable
+
+    try:
+        yield
+    except (SettingsError, KeyManagementError) as exc:
+        raise _refuse(f"refused: {exc}") from exc
+    except NotReadyError as exc:
+        code = {
+            Unreadiness.DATABASE_UNAVAILABLE: EXIT_DATABASE_UNAVAILABLE,
+            Unreadiness.SCHEMA_BEHIND: EXIT_SCHEMA,
+            Unreadiness.SCHEMA_UNKNOWN: EXIT_SCHEMA,
+        }.get(exc.reason, EXIT_REFUSED)
+        raise _refuse(f"refused: {exc}", code) from exc
+    except UNAVAILABLE as exc:
+        raise _refuse(f"refused: {describe_unavailable(exc)}", EXIT_DATABASE_UNAVAILABLE) from exc
+
+
 @app.command()
 def init(
     data_dir: _DataDir = Path("jigap-issuer-data"),
@@ -126,19 +189,16 @@ def init(
     ] = None,
 ) -> None:
     """Create a development deployment: database, trust anchor, sample agencies, tokens."""
-    try:
+    with _one_line_failures():
         settings, tokens = init_deployment(
             data_dir, public_url=public_url, database_url=database_url
         )
-    except SettingsError as exc:
-        typer.echo(f"refused: {exc}", err=True)
-        raise typer.Exit(EXIT_REFUSED) from exc
     table = Table(title="Agencies")
     table.add_column("agency")
     table.add_column("issuer identifier", overflow="fold")
     for slug in tokens:
         table.add_row(slug, escape(settings.issuer_id(slug)))
-    Console().print(table)
+    console().print(table)
     # Plain lines, not table cells: a token shown once must never be cut to the terminal width.
     typer.echo("Admin API tokens (shown once; stored only hashed):")
     for slug, token in tokens.items():
@@ -147,29 +207,156 @@ def init(
     typer.echo(f"run: jigap issuer serve --data-dir {data_dir}")
 
 
+def _settings(data_dir: Path) -> tuple[Settings, dict[str, str]]:
+    """The deployment's settings, or one line saying why there are none."""
+    if not (data_dir / ENV_FILE).is_file() and not (data_dir / "keys").is_dir():
+        raise _refuse(
+            f"refused: {data_dir} is not an issuer deployment (no {ENV_FILE}): "
+            f"run `jigap issuer init --data-dir {data_dir}` first"
+        )
+    env = _environment(data_dir)
+    if env.get(DEPRECATED_PASSPHRASE_ENV) and not env.get(PASSPHRASE_ENV):
+        typer.echo(
+            f"warning: {DEPRECATED_PASSPHRASE_ENV} is deprecated: name it {PASSPHRASE_ENV}",
+            err=True,
+        )
+    with _one_line_failures():
+        return Settings.from_env(env), env
+
+
+@app.command()
+def migrate(
+    data_dir: _DataDir = Path("jigap-issuer-data"),
+    check: Annotated[
+        bool, typer.Option("--check", help="Change nothing; exit 4 if behind the head")
+    ] = False,
+) -> None:
+    """Bring the database's schema to this code's newest migration (Alembic)."""
+    from issuer.db import make_engine, schema_state
+    from issuer.db import migrate as upgrade
+
+    settings, _ = _settings(data_dir)
+    engine = make_engine(settings.database_url, busy_seconds=settings.database_busy_seconds)
+    try:
+        with _one_line_failures():
+            before = schema_state(engine)
+            if not before.at_head and not before.behind:
+                raise _refuse(
+                    f"refused: database schema at {before.current}, unknown to this code "
+                    f"(head {before.head}): run the newer code's migrate",
+                    EXIT_SCHEMA,
+                )
+            if check:
+                if not before.at_head:
+                    raise _refuse(
+                        f"database schema at {before.current or 'nothing'}, head {before.head}",
+                        EXIT_SCHEMA,
+                    )
+                typer.echo(f"database schema at the head ({before.head})")
+                return
+            upgrade(engine)
+    finally:
+        engine.dispose()
+    if before.at_head:
+        typer.echo(f"database schema already at the head ({before.head})")
+    else:
+        typer.echo(f"database schema migrated from {before.current or 'nothing'} to {before.head}")
+
+
 @app.command()
 def serve(
     data_dir: _DataDir = Path("jigap-issuer-data"),
-    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on [default: the public URL's host]")
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, help="Port [default: the public URL's port]"),
+    ] = None,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes")] = 1,
+    run_migrations: Annotated[
+        bool, typer.Option("--migrate", help="Migrate a database behind the head first")
+    ] = False,
+    log_format: Annotated[
+        LogFormat | None,
+        typer.Option(help=f"Log lines as text or JSON [env {LOG_FORMAT_ENV}; default text]"),
+    ] = None,
+    header_timeout: Annotated[
+        float, typer.Option(min=0.1, help="Seconds a request's headers may take to arrive")
+    ] = 10.0,
+    body_timeout: Annotated[
+        float, typer.Option(min=0.1, help="Seconds a request's body may take to arrive")
+    ] = 30.0,
+    keep_alive: Annotated[
+        int, typer.Option(min=1, help="Seconds an idle keep-alive connection stays open")
+    ] = 5,
+    max_connections: Annotated[
+        int, typer.Option(min=1, help="Open connections per worker; more are refused")
+    ] = 1000,
 ) -> None:
-    """Run the service with uvicorn (settings from the environment and issuer.env)."""
+    """Check the deployment can issue, then run it with uvicorn (settings from issuer.env)."""
+    # First: without the server extra, that is what to say (jigap_cli names the extra).
     import uvicorn
 
-    env = _environment(data_dir)
-    try:
-        Settings.from_env(env)  # refuse to start on bad settings, before forking workers
-    except SettingsError as exc:
-        typer.echo(f"refused: {exc}", err=True)
-        raise typer.Exit(EXIT_REFUSED) from exc
+    settings, env = _settings(data_dir)
+    public = urlsplit(settings.public_url)
     os.environ.update(env)
-    uvicorn.run(
-        "issuer.api.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="info",
-        access_log=False,  # URLs can carry offer ids: keep them out of logs by default
-    )
+    if log_format is not None:
+        os.environ[LOG_FORMAT_ENV] = log_format.value
+    configure_logging()
+    # Before anything imports prometheus-client (issuer.api does): its mode is fixed then.
+    with metrics_directory():
+        from issuer.api.timeouts import timeouts_environment
+
+        os.environ.update(
+            timeouts_environment(
+                header_seconds=header_timeout,
+                body_seconds=body_timeout,
+                max_connections=max_connections,
+            )
+        )
+        _preflight(settings, run_migrations=run_migrations)
+
+        uvicorn.run(
+            "issuer.api.app:create_served_app",
+            factory=True,
+            host=host or public.hostname or "127.0.0.1",
+            port=port or public.port or (443 if public.scheme == "https" else 80),
+            workers=workers,
+            http="issuer.api.timeouts:SlowClientProtocol",
+            timeout_keep_alive=keep_alive,
+            # uvicorn kills a worker that misses a 5 s health ping; one still importing on a
+            # loaded machine is slow, not hung.
+            timeout_worker_healthcheck=15,
+            log_config=None,  # ours (issuer.observability): text or JSON lines, no raw paths
+            access_log=False,  # URLs can carry offer ids: requests are logged by route template
+        )
+
+
+def _preflight(settings: Settings, *, run_migrations: bool) -> None:
+    """Before listening (and before forking workers): the database answers, at the head (or
+    migrated to it when asked), and every agency's signing key opens."""
+    from issuer.api.app import make_deployment
+    from issuer.db import migrate as upgrade
+    from issuer.db import schema_state
+    from issuer.readiness import check_ready
+    from issuer.services.offers import seal_legacy_claims
+
+    deployment = make_deployment(settings, run_migrations=False)
+    try:
+        with _one_line_failures():
+            state = schema_state(deployment.engine)
+            if run_migrations and state.behind:
+                upgrade(deployment.engine)
+                logger.info(
+                    "database schema migrated",
+                    extra={"event": "schema_migrated", "from": state.current, "to": state.head},
+                )
+            kids = check_ready(deployment)
+            # Opens the sealing keys (a wrong passphrase stops here too) and seals the plain
+            # claims of offers written before migration 0003, once, before any worker runs.
+            seal_legacy_claims(deployment)
+        for slug, kid in kids.items():
+            key_event("ready", kid=kid, store=slug)
+    finally:
+        deployment.engine.dispose()

@@ -2,34 +2,50 @@
 
 SQLite (a file, the default) and PostgreSQL behave the same to the code above: SQLite gets
 WAL, foreign keys and a busy timeout so that several worker processes can share one file.
+A SQLite file is created owner-only (0600): it holds citizens' pending claims, and SQLite
+gives its ``-wal`` and ``-shm`` files the mode of the database file.
+
+``UNAVAILABLE`` names the failures that say "the database cannot answer now" (unreachable,
+restarted, locked, a deadlock victim) rather than "this request is wrong": the service answers
+them 503 with ``Retry-After`` and the commands exit with their own code (docs/operations.md).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
+import os
 import secrets
 import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import quote
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, event, text
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, event, exc, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, create_engine
 
 __all__ = [
+    "UNAVAILABLE",
+    "SchemaState",
+    "head_revision",
     "is_transaction_conflict",
     "make_engine",
     "migrate",
     "read_only",
     "retrying",
+    "schema_state",
     "scratch_postgres_schema",
     "session_scope",
 ]
@@ -47,26 +63,41 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-def make_engine(database_url: str) -> Engine:
-    """An engine for ``database_url`` (``sqlite:///…`` or ``postgresql+psycopg://…``)."""
+def make_engine(database_url: str, *, busy_seconds: float = _SQLITE_BUSY_MS / 1000) -> Engine:
+    """An engine for ``database_url`` (``sqlite:///…`` or ``postgresql+psycopg://…``).
+
+    ``busy_seconds``: how long a SQLite connection waits for another process's write lock.
+    """
     if database_url.startswith("sqlite"):
+        _create_owner_only(database_url)
         engine = create_engine(
-            database_url, connect_args={"check_same_thread": False, "timeout": 30}
+            database_url, connect_args={"check_same_thread": False, "timeout": busy_seconds}
         )
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", functools.partial(_sqlite_pragmas, busy_seconds))
         event.listen(engine, "begin", _sqlite_begin)
         _SQLITE_WRITERS[engine] = threading.Lock()
         return engine
     return create_engine(database_url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _create_owner_only(database_url: str) -> None:
+    database = make_url(database_url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if path.parent.is_dir() and not path.exists():
+        # O_EXCL: a file someone else creates meanwhile keeps its own mode and owner.
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def _sqlite_pragmas(busy_seconds: float, dbapi_connection: Any, _record: Any) -> None:
     # pysqlite's own transaction handling is off; the "begin" listener above opens them.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_MS}")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_seconds * 1000)}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
@@ -103,6 +134,55 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+
+
+def _script() -> ScriptDirectory:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(config)
+
+
+def head_revision() -> str:
+    """The newest migration this code knows."""
+    head = _script().get_current_head()
+    assert head is not None  # noqa: S101 - the package ships its migrations
+    return head
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaState:
+    current: str | None  # None: an empty database, never migrated
+    head: str
+
+    @property
+    def at_head(self) -> bool:
+        return self.current == self.head
+
+    @property
+    def behind(self) -> bool:
+        """Older than this code, and ``migrate`` can bring it forward."""
+        if self.current is None:
+            return True
+        known = {revision.revision for revision in _script().walk_revisions()}
+        return self.current in known and not self.at_head
+
+
+def schema_state(engine: Engine) -> SchemaState:
+    """Where the database's schema stands; raises one of ``UNAVAILABLE`` if it cannot say."""
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+    return SchemaState(current, head_revision())
+
+
+# "The database cannot answer now": connection refused or lost, server restarting, a deadlock
+# victim, SQLite's "database is locked", the pool or the writers' queue (below) timing out.
+# A statement the database refuses for its content (IntegrityError, DataError) is not here.
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    exc.OperationalError,
+    exc.InterfaceError,
+    exc.TimeoutError,
+    TimeoutError,
+)
 
 
 @contextmanager

@@ -1,8 +1,12 @@
 """The issuer service's settings: built once in ``create_app``/the CLI, never at import.
 
-``from_env`` reads ``JIGAP_ISSUER_*`` variables. Secrets (the key-store passphrase and the
-HMAC key behind subject hashes and transaction codes) have no defaults: a service started
-without them refuses to start rather than run with a value everyone knows.
+``from_env`` reads ``JIGAP_ISSUER_*`` variables, and the key stores' passphrase from
+``JIGAP_KEY_PASSPHRASE``: the one name every command that opens a key store reads (`issuer
+init`, `issuer serve`, `keys rotate`), so that an operator who sources ``issuer.env`` can
+rotate an agency's key. ``JIGAP_ISSUER_KEY_PASSPHRASE`` (its name before) is read when the
+canonical one is absent, and is deprecated. Secrets (that passphrase and the HMAC key behind
+subject hashes and transaction codes) have no defaults: a service started without them
+refuses to start rather than run with a value everyone knows.
 """
 
 from __future__ import annotations
@@ -13,9 +17,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-__all__ = ["ENV_PREFIX", "Settings", "SettingsError"]
+from keys.store import PASSPHRASE_ENV
+
+__all__ = [
+    "DEPRECATED_PASSPHRASE_ENV",
+    "ENV_PREFIX",
+    "PASSPHRASE_ENV",
+    "Settings",
+    "SettingsError",
+]
 
 ENV_PREFIX = "JIGAP_ISSUER_"
+DEPRECATED_PASSPHRASE_ENV = ENV_PREFIX + "KEY_PASSPHRASE"
 _MIN_SECRET_BYTES = 32
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -54,6 +67,12 @@ class Settings:
     max_body_bytes: int = 256 * 1024
     max_upload_bytes: int = 64 * 1024 * 1024
     max_upload_rows: int = 100_000
+    # How long a SQLite write waits for another process's lock before the request is answered
+    # 503 (issuer.db); PostgreSQL waits on its own lock_timeout.
+    database_busy_seconds: float = 30.0
+    # /metrics counts credentials and offers in the database; above a few million rows, keep
+    # the counts this long in each process (0: count at every scrape; docs/operations.md).
+    metrics_database_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.public_url)
@@ -92,13 +111,18 @@ class Settings:
             return value
 
         data_dir = Path(env.get(ENV_PREFIX + "DATA_DIR", "jigap-issuer-data"))
+        passphrase = env.get(PASSPHRASE_ENV) or env.get(DEPRECATED_PASSPHRASE_ENV)
+        if not passphrase:
+            raise SettingsError(f"{PASSPHRASE_ENV} is not set")
         return cls(
             database_url=env.get(
                 ENV_PREFIX + "DATABASE_URL", f"sqlite:///{data_dir / 'issuer.sqlite3'}"
             ),
             public_url=env.get(ENV_PREFIX + "PUBLIC_URL", "http://127.0.0.1:8000"),
             data_dir=data_dir,
-            key_passphrase=required("KEY_PASSPHRASE"),
+            key_passphrase=passphrase,
+            database_busy_seconds=_seconds(env, "DATABASE_BUSY_SECONDS", 30.0),
+            metrics_database_seconds=_seconds(env, "METRICS_DATABASE_SECONDS", 0.0, zero=True),
             hmac_key=_hex_secret(required("HMAC_KEY")),
         )
 
@@ -108,3 +132,17 @@ def _hex_secret(value: str) -> bytes:
         return bytes.fromhex(value)
     except ValueError:
         raise SettingsError(f"{ENV_PREFIX}HMAC_KEY must be hexadecimal") from None
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float, *, zero: bool = False) -> float:
+    value = env.get(ENV_PREFIX + name)
+    if not value:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise SettingsError(f"{ENV_PREFIX}{name} must be a number of seconds") from None
+    lowest_allowed = seconds >= 0 if zero else seconds > 0
+    if not lowest_allowed or seconds > 3600:
+        raise SettingsError(f"{ENV_PREFIX}{name} must be between 0 and 3600 seconds")
+    return seconds

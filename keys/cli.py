@@ -2,7 +2,9 @@
 
 Exit codes: 0 done, 1 refused (one line on stderr naming the error code), 2 usage.
 The passphrase comes from ``JIGAP_KEY_PASSPHRASE`` or a hidden prompt, never from an option
-(options end up in shell history and process listings).
+(options end up in shell history and process listings); a new store's passphrase has at least
+``MIN_NEW_PASSPHRASE_CHARS`` characters. Times are shown as ISO 8601 with their zone (UTC);
+``--json`` keeps machine values (seconds since the epoch).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -20,7 +23,7 @@ import typer
 from keys.encoding import json_dumps, json_loads, json_loads_object
 from keys.errors import KeyErrorCode, KeyManagementError, TrustListError
 from keys.jwk import Algorithm, public_key_from_jwk
-from keys.store import FileKeyStore, KeyStatus, read_key_info
+from keys.store import PASSPHRASE_ENV, FileKeyStore, KeyStatus, list_key_infos, read_key_info
 from keys.trust_list import (
     MAX_ISSUERS,
     TrustList,
@@ -31,7 +34,6 @@ from keys.trust_list import (
 
 __all__ = ["PASSPHRASE_ENV", "CliSettings", "app"]
 
-PASSPHRASE_ENV = "JIGAP_KEY_PASSPHRASE"  # noqa: S105 - the name of a variable, not a secret
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 _SECONDS_PER_DAY = 86_400
 _MAX_INPUT_FILE = 16 * 1024 * 1024
@@ -95,6 +97,38 @@ def _read_input(path: Path) -> bytes:
 
 def _echo_json(value: object) -> None:
     typer.echo(json_dumps(value).decode("utf-8"))
+
+
+def _iso(seconds: int) -> str:
+    """A time for people: ISO 8601, with its zone."""
+    return datetime.fromtimestamp(seconds, UTC).isoformat()
+
+
+@app.command("list")
+def list_keys(
+    store: _ExistingDir,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per key")] = False,
+) -> None:
+    """Every key in the store, oldest first: kid, algorithm, active or retired, created.
+
+    Reads only the keys' public halves: no passphrase needed.
+    """
+    with _refusals():
+        infos = list_key_infos(store)
+    for info in infos:
+        if as_json:
+            _echo_json(
+                {
+                    "kid": info.kid,
+                    "alg": info.algorithm.value,
+                    "status": info.status.value,
+                    "created_at": info.created_at,
+                }
+            )
+        else:
+            typer.echo(
+                f"{info.kid}  {info.algorithm.value}  {info.status.value}  {_iso(info.created_at)}"
+            )
 
 
 @app.command()
@@ -162,6 +196,9 @@ def create_trust_list(
             raise TrustListError(
                 KeyErrorCode.TRUST_LIST_INVALID, f"{issuers.name}: not a list of issuer entries"
             )
+        if not entries:
+            # A list that trusts nobody makes every counter refuse every certificate.
+            raise TrustListError(KeyErrorCode.TRUST_LIST_INVALID, f"{issuers.name}: no issuers")
         parsed = [trusted_issuer_from_entry(entry) for entry in entries]
         now = _now(ctx)
         trust_list = TrustList(
@@ -181,7 +218,7 @@ def create_trust_list(
         raise typer.BadParameter(f"{out}: {exc.strerror}", param_hint="--out") from exc
     typer.echo(
         f"wrote {out}: operator {operator}, sequence {sequence}, {len(parsed)} issuers, "
-        f"valid {now} to {trust_list.expires_at}, digest {trust_list.digest}"
+        f"valid {_iso(now)} to {_iso(trust_list.expires_at)}, digest {trust_list.digest}"
     )
 
 
@@ -215,11 +252,12 @@ def verify(
         )
     typer.echo(
         f"trust list from {trust_list.operator}: sequence {trust_list.sequence}, "
-        f"valid {trust_list.issued_at} to {trust_list.expires_at}, digest {trust_list.digest}"
+        f"valid {_iso(trust_list.issued_at)} to {_iso(trust_list.expires_at)}, "
+        f"digest {trust_list.digest}"
     )
     for issuer in trust_list.issuers.values():
         types = ", ".join(sorted(issuer.credential_types))
         typer.echo(
             f"  {issuer.id} ({issuer.names['en']}): {len(issuer.jwks.keys)} keys, "
-            f"{issuer.valid_from} to {issuer.valid_until}: {types}"
+            f"{_iso(issuer.valid_from)} to {_iso(issuer.valid_until)}: {types}"
         )

@@ -33,6 +33,7 @@ class KeyErrorCode(StrEnum):
     UNKNOWN_KEY = "unknown_key"
     KEY_STORE = "key_store"
     WRONG_PASSPHRASE = "wrong_passphrase"
+    WEAK_PASSPHRASE = "weak_passphrase"  # a new key store's passphrase is too short
     TRUST_LIST_WRONG_SIGNER = "trust_list_wrong_signer"
     TRUST_LIST_EXPIRED = "trust_list_expired"
     TRUST_LIST_NOT_YET_VALID = "trust_list_not_yet_valid"

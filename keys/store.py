@@ -34,6 +34,8 @@ from keys.jwk import Algorithm, PublicKey, Signer, SigningKey, public_key_from_j
 
 __all__ = [
     "DEFAULT_SCRYPT_N",
+    "MIN_NEW_PASSPHRASE_CHARS",
+    "PASSPHRASE_ENV",
     "FileKeyStore",
     "KeyInfo",
     "KeyStatus",
@@ -44,6 +46,12 @@ __all__ = [
     "write_atomically",
 ]
 
+# The one variable every command that opens a key store reads its passphrase from.
+PASSPHRASE_ENV = "JIGAP_KEY_PASSPHRASE"  # noqa: S105 - the name of a variable, not a secret
+# A new store's passphrase: length is what resists guessing (NIST SP 800-63B §3.1.1.2 asks 15
+# for a single factor; a passphrase guarding a signing key gets at least that). Stores made
+# before this rule keep opening with what they have.
+MIN_NEW_PASSPHRASE_CHARS = 16
 RECORD_FORMAT = "jigap-file-key/1"
 RECORD_SUFFIX = ".json"
 PEM_HEADER = "-----BEGIN ENCRYPTED PRIVATE KEY-----\n"
@@ -145,6 +153,12 @@ class FileKeyStore:
         existing = self.list_keys()
         if existing:
             self._secrets(_read_record(self._directory, existing[-1].kid))
+        elif len(self._passphrase.decode("utf-8")) < MIN_NEW_PASSPHRASE_CHARS:
+            raise KeyStoreError(
+                KeyErrorCode.WEAK_PASSPHRASE,
+                f"a new key store needs a passphrase of {MIN_NEW_PASSPHRASE_CHARS} characters "
+                "or more",
+            )
         key = SigningKey.generate(algorithm)
         info = KeyInfo(key.public_key, int(self._clock()), KeyStatus.ACTIVE)
         salt = os.urandom(_SALT_BYTES)

@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,18 +108,28 @@ class RunningIssuer:
 
 @contextlib.contextmanager
 def running_issuer(
-    data_dir: Path, database_url: str, *, workers: int = 1
+    data_dir: Path,
+    database_url: str,
+    *,
+    workers: int = 1,
+    serve_options: Sequence[str] = (),
+    extra_settings: Mapping[str, str] | None = None,
 ) -> Iterator[RunningIssuer]:
-    """`jigap issuer init` then `jigap issuer serve --workers N` on a free loopback port."""
+    """`jigap issuer init` then `jigap issuer serve --workers N [serve_options]` on a free
+    loopback port; ``extra_settings`` (``JIGAP_ISSUER_`` names without the prefix) are added
+    to the deployment's issuer.env between the two."""
     port = free_port()
     public_url = f"http://127.0.0.1:{port}"
     settings, tokens = init_deployment(data_dir, public_url=public_url, database_url=database_url)
+    with (data_dir / "issuer.env").open("a", encoding="utf-8") as env_file:
+        for name, value in (extra_settings or {}).items():
+            env_file.write(f"{ENV_PREFIX}{name}={value}\n")
     log = data_dir / "server.log"
     # The deployment's settings come from its issuer.env alone, not from this test's shell.
     env = {name: value for name, value in os.environ.items() if not name.startswith(ENV_PREFIX)}
     command = [
         str(JIGAP), "issuer", "serve", "--data-dir", str(data_dir),
-        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), *serve_options,
     ]  # fmt: skip
     with log.open("wb") as log_file:
         # A session of its own: if the server does not stop when asked, its process group

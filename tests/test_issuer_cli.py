@@ -84,13 +84,11 @@ def test_init_writes_its_settings_readable_by_the_owner_only(data_dir: Path) -> 
     assert values[ENV_PREFIX + "PUBLIC_URL"] == PUBLIC_URL
     assert values[ENV_PREFIX + "DATA_DIR"] == str(data_dir)
     assert values[ENV_PREFIX + "DATABASE_URL"] == f"sqlite:///{data_dir / 'issuer.sqlite3'}"
-    assert len(values[ENV_PREFIX + "KEY_PASSPHRASE"]) >= 24
+    assert len(values[PASSPHRASE_ENV]) >= 24
     assert len(bytes.fromhex(values[ENV_PREFIX + "HMAC_KEY"])) == 32
     # The agencies' key stores open with the passphrase written there.
     for agency in sample_agencies():
-        store = FileKeyStore(
-            data_dir / "keys" / agency["slug"], values[ENV_PREFIX + "KEY_PASSPHRASE"]
-        )
+        store = FileKeyStore(data_dir / "keys" / agency["slug"], values[PASSPHRASE_ENV])
         (key,) = store.list_keys()
         assert store.signer(key.kid).kid == key.kid
 
@@ -153,13 +151,13 @@ def test_serve_refuses_bad_settings(data_dir: Path, settings: dict[str, str], re
 def test_serve_refuses_bad_settings_in_its_file(data_dir: Path) -> None:
     env_file = data_dir / "issuer.env"
     lines = env_file.read_text("utf-8").splitlines()
-    kept = [line for line in lines if not line.startswith(ENV_PREFIX + "KEY_PASSPHRASE=")]
+    kept = [line for line in lines if not line.startswith(PASSPHRASE_ENV + "=")]
     env_file.write_text("\n".join(kept) + "\n", "utf-8")
 
     finished = serve(data_dir)
 
     assert finished.returncode == 1
-    assert f"{ENV_PREFIX}KEY_PASSPHRASE is not set" in finished.stderr
+    assert f"{PASSPHRASE_ENV} is not set" in finished.stderr
 
 
 # -- keys rotate ------------------------------------------------------------------------------

@@ -330,6 +330,8 @@ def test_public_names_are_guarded() -> None:
         "KeyInfo",
         "KeyStatus",
         "KeyStore",
+        "MIN_NEW_PASSPHRASE_CHARS",
+        "PASSPHRASE_ENV",
         "Signer",
         "list_key_infos",
         "read_key_info",

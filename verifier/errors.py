@@ -87,6 +87,7 @@ _FROM_KEY_ERROR: dict[KeyErrorCode, ErrorCode | None] = {
     KeyErrorCode.UNKNOWN_KEY: ErrorCode.UNKNOWN_KEY,
     KeyErrorCode.KEY_STORE: None,
     KeyErrorCode.WRONG_PASSPHRASE: None,
+    KeyErrorCode.WEAK_PASSPHRASE: None,
     KeyErrorCode.TRUST_LIST_WRONG_SIGNER: None,
     KeyErrorCode.TRUST_LIST_EXPIRED: None,
     KeyErrorCode.TRUST_LIST_NOT_YET_VALID: None,

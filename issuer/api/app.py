@@ -1,37 +1,40 @@
-"""``create_app``: the issuer service as an ASGI app, built from settings (never at import)."""
+"""``create_app``: the issuer service as an ASGI app, built from settings (never at import).
+
+The OpenAPI pages (``/docs``, ``/redoc``) load their scripts and styles from the service
+itself (fastapi-offline's copies of Swagger UI and ReDoc): agencies and counters run
+air-gapped, and a page that needs a CDN shows nothing there.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import Callable
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from credential_schemas import Registry
+from issuer.api.asgi import ASGIApp, Message, Receive, Scope, Send
 from issuer.api.errors import install_error_handlers
-from issuer.api.routes import admin, bulk, oid4vci, public
+from issuer.api.routes import admin, bulk, oid4vci, operations, public
+from issuer.api.telemetry import RequestTelemetry
 from issuer.api.text_guard import TextGuard
+from issuer.api.timeouts import BodyTimeout
 from issuer.db import make_engine, migrate
 from issuer.errors import AdminError, AdminErrorCode
+from issuer.observability import configure_logging
 from issuer.services.deployment import Deployment
 from issuer.services.offers import seal_legacy_claims
 from issuer.settings import Settings
 
-__all__ = ["create_app", "make_deployment"]
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+__all__ = ["create_app", "create_served_app", "make_deployment"]
 
 
 def make_deployment(
     settings: Settings, *, clock: Callable[[], float] = time.time, run_migrations: bool = True
 ) -> Deployment:
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, busy_seconds=settings.database_busy_seconds)
     if run_migrations:
         migrate(engine)
     deployment = Deployment(settings=settings, engine=engine, registry=Registry.load(), clock=clock)
@@ -48,10 +51,11 @@ def create_app(
     """The service; with no arguments, configured from ``JIGAP_ISSUER_*`` variables."""
     if deployment is None:
         deployment = make_deployment(settings or Settings.from_env())
-    app = FastAPI(
+    app = FastAPIOffline(
         title="jigap issuer",
         summary="OpenID4VCI 1.0 issuance, agency admin API and status lists",
         version="0.1.0",
+        static_url="/docs-assets",
     )
     app.state.deployment = deployment
     install_error_handlers(app)
@@ -59,13 +63,23 @@ def create_app(
     app.include_router(public.router)
     app.include_router(admin.router)
     app.include_router(bulk.router)
+    app.include_router(operations.router)
     app.add_middleware(
         BodyLimit,
         limit=deployment.settings.max_body_bytes,
         upload_limit=deployment.settings.max_upload_bytes,
     )
     app.add_middleware(TextGuard)  # a NUL anywhere in a request: 400 (issuer.api.text_guard)
+    app.add_middleware(BodyTimeout)
+    app.add_middleware(RequestTelemetry)  # outermost: it sees every answer, 413 and 408 too
     return app
+
+
+def create_served_app() -> FastAPI:
+    """What `jigap issuer serve` runs in each worker: settings from the environment, and no
+    migration (the command checked the schema before forking; workers never race to migrate)."""
+    configure_logging()
+    return create_app(deployment=make_deployment(Settings.from_env(), run_migrations=False))
 
 
 class BodyLimit:

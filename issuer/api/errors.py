@@ -2,22 +2,48 @@
 
 ``IssuerError`` carries its own code and status. FastAPI's own failures (a body that does not
 match the route's model, an unknown path) are given the same shape, so that a client parses
-one error format everywhere. Nothing else is caught: a programming error stays a 500 and is
-logged with its traceback, not dressed up as a client error.
+one error format everywhere. A database that cannot answer now (``issuer.db.UNAVAILABLE``:
+unreachable, restarting, locked, a deadlock victim) is ``503 temporarily_unavailable`` with
+``Retry-After``: the client's request may well succeed in a moment. Nothing else is caught: a
+programming error stays a 500 and is logged with its traceback, not dressed up as a client
+error.
 """
 
 from __future__ import annotations
 
+import logging
+from enum import StrEnum
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from issuer import observability
+from issuer.api.telemetry import route_template
+from issuer.db import UNAVAILABLE
 from issuer.errors import AdminError, BearerTokenError, IssuerError
+from issuer.readiness import describe_unavailable
 
-__all__ = ["error_response", "install_error_handlers"]
+__all__ = [
+    "RETRY_AFTER_SECONDS",
+    "ServiceErrorCode",
+    "error_response",
+    "install_error_handlers",
+]
+
+
+class ServiceErrorCode(StrEnum):
+    """The service itself, whatever the route."""
+
+    # RFC 6749 §4.1.2.1's name for "temporarily unable to handle the request"; 503.
+    TEMPORARILY_UNAVAILABLE = "temporarily_unavailable"
+
 
 NO_STORE = {"Cache-Control": "no-store"}
+RETRY_AFTER_SECONDS = 5
+_logger = logging.getLogger("jigap.issuer.errors")
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
 
 
@@ -36,8 +62,10 @@ def error_response(
     )
 
 
-async def _issuer_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _issuer_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, IssuerError)  # noqa: S101 - registered for this class only
+    if not isinstance(exc, AdminError):
+        observability.protocol_refused(route_template(request.scope), str(exc.code))
     headers = None
     if isinstance(exc, BearerTokenError):
         challenge = f'Bearer error="{exc.code}"' if exc.token_given else "Bearer"  # RFC 6750 §3
@@ -60,7 +88,26 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
 
 
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, DBAPIError) and not (
+        isinstance(exc, UNAVAILABLE) or exc.connection_invalidated
+    ):
+        raise exc  # a statement refused for what it says: a bug, and a 500 with its traceback
+    _logger.warning(
+        describe_unavailable(exc),
+        extra={"event": "database_unavailable", "route": route_template(request.scope)},
+    )
+    return error_response(
+        503,
+        ServiceErrorCode.TEMPORARILY_UNAVAILABLE,
+        "the service cannot reach its database now; retry later",
+        {"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(IssuerError, _issuer_error)
+    for unavailable in (*UNAVAILABLE, DBAPIError):
+        app.add_exception_handler(unavailable, _database_unavailable)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

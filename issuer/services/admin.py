@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
+from issuer import observability as observe
 from issuer.errors import AdminError, AdminErrorCode
 from issuer.models import (
     AccessToken,
@@ -360,6 +361,7 @@ def change_credential_status(
         now=now,
         detail={"reason": reason} if reason else None,
     )
+    observe.credential_status_changed(principal.agency.slug, credential_id, action)
     return credential
 
 

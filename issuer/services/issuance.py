@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
+from issuer import observability as observe
 from issuer.credential import StatusReference, issue_sd_jwt_vc
 from issuer.db import retrying, session_scope
 from issuer.errors import (
@@ -141,6 +142,7 @@ def redeem_pre_authorized_code(
             given = keyed_hash(settings.hmac_key, TX_CODE_PURPOSE, request.tx_code)
             if given != offer.tx_code_hash:
                 wrong_tx_code = _spend_tx_code_attempt(session, offer.id)
+                observe.transaction_code_refused(slug)
         if wrong_tx_code is None:
             redeemed = session.exec(
                 update(Offer)
@@ -469,6 +471,7 @@ def _issue(
         raise CredentialRequestError(
             CredentialErrorCode.CREDENTIAL_REQUEST_DENIED, "this offer was already issued"
         )
+    observe.credentials_issued(agency.slug, credential_type.id, len(credentials))
     return Issued(tuple(credentials), notification_id)
 
 

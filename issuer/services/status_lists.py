@@ -26,6 +26,7 @@ from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from issuer import observability as observe
 from issuer.db import retrying, session_scope
 from issuer.models import Agency, IssuedCredential, StatusListRecord
 from issuer.services.deployment import Deployment
@@ -194,6 +195,7 @@ def published_status_list(
             .where(col(StatusListRecord.id) == list_id, col(StatusListRecord.version) == version)
             .values(token=token, token_version=version, token_issued_at=now)
         )
+    observe.status_list_signed(slug, list_id)
     return PublishedStatusList(token, now, ttl)
 
 
