@@ -36,6 +36,7 @@ __all__ = [
     "RunningIssuer",
     "backend_database_url",
     "free_port",
+    "issuer_on_backend",
     "running_issuer",
 ]
 
@@ -185,3 +186,14 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 def _tail(log: Path, lines: int = 60) -> str:
     return "\n".join(log.read_text("utf-8", errors="replace").splitlines()[-lines:])
+
+
+@contextlib.contextmanager
+def issuer_on_backend(backend: str, directory: Path, **serve: Any) -> Iterator[RunningIssuer]:
+    """A fresh database of ``backend`` (``BACKENDS``) and a real issuer serving it, with
+    ``running_issuer``'s options: the body of every fixture that runs one server per backend."""
+    with (
+        backend_database_url(backend, directory) as database_url,
+        running_issuer(directory / "data", database_url, **serve) as running,
+    ):
+        yield running

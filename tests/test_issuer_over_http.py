@@ -26,7 +26,7 @@ from issuer.oid4vci import PRE_AUTHORIZED_CODE_GRANT, parse_offer_uri
 from jigap_cli import app as jigap
 from keys.encoding import b64url_decode, json_loads_object
 from keys.jwk import SigningKey
-from tests._server import BACKENDS, RunningIssuer, backend_database_url, running_issuer
+from tests._server import BACKENDS, RunningIssuer, issuer_on_backend
 from tests._wallet import Wallet
 from verifier import ErrorCode, Policy, TrustStore, VerificationResult, Verifier
 from verifier import sd_jwt_vc as vc
@@ -45,11 +45,7 @@ NONCE = "n-0S6_WzA2Mj"
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningIssuer]:
-    directory = tmp_path_factory.mktemp(request.param)
-    with (
-        backend_database_url(request.param, directory) as database_url,
-        running_issuer(directory / "data", database_url) as running,
-    ):
+    with issuer_on_backend(request.param, tmp_path_factory.mktemp(request.param)) as running:
         yield running
 
 

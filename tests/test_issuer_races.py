@@ -30,7 +30,7 @@ from issuer.db import make_engine
 from issuer.models import Agency, AuditEvent, IssuedCredential, Offer, StatusListRecord
 from issuer.oid4vci import PRE_AUTHORIZED_CODE_GRANT
 from keys.encoding import b64url_decode, json_loads_object
-from tests._server import BACKENDS, RunningIssuer, backend_database_url, running_issuer
+from tests._server import BACKENDS, RunningIssuer, issuer_on_backend
 from tests._wallet import Wallet
 from verifier.sd_jwt import split_compact
 
@@ -54,11 +54,9 @@ T = TypeVar("T")
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningIssuer]:
-    directory = tmp_path_factory.mktemp(request.param)
-    with (
-        backend_database_url(request.param, directory) as database_url,
-        running_issuer(directory / "data", database_url, workers=2) as running,
-    ):
+    with issuer_on_backend(
+        request.param, tmp_path_factory.mktemp(request.param), workers=2
+    ) as running:
         yield running
 
 

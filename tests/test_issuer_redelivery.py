@@ -7,6 +7,7 @@ state the agency sees and re-offers. Over a real server, killed: test_issuer_red
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -103,8 +104,17 @@ def _audit(client: TestClient, world: IssuerWorld, action: str) -> list[dict[str
     ids=["signer-fails", "database-fails-before-commit"],
 )
 def test_a_failure_before_the_commit_leaves_the_offer_ready_for_a_retry(
-    client: TestClient, world: IssuerWorld, faults: Faults, point: FaultPoint
+    client: TestClient,
+    world: IssuerWorld,
+    faults: Faults,
+    point: FaultPoint,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="jigap.issuer.events")
+
+    def issuance_lines() -> int:
+        return sum(getattr(r, "event", None) == "credentials_issued" for r in caplog.records)
+
     grant = redeemed(client, world)
     keys = [SigningKey.generate()]
     error = (
@@ -118,9 +128,11 @@ def test_a_failure_before_the_commit_leaves_the_offer_ready_for_a_retry(
     assert rows(world, IssuedCredential) == []
     offer = offer_row(world, grant.offer_id)
     assert (offer.state, offer.sealed_claims is not None) == (OfferState.REDEEMED, True)
+    assert issuance_lines() == 0  # what was rolled back is not logged as issued
     # The wallet retries with the token it holds, and a fresh nonce.
     assert len(_credentials(_ask(client, world, grant, keys))) == 1
     assert len(rows(world, IssuedCredential)) == 1
+    assert issuance_lines() == 1
 
 
 def test_a_lost_credential_answer_is_delivered_again_bounded_and_audited(

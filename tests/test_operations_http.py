@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from credential_schemas import Registry
 from issuer.oid4vci import PRE_AUTHORIZED_CODE_GRANT
 from keys.encoding import b64url_decode, json_loads_object
-from tests._server import BACKENDS, RunningIssuer, backend_database_url, running_issuer
+from tests._server import BACKENDS, RunningIssuer, issuer_on_backend
 from tests._wallet import Wallet
 
 REGISTRY = Registry.load()
@@ -31,16 +31,12 @@ WORKERS = 2
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningIssuer]:
-    directory = tmp_path_factory.mktemp(request.param)
-    with (
-        backend_database_url(request.param, directory) as database_url,
-        running_issuer(
-            directory / "data",
-            database_url,
-            workers=WORKERS,
-            serve_options=["--log-format", "json"],
-        ) as running,
-    ):
+    with issuer_on_backend(
+        request.param,
+        tmp_path_factory.mktemp(request.param),
+        workers=WORKERS,
+        serve_options=["--log-format", "json"],
+    ) as running:
         yield running
 
 

@@ -19,7 +19,7 @@ from issuer.oid4vci import WELL_KNOWN_OAUTH_AS, well_known_url
 from keys.encoding import json_dumps
 from keys.jwk import Jwks, SigningKey
 from keys.trust_list import TrustedIssuer, TrustList, sign_trust_list
-from tests._server import BACKENDS, JIGAP, RunningIssuer, backend_database_url, running_issuer
+from tests._server import BACKENDS, JIGAP, RunningIssuer, issuer_on_backend
 from tests._wallet import Wallet
 from tests.test_issuer_over_http import create_offer, credential_row, present, status_slot
 from verifier import ErrorCode, Policy, TrustStore, Verifier
@@ -33,11 +33,7 @@ RESIDENT_VCT = "urn:jigap:resident-register-extract:1"
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningIssuer]:
-    directory = tmp_path_factory.mktemp(request.param)
-    with (
-        backend_database_url(request.param, directory) as database_url,
-        running_issuer(directory / "data", database_url) as running,
-    ):
+    with issuer_on_backend(request.param, tmp_path_factory.mktemp(request.param)) as running:
         yield running
 
 

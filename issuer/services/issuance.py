@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, event, update
 from sqlmodel import Session, col, select
 
 from issuer import observability as observe
@@ -471,7 +471,13 @@ def _issue(
         raise CredentialRequestError(
             CredentialErrorCode.CREDENTIAL_REQUEST_DENIED, "this offer was already issued"
         )
-    observe.credentials_issued(agency.slug, credential_type.id, len(credentials))
+    # Logged when the transaction commits: one rolled back (signer, database) issued nothing.
+    event.listen(
+        session,
+        "after_commit",
+        lambda _: observe.credentials_issued(agency.slug, credential_type.id, len(credentials)),
+        once=True,
+    )
     return Issued(tuple(credentials), notification_id)
 
 
