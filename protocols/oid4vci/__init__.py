@@ -13,7 +13,7 @@ Section numbers in this package are those of the 1.0 final text.
 
 from __future__ import annotations
 
-from issuer.oid4vci.constants import (
+from protocols.oid4vci.constants import (
     CREDENTIAL_OFFER_SCHEME,
     JWT_PROOF_TYPE,
     PRE_AUTHORIZED_CODE_GRANT,
@@ -24,13 +24,13 @@ from issuer.oid4vci.constants import (
     NotificationEvent,
     TxCodeInputMode,
 )
-from issuer.oid4vci.metadata import (
+from protocols.oid4vci.metadata import (
     IssuerEndpoints,
     authorization_server_metadata,
     credential_issuer_metadata,
     well_known_url,
 )
-from issuer.oid4vci.offer import (
+from protocols.oid4vci.offer import (
     InvalidOfferError,
     TxCodeSpec,
     credential_offer,
@@ -38,8 +38,8 @@ from issuer.oid4vci.offer import (
     offer_uri_by_value,
     parse_offer_uri,
 )
-from issuer.oid4vci.proof import KeyProof, make_jwt_proof, verify_jwt_proof
-from issuer.oid4vci.requests import (
+from protocols.oid4vci.proof import KeyProof, make_jwt_proof, verify_jwt_proof
+from protocols.oid4vci.requests import (
     CredentialRequest,
     NotificationRequest,
     TokenRequest,
