@@ -1,6 +1,9 @@
-"""OpenID for Verifiable Credential Issuance 1.0 (final), the issuer's protocol core.
+"""OpenID for Verifiable Credential Issuance 1.0 (final), the protocol core of both sides.
 
-Pure functions over dicts and strings: no HTTP, no database, the time passed in as ``now``.
+The issuer builds offers and metadata and parses requests with it; the wallet parses offers
+and makes key proofs with it: one implementation, so that the two cannot drift apart. Pure
+functions over dicts and strings: no HTTP, no database, the time passed in as ``now``. The
+errors it raises carry the specs' codes (``protocols.oid4vci.errors``).
 What it covers: the pre-authorized code flow with an optional transaction code
 (§4, §6), the nonce endpoint (§7), the credential endpoint with `jwt` key proofs and batch
 issuance (§8, Appendix F.1), deferred issuance (§9), notifications (§11), issuer and
