@@ -49,16 +49,16 @@ import httpx
 
 from bench.report import Report
 from issuer.cli import init_deployment
-from issuer.db import scratch_postgres_schema
-from issuer.oid4vci import (
+from issuer.settings import ENV_PREFIX
+from keys.jwk import Algorithm, SigningKey
+from protocols.oid4vci import (
     PRE_AUTHORIZED_CODE_GRANT,
     WELL_KNOWN_CREDENTIAL_ISSUER,
     make_jwt_proof,
     parse_offer_uri,
     well_known_url,
 )
-from issuer.settings import ENV_PREFIX
-from keys.jwk import Algorithm, SigningKey
+from servicekit.db import scratch_postgres_schema
 
 __all__ = [
     "DATABASE_URL_ENV",

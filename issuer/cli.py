@@ -29,14 +29,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from issuer.observability import (
-    LOG_FORMAT_ENV,
-    LogFormat,
-    configure_logging,
-    console,
-    key_event,
-    metrics_directory,
-)
+from issuer.observability import LOG_FORMAT_ENV, configure_logging, key_event
 from issuer.settings import (
     DEPRECATED_PASSPHRASE_ENV,
     ENV_PREFIX,
@@ -46,6 +39,7 @@ from issuer.settings import (
 )
 from keys.errors import KeyManagementError
 from keys.store import FileKeyStore, write_atomically
+from servicekit.observability import LogFormat, console, metrics_directory
 
 __all__ = [
     "EXIT_DATABASE_UNAVAILABLE",
@@ -105,9 +99,10 @@ def init_deployment(
     from sqlmodel import select
 
     from issuer.api.app import make_deployment
-    from issuer.db import migrate, session_scope
+    from issuer.db import migrate
     from issuer.models import Agency
     from issuer.services.admin import create_agency_token
+    from servicekit.db import session_scope
 
     # Owner-only: the directory holds the database (citizens' pending claims) and key stores.
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -160,8 +155,8 @@ def _refuse(message: str, code: int = EXIT_REFUSED) -> typer.Exit:
 @contextlib.contextmanager
 def _one_line_failures() -> Iterator[None]:
     """What an operator can fix becomes one line and an exit code, not a traceback."""
-    from issuer.db import UNAVAILABLE
-    from issuer.readiness import NotReadyError, Unreadiness, describe_unavailable
+    from issuer.readiness import NotReadyError, Unreadiness
+    from servicekit.db import UNAVAILABLE, describe_unavailable
 
     try:
         yield
@@ -232,8 +227,9 @@ def migrate(
     ] = False,
 ) -> None:
     """Bring the database's schema to this code's newest migration (Alembic)."""
-    from issuer.db import make_engine, schema_state
     from issuer.db import migrate as upgrade
+    from issuer.db import schema_state
+    from servicekit.db import make_engine
 
     settings, _ = _settings(data_dir)
     engine = make_engine(settings.database_url, busy_seconds=settings.database_busy_seconds)
@@ -306,10 +302,11 @@ def serve(
     configure_logging()
     # Before anything imports prometheus-client (issuer.api does): its mode is fixed then.
     with metrics_directory():
-        from issuer.api.timeouts import timeouts_environment
+        from servicekit.timeouts import timeouts_environment
 
         os.environ.update(
             timeouts_environment(
+                ENV_PREFIX,
                 header_seconds=header_timeout,
                 body_seconds=body_timeout,
                 max_connections=max_connections,
@@ -323,7 +320,7 @@ def serve(
             host=host or public.hostname or "127.0.0.1",
             port=port or public.port or (443 if public.scheme == "https" else 80),
             workers=workers,
-            http="issuer.api.timeouts:SlowClientProtocol",
+            http="issuer.api.app:IssuerSlowClientProtocol",
             timeout_keep_alive=keep_alive,
             # uvicorn kills a worker that misses a 5 s health ping; one still importing on a
             # loaded machine is slow, not hung.

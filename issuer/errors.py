@@ -1,67 +1,21 @@
-"""The issuer service's errors: each leaf carries a stable code and the HTTP status it gets.
+"""The issuer service's own errors: each leaf carries a stable code and the HTTP status it gets.
 
     IssuerError                         error code, HTTP status, detail (for logs and clients)
-    ├── OAuthError                      RFC 6749 §5.2 token endpoint errors (400)
-    │   └── InvalidClientError          RFC 6749 invalid_client (401)
-    ├── BearerTokenError                RFC 6750 §3.1 invalid_token (401), insufficient_scope (403)
-    ├── CredentialRequestError          OID4VCI 1.0 §8.3.1.2 credential endpoint errors (400)
-    ├── NotificationError               OID4VCI 1.0 §11.3 notification endpoint errors (400)
     └── AdminError                      the agency admin API (400, 401, 403, 404, 409, 413)
 
-``api/errors.py`` renders every one as ``{"error": code, "error_description": detail}`` from
-one handler on the root class: no layer below ``api/`` knows about HTTP exceptions. The detail
-is ASCII-only (OID4VCI 1.0 §8.3.1.2 restricts ``error_description``) and never carries a
-secret or a citizen's claim value.
+The OAuth and OID4VCI errors (``OAuthError``, ``BearerTokenError``, ``CredentialRequestError``
+…) are the protocol's, not the issuer's: they live in ``protocols.oid4vci.errors``, where a
+wallet reads the same codes. ``api/errors.py`` renders both trees as
+``{"error": code, "error_description": detail}`` from one handler per root: no layer below
+``api/`` knows about HTTP exceptions. The detail is ASCII-only (OID4VCI 1.0 §8.3.1.2 restricts
+``error_description``) and never carries a secret or a citizen's claim value.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = [
-    "AdminError",
-    "AdminErrorCode",
-    "BearerTokenError",
-    "CredentialErrorCode",
-    "CredentialRequestError",
-    "InvalidClientError",
-    "IssuerError",
-    "NotificationError",
-    "NotificationErrorCode",
-    "OAuthError",
-    "OAuthErrorCode",
-]
-
-
-class OAuthErrorCode(StrEnum):
-    """RFC 6749 §5.2, as OID4VCI 1.0 §6.3 clarifies them for the pre-authorized code."""
-
-    INVALID_REQUEST = "invalid_request"
-    INVALID_CLIENT = "invalid_client"
-    INVALID_GRANT = "invalid_grant"
-    UNSUPPORTED_GRANT_TYPE = "unsupported_grant_type"
-    INVALID_TOKEN = "invalid_token"  # RFC 6750 §3.1, at the protected endpoints
-    INSUFFICIENT_SCOPE = "insufficient_scope"  # RFC 6750 §3.1: a configuration not offered
-
-
-class CredentialErrorCode(StrEnum):
-    """OID4VCI 1.0 §8.3.1.2 and §9.3 (deferred)."""
-
-    INVALID_CREDENTIAL_REQUEST = "invalid_credential_request"
-    UNKNOWN_CREDENTIAL_CONFIGURATION = "unknown_credential_configuration"
-    UNKNOWN_CREDENTIAL_IDENTIFIER = "unknown_credential_identifier"
-    INVALID_PROOF = "invalid_proof"
-    INVALID_NONCE = "invalid_nonce"
-    INVALID_ENCRYPTION_PARAMETERS = "invalid_encryption_parameters"
-    CREDENTIAL_REQUEST_DENIED = "credential_request_denied"
-    INVALID_TRANSACTION_ID = "invalid_transaction_id"
-
-
-class NotificationErrorCode(StrEnum):
-    """OID4VCI 1.0 §11.3."""
-
-    INVALID_NOTIFICATION_ID = "invalid_notification_id"
-    INVALID_NOTIFICATION_REQUEST = "invalid_notification_request"
+__all__ = ["AdminError", "AdminErrorCode", "IssuerError"]
 
 
 class AdminErrorCode(StrEnum):
@@ -87,48 +41,6 @@ class IssuerError(Exception):
         super().__init__(f"{code}: {detail}")
         self.code = code
         self.detail = detail
-
-
-class OAuthError(IssuerError):
-    def __init__(self, code: OAuthErrorCode, detail: str) -> None:
-        super().__init__(code, detail)
-
-
-class InvalidClientError(OAuthError):
-    status = 401
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(OAuthErrorCode.INVALID_CLIENT, detail)
-
-
-class BearerTokenError(IssuerError):
-    """RFC 6750 §3.1: the access token is missing, expired, or not for this agency (401),
-    or does not cover what is asked (403)."""
-
-    status = 401
-
-    def __init__(
-        self,
-        detail: str,
-        code: OAuthErrorCode = OAuthErrorCode.INVALID_TOKEN,
-        *,
-        token_given: bool = True,
-    ) -> None:
-        super().__init__(code, detail)
-        # §3.1: a request with no token at all gets the challenge without an error code.
-        self.token_given = token_given
-        if code is OAuthErrorCode.INSUFFICIENT_SCOPE:
-            self.status = 403
-
-
-class CredentialRequestError(IssuerError):
-    def __init__(self, code: CredentialErrorCode, detail: str) -> None:
-        super().__init__(code, detail)
-
-
-class NotificationError(IssuerError):
-    def __init__(self, code: NotificationErrorCode, detail: str) -> None:
-        super().__init__(code, detail)
 
 
 _ADMIN_STATUS = {

@@ -8,54 +8,43 @@ Two sources, chosen so that several worker processes behind one port agree:
 - what only a process sees (requests, their latency, refused protocol attempts, status-list
   signatures) is a prometheus-client counter. Under `jigap issuer serve` these run in
   prometheus-client's multiprocess mode (a directory of per-process files that any worker
-  sums at scrape time; see ``issuer.observability.metrics_directory``), so a scrape that
+  sums at scrape time; see ``servicekit.observability.metrics_directory``), so a scrape that
   reaches any worker sees the sum of all of them. A process started otherwise (tests, an
   embedding) keeps them in memory.
 
 Labels are closed sets: route templates (never a raw path), methods, status codes, error
 codes, agency slugs and credential types from the database. Nothing a client sends becomes
-a label as it is.
+a label as it is. The request metrics and the scrape plumbing are ``servicekit.metrics``'s,
+which the wallet service uses too; the names here keep the ``jigap_`` prefix.
 """
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
 from issuer.models import Agency, IssuedCredential, Offer
+from servicekit import metrics as servicekit_metrics
+from servicekit.metrics import CONTENT_TYPE
 
 __all__ = [
     "CONTENT_TYPE",
+    "HTTP_METRICS",
     "PROTOCOL_REFUSALS",
-    "REQUESTS",
-    "REQUEST_SECONDS",
     "STATUS_LIST_SIGNATURES",
     "TX_CODE_REFUSALS",
     "DatabaseCollector",
     "render",
 ]
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-
-# registry=None: each app's scrape registry adds them (below), or multiprocess mode sums them.
-REQUESTS = Counter(
-    "jigap_http_requests", "HTTP requests answered", ["method", "route", "status"], registry=None
-)
-REQUEST_SECONDS = Histogram(
-    "jigap_http_request_duration_seconds",
-    "Time from a request's arrival to the end of its response",
-    ["method", "route"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
-    registry=None,
-)
+HTTP_METRICS = servicekit_metrics.http_metrics("jigap")
+# registry=None: each scrape's registry adds them (render), or multiprocess mode sums them.
 PROTOCOL_REFUSALS = Counter(
     "jigap_protocol_refusals",
     "OID4VCI/OAuth requests refused, by route and error code (e.g. invalid_grant at the token "
@@ -76,8 +65,7 @@ STATUS_LIST_SIGNATURES = Counter(
     registry=None,
 )
 _PROCESS_METRICS: tuple[Collector, ...] = (
-    REQUESTS,
-    REQUEST_SECONDS,
+    *HTTP_METRICS.collectors,
     PROTOCOL_REFUSALS,
     TX_CODE_REFUSALS,
     STATUS_LIST_SIGNATURES,
@@ -93,7 +81,7 @@ class DatabaseCollector(Collector):
     """
 
     def __init__(self, engine: Engine, *, cache_seconds: float = 0.0) -> None:
-        self._engine = engine  # a read-only engine (issuer.db.read_only)
+        self._engine = engine  # a read-only engine (servicekit.db.read_only)
         self._cache_seconds = cache_seconds
 
     def collect(self) -> Iterator[Metric]:
@@ -134,21 +122,7 @@ class DatabaseCollector(Collector):
 _COLLECTED: dict[str, tuple[float, list[Metric]]] = {}
 
 
-def _registry(engine: Engine, cache_seconds: float) -> CollectorRegistry:
-    registry = CollectorRegistry(auto_describe=True)
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    else:
-        _register(registry, _PROCESS_METRICS)
-    registry.register(DatabaseCollector(engine, cache_seconds=cache_seconds))
-    return registry
-
-
-def _register(registry: CollectorRegistry, collectors: Iterable[Collector]) -> None:
-    for collector in collectors:
-        registry.register(collector)
-
-
 def render(engine: Engine, *, database_cache_seconds: float = 0.0) -> bytes:
     """The exposition text of every metric (Prometheus text format 0.0.4)."""
-    return generate_latest(_registry(engine, database_cache_seconds))
+    database = DatabaseCollector(engine, cache_seconds=database_cache_seconds)
+    return servicekit_metrics.render(_PROCESS_METRICS, [database])

@@ -12,10 +12,11 @@ from enum import StrEnum
 
 from sqlmodel import Session, select
 
-from issuer.db import UNAVAILABLE, schema_state
+from issuer.db import schema_state
 from issuer.models import Agency
 from issuer.services.deployment import Deployment
 from keys.errors import KeyManagementError
+from servicekit.db import UNAVAILABLE, describe_unavailable
 
 __all__ = ["NotReadyError", "Unreadiness", "check_ready"]
 
@@ -64,11 +65,3 @@ def check_ready(deployment: Deployment) -> dict[str, str]:
         except (LookupError, OSError) as exc:
             raise NotReadyError(Unreadiness.SIGNING_KEY, f"agency {slug}: {exc}") from exc
     return kids
-
-
-def describe_unavailable(exc: BaseException) -> str:
-    """One line about a database failure: the driver's first line, never the statement or its
-    parameters (SQLAlchemy's message carries both, and parameters can be claims)."""
-    original = getattr(exc, "orig", None) or exc
-    first_line = (str(original).strip().splitlines() or [""])[0]
-    return f"database unavailable: {type(original).__name__}: {first_line}"[:300]

@@ -14,13 +14,14 @@ from pathlib import Path
 
 from credential_schemas import Registry
 from issuer.cli import sample_agencies
-from issuer.db import make_engine, migrate, scratch_postgres_schema, session_scope
+from issuer.db import migrate
 from issuer.models import Agency
 from issuer.services.admin import create_agency_token
 from issuer.services.deployment import Deployment
 from issuer.settings import Settings
 from keys.sealing import SealingKeyStore
 from keys.store import FileKeyStore
+from servicekit.db import make_engine, scratch_postgres_schema, session_scope
 
 PG_ENV = "JIGAP_TEST_DATABASE_URL"
 PASSPHRASE = "correct horse battery staple"

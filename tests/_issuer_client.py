@@ -19,10 +19,11 @@ from fastapi.testclient import TestClient
 from sqlmodel import SQLModel, select
 
 from issuer.api import create_app
-from issuer.db import make_engine, migrate, session_scope
+from issuer.db import migrate
 from issuer.models import Offer
-from issuer.oid4vci import PRE_AUTHORIZED_CODE_GRANT, make_jwt_proof
 from keys.jwk import SigningKey
+from protocols.oid4vci import PRE_AUTHORIZED_CODE_GRANT, make_jwt_proof
+from servicekit.db import make_engine, session_scope
 from tests._issuer import AGENCIES, IssuerWorld, make_settings, seed
 
 __all__ = [

@@ -25,9 +25,9 @@ import httpx
 import pytest
 
 from issuer.cli import init_deployment
-from issuer.oid4vci import WELL_KNOWN_CREDENTIAL_ISSUER, well_known_url
 from issuer.settings import ENV_PREFIX, Settings
 from keys.store import KeyStatus, list_key_infos
+from protocols.oid4vci import WELL_KNOWN_CREDENTIAL_ISSUER, well_known_url
 from tests._issuer import fresh_postgres_schema, postgres_url
 
 __all__ = [

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from issuer.oid4vci import (
+from keys.jwk import Algorithm, SigningKey
+from protocols.oid4vci import (
     PRE_AUTHORIZED_CODE_GRANT,
     WELL_KNOWN_CREDENTIAL_ISSUER,
     WELL_KNOWN_OAUTH_AS,
@@ -17,7 +18,6 @@ from issuer.oid4vci import (
     parse_offer_uri,
     well_known_url,
 )
-from keys.jwk import Algorithm, SigningKey
 
 
 class Response(Protocol):

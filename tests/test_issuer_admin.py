@@ -13,10 +13,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import select
 
 from credential_schemas import Registry
-from issuer.db import session_scope
 from issuer.models import MAX_BIG_ROW_ID, MAX_ROW_ID, AgencyToken, AuditEvent
-from issuer.oid4vci import CREDENTIAL_OFFER_SCHEME
 from issuer.tokens import token_hash
+from protocols.oid4vci import CREDENTIAL_OFFER_SCHEME
+from servicekit.db import session_scope
 from tests import _issuer_client
 from tests._issuer import IssuerWorld
 from tests._issuer_client import (

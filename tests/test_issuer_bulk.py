@@ -28,9 +28,9 @@ from sqlmodel import select
 
 from credential_schemas import Registry
 from issuer.api import create_app
-from issuer.db import session_scope
 from issuer.models import Approval, AuditEvent, Offer
 from issuer.services.bulk_records import cell_converter
+from servicekit.db import session_scope
 from tests._issuer import IssuerWorld, make_settings, seed
 from tests._wallet import Wallet
 

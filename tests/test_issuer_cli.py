@@ -19,12 +19,12 @@ from sqlmodel import Session
 from typer.testing import CliRunner
 
 from issuer.cli import read_env_file, sample_agencies
-from issuer.db import make_engine
 from issuer.services.admin import authenticate
 from issuer.settings import ENV_PREFIX
 from jigap_cli import app as jigap
 from keys.cli import PASSPHRASE_ENV
 from keys.store import FileKeyStore, KeyStatus, list_key_infos
+from servicekit.db import make_engine
 from tests._server import JIGAP, free_port
 
 PUBLIC_URL = "http://127.0.0.1:8123"

@@ -22,11 +22,11 @@ import pytest
 from sqlmodel import Session, select
 
 from credential_schemas import Registry
-from issuer.db import make_engine
 from issuer.models import IssuedCredential
-from issuer.oid4vci import PRE_AUTHORIZED_CODE_GRANT
 from issuer.services.redelivery import MAX_TOKEN_ANSWERS
 from keys.encoding import b64url_decode, json_loads_object
+from protocols.oid4vci import PRE_AUTHORIZED_CODE_GRANT
+from servicekit.db import make_engine
 from tests._server import RunningIssuer, backend_database_url, running_issuer
 from tests._wallet import Wallet
 from verifier.sd_jwt import split_compact

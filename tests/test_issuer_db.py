@@ -1,4 +1,4 @@
-"""Read-only transactions (issuer.db.read_only): they cannot write, and on SQLite they neither
+"""Read-only transactions (servicekit.db.read_only): they cannot write, and on SQLite they neither
 wait for a writer nor hold one up, whatever thread or dependency holds them open."""
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import select
 
-from issuer.db import make_engine, migrate, read_only, session_scope
+from issuer.db import migrate
 from issuer.models import Agency, StatusListRecord
-from issuer.oid4vci import WELL_KNOWN_CREDENTIAL_ISSUER, WELL_KNOWN_OAUTH_AS
 from issuer.services.trust import unexpired_credential_signed_by
+from protocols.oid4vci import WELL_KNOWN_CREDENTIAL_ISSUER, WELL_KNOWN_OAUTH_AS
+from servicekit.db import make_engine, read_only, session_scope
 from tests import _issuer_client
 from tests._issuer import IssuerWorld
 from tests._issuer_client import admin, create_offer, issue, rows

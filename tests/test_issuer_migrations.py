@@ -10,7 +10,8 @@ from sqlalchemy import inspect
 from sqlmodel import SQLModel
 
 import issuer.models  # noqa: F401 - registers the tables
-from issuer.db import MIGRATIONS, make_engine, migrate
+from issuer.db import MIGRATIONS, migrate
+from servicekit.db import make_engine
 
 
 def test_migrations_match_the_models(database_url: str) -> None:

@@ -24,8 +24,8 @@ from starlette.routing import Route
 
 from issuer.api import create_app
 from issuer.api.app import make_deployment
-from issuer.api.text_guard import NulScanner
 from issuer.models import Offer
+from servicekit.text_guard import NulScanner
 from tests._issuer import IssuerWorld, make_settings
 from tests._issuer_client import RESIDENT, admin, client, create_offer, rows, world
 from tests._server import RunningIssuer, backend_database_url, running_issuer

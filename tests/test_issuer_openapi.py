@@ -36,7 +36,7 @@ from credential_schemas import Registry
 from issuer.api import create_app
 from issuer.api.app import make_deployment
 from issuer.cli import sample_agencies
-from issuer.oid4vci import PRE_AUTHORIZED_CODE_GRANT
+from protocols.oid4vci import PRE_AUTHORIZED_CODE_GRANT
 from tests._issuer import IssuerWorld, make_settings, seed
 from tests._wallet import Wallet
 

@@ -22,10 +22,10 @@ from typer.testing import CliRunner
 
 from credential_schemas import Registry
 from issuer.cli import sample_agencies
-from issuer.oid4vci import PRE_AUTHORIZED_CODE_GRANT, parse_offer_uri
 from jigap_cli import app as jigap
 from keys.encoding import b64url_decode, json_loads_object
 from keys.jwk import SigningKey
+from protocols.oid4vci import PRE_AUTHORIZED_CODE_GRANT, parse_offer_uri
 from tests._server import BACKENDS, RunningIssuer, issuer_on_backend
 from tests._wallet import Wallet
 from verifier import ErrorCode, Policy, TrustStore, VerificationResult, Verifier

@@ -13,9 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from issuer.models import IssuedCredential, Offer, OfferState
-from issuer.oid4vci import PROOF_TYP
 from keys.encoding import b64url_encode, json_dumps
 from keys.jwk import SigningKey
+from protocols.oid4vci import PROOF_TYP
 from tests import _issuer_client
 from tests._issuer import IssuerWorld
 from tests._issuer_client import (

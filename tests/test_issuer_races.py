@@ -26,10 +26,10 @@ import pytest
 from sqlmodel import Session, col, select
 
 from credential_schemas import Registry
-from issuer.db import make_engine
 from issuer.models import Agency, AuditEvent, IssuedCredential, Offer, StatusListRecord
-from issuer.oid4vci import PRE_AUTHORIZED_CODE_GRANT
 from keys.encoding import b64url_decode, json_loads_object
+from protocols.oid4vci import PRE_AUTHORIZED_CODE_GRANT
+from servicekit.db import make_engine
 from tests._server import BACKENDS, RunningIssuer, issuer_on_backend
 from tests._wallet import Wallet
 from verifier.sd_jwt import split_compact

@@ -19,8 +19,8 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from issuer.api import create_app
-from issuer.db import is_transaction_conflict, retrying, session_scope
 from issuer.models import AuditEvent, IssuedCredential, Offer
+from servicekit.db import is_transaction_conflict, retrying, session_scope
 from tests._issuer import IssuerWorld, fresh_postgres_schema, postgres_url
 from tests._issuer_client import (
     RESIDENT,

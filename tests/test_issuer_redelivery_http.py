@@ -25,12 +25,12 @@ from sqlmodel import select
 
 from credential_schemas import Registry
 from issuer.cli import init_deployment
-from issuer.db import make_engine, session_scope
 from issuer.models import IssuedCredential, Offer, OfferState
-from issuer.oid4vci import PRE_AUTHORIZED_CODE_GRANT, make_jwt_proof
 from issuer.services.deployment import FaultPoint
 from issuer.settings import ENV_PREFIX, Settings
 from keys.jwk import SigningKey
+from protocols.oid4vci import PRE_AUTHORIZED_CODE_GRANT, make_jwt_proof
+from servicekit.db import make_engine, session_scope
 from tests._fault_server import marker
 from tests._server import BACKENDS, JIGAP, _stop, _wait_until_ready, backend_database_url, free_port
 

@@ -24,9 +24,8 @@ from credential_schemas import Registry
 from issuer.api import create_app
 from issuer.api.app import make_deployment
 from issuer.cli import read_env_file
-from issuer.db import make_engine, migrate, session_scope
+from issuer.db import migrate
 from issuer.models import Offer, OfferState
-from issuer.oid4vci import PRE_AUTHORIZED_CODE_GRANT, make_jwt_proof
 from issuer.services.deployment import SEALING_KEYS, Deployment
 from issuer.services.offers import offer_claims, pre_authorized_code, seal_legacy_claims
 from issuer.settings import ENV_PREFIX, Settings
@@ -36,6 +35,8 @@ from keys.errors import KeyErrorCode, KeyStoreError
 from keys.jwk import SigningKey
 from keys.sealing import SealingKeyStore
 from keys.store import FileKeyStore
+from protocols.oid4vci import PRE_AUTHORIZED_CODE_GRANT, make_jwt_proof
+from servicekit.db import make_engine, session_scope
 from tests import _issuer_client
 from tests._issuer import FAST_SCRYPT, PASSPHRASE, IssuerWorld, make_settings
 from tests._issuer_client import (

@@ -10,9 +10,10 @@ from urllib.parse import quote
 
 import pytest
 
-import issuer.oid4vci
+import protocols.oid4vci
 from credential_schemas import Registry
-from issuer.oid4vci import (
+from keys.encoding import json_dumps
+from protocols.oid4vci import (
     CREDENTIAL_OFFER_SCHEME,
     PRE_AUTHORIZED_CODE_GRANT,
     SD_JWT_VC_FORMAT,
@@ -30,7 +31,6 @@ from issuer.oid4vci import (
     parse_offer_uri,
     well_known_url,
 )
-from keys.encoding import json_dumps
 
 ISSUER = "https://rr.issuer.jigap.example"
 NAMES = {"ko": "행정안전부", "en": "Ministry of the Interior and Safety"}
@@ -374,7 +374,7 @@ def test_parse_offer_uri_refuses(uri: str) -> None:
 
 
 def test_public_api_is_curated() -> None:
-    assert sorted(issuer.oid4vci.__all__) == sorted(
+    assert sorted(protocols.oid4vci.__all__) == sorted(
         [
             "CREDENTIAL_OFFER_SCHEME",
             "JWT_PROOF_TYPE",
@@ -407,13 +407,13 @@ def test_public_api_is_curated() -> None:
             "well_known_url",
         ]
     )
-    for name in issuer.oid4vci.__all__:
-        assert getattr(issuer.oid4vci, name) is not None
+    for name in protocols.oid4vci.__all__:
+        assert getattr(protocols.oid4vci, name) is not None
 
 
 def test_protocol_core_knows_no_web_framework_or_database() -> None:
     probe = (
-        "import sys, issuer.oid4vci\n"
+        "import sys, protocols.oid4vci\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('fastapi', 'starlette', 'sqlmodel', 'sqlalchemy', 'httpx')))\n"
     )

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from issuer.errors import CredentialErrorCode, CredentialRequestError
-from issuer.oid4vci import PROOF_TYP, KeyProof, make_jwt_proof, verify_jwt_proof
 from keys.encoding import b64url_decode, b64url_encode, json_dumps
 from keys.jwk import Algorithm, SigningKey
+from protocols.oid4vci import PROOF_TYP, KeyProof, make_jwt_proof, verify_jwt_proof
+from protocols.oid4vci.errors import CredentialErrorCode, CredentialRequestError
 
 NOW = 1_800_000_000
 AUDIENCE = "https://rr.issuer.jigap.example"

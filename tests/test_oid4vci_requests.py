@@ -9,16 +9,7 @@ from typing import Any
 
 import pytest
 
-from issuer.errors import (
-    CredentialErrorCode,
-    CredentialRequestError,
-    IssuerError,
-    NotificationError,
-    NotificationErrorCode,
-    OAuthError,
-    OAuthErrorCode,
-)
-from issuer.oid4vci import (
+from protocols.oid4vci import (
     PRE_AUTHORIZED_CODE_GRANT,
     CredentialRequest,
     NotificationEvent,
@@ -28,6 +19,15 @@ from issuer.oid4vci import (
     parse_deferred_request,
     parse_notification_request,
     parse_token_request,
+)
+from protocols.oid4vci.errors import (
+    CredentialErrorCode,
+    CredentialRequestError,
+    NotificationError,
+    NotificationErrorCode,
+    OAuthError,
+    OAuthErrorCode,
+    ProtocolError,
 )
 
 # §8.3.1.2 and §11.1: the characters an error_description or event_description may hold.
@@ -242,7 +242,7 @@ def test_notification_description_allows_the_whole_permitted_charset() -> None:
 # --- every refusal ---------------------------------------------------------------------------
 
 
-def _assert_refused(call: Callable[[], object], kind: type[IssuerError], code: StrEnum) -> None:
+def _assert_refused(call: Callable[[], object], kind: type[ProtocolError], code: StrEnum) -> None:
     with pytest.raises(kind) as caught:
         call()
     assert caught.value.code == code

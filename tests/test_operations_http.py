@@ -17,8 +17,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from credential_schemas import Registry
-from issuer.oid4vci import PRE_AUTHORIZED_CODE_GRANT
 from keys.encoding import b64url_decode, json_loads_object
+from protocols.oid4vci import PRE_AUTHORIZED_CODE_GRANT
 from tests._server import BACKENDS, RunningIssuer, issuer_on_backend
 from tests._wallet import Wallet
 

@@ -7,7 +7,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, text
 
 from issuer import metrics
-from issuer.db import make_engine, migrate, read_only
+from issuer.db import migrate
+from servicekit.db import make_engine, read_only
 
 
 def issued(exposition: bytes) -> dict[tuple[str, str], float]:

@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from credential_schemas import Registry
-from issuer.db import UNAVAILABLE, make_engine, scratch_postgres_schema
+from servicekit.db import UNAVAILABLE, make_engine, scratch_postgres_schema
 from tests._issuer import postgres_url
 from tests._server import RunningIssuer, running_issuer
 

@@ -30,8 +30,9 @@ from issuer.cli import (
     init_deployment,
     read_env_file,
 )
-from issuer.db import MIGRATIONS, head_revision, make_engine
+from issuer.db import MIGRATIONS, head_revision
 from issuer.settings import ENV_PREFIX, PASSPHRASE_ENV
+from servicekit.db import make_engine
 from tests._server import JIGAP, free_port
 
 TIMEOUT_SECONDS = 30

@@ -15,10 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from issuer.oid4vci import WELL_KNOWN_OAUTH_AS, well_known_url
 from keys.encoding import json_dumps
 from keys.jwk import Jwks, SigningKey
 from keys.trust_list import TrustedIssuer, TrustList, sign_trust_list
+from protocols.oid4vci import WELL_KNOWN_OAUTH_AS, well_known_url
 from tests._server import BACKENDS, JIGAP, RunningIssuer, issuer_on_backend
 from tests._wallet import Wallet
 from tests.test_issuer_over_http import create_offer, credential_row, present, status_slot

@@ -28,7 +28,7 @@ __all__ = [
 
 STATUS_LIST_AGGREGATION_ENDPOINT = "status_list_aggregation_endpoint"  # draft 20, metadata
 STATUS_LISTS = "status_lists"  # draft 20, "Status List Aggregation in JSON Format"
-# The same literal as issuer.oid4vci's: the verifier may not import the issuer (layering).
+# protocols.oid4vci has the same literal; the verifier imports no protocols (layering).
 _WELL_KNOWN_CREDENTIAL_ISSUER = "/.well-known/openid-credential-issuer"  # OID4VCI §12.2.2
 _CREDENTIAL_ISSUER = "credential_issuer"  # OID4VCI §12.2.4
 # A national agency with 2^24-entry lists needs a handful; this only bounds a hostile answer.

@@ -14,7 +14,10 @@ from typing import Any
 
 import httpx
 
-from issuer.oid4vci import (
+from keys.encoding import json_loads
+from keys.errors import KeyManagementError
+from keys.jwk import Signer
+from protocols.oid4vci import (
     PRE_AUTHORIZED_CODE_GRANT,
     WELL_KNOWN_CREDENTIAL_ISSUER,
     WELL_KNOWN_OAUTH_AS,
@@ -22,9 +25,6 @@ from issuer.oid4vci import (
     parse_offer_uri,
     well_known_url,
 )
-from keys.encoding import json_loads
-from keys.errors import KeyManagementError
-from keys.jwk import Signer
 
 __all__ = [
     "MAX_RESPONSE_BYTES",

@@ -7,7 +7,6 @@ air-gapped, and a page that needs a CDN shows nothing there.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable
 
@@ -15,20 +14,25 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from credential_schemas import Registry
-from issuer.api.asgi import ASGIApp, Message, Receive, Scope, Send
 from issuer.api.errors import install_error_handlers
 from issuer.api.routes import admin, bulk, oid4vci, operations, public
-from issuer.api.telemetry import RequestTelemetry
-from issuer.api.text_guard import TextGuard
-from issuer.api.timeouts import BodyTimeout
-from issuer.db import make_engine, migrate
+from issuer.db import migrate
 from issuer.errors import AdminError, AdminErrorCode
+from issuer.metrics import HTTP_METRICS
 from issuer.observability import configure_logging
 from issuer.services.deployment import Deployment
 from issuer.services.offers import seal_legacy_claims
-from issuer.settings import Settings
+from issuer.settings import ENV_PREFIX, Settings
+from servicekit.body_limit import BodyLimit
+from servicekit.db import make_engine
+from servicekit.telemetry import RequestTelemetry
+from servicekit.text_guard import NUL_IN_BODY, TextGuard
+from servicekit.timeouts import BodyTimeout, SlowClientProtocol
 
-__all__ = ["create_app", "create_served_app", "make_deployment"]
+__all__ = ["IssuerSlowClientProtocol", "create_app", "create_served_app", "make_deployment"]
+
+# Bulk uploads (routes/bulk.py) have their own, larger body limit.
+BULK_UPLOAD_PATH = "/admin/offers/bulk"
 
 
 def make_deployment(
@@ -68,10 +72,14 @@ def create_app(
         BodyLimit,
         limit=deployment.settings.max_body_bytes,
         upload_limit=deployment.settings.max_upload_bytes,
+        upload_paths=(BULK_UPLOAD_PATH,),
+        body_error=_BodyTooLargeError,
     )
-    app.add_middleware(TextGuard)  # a NUL anywhere in a request: 400 (issuer.api.text_guard)
-    app.add_middleware(BodyTimeout)
-    app.add_middleware(RequestTelemetry)  # outermost: it sees every answer, 413 and 408 too
+    # A NUL anywhere in a request: 400 (servicekit.text_guard).
+    app.add_middleware(TextGuard, body_error=_NulInBodyError)
+    app.add_middleware(BodyTimeout, env_prefix=ENV_PREFIX)
+    # Outermost: it sees every answer, 413 and 408 too.
+    app.add_middleware(RequestTelemetry, metrics=HTTP_METRICS, logger_name="jigap.issuer.requests")
     return app
 
 
@@ -82,50 +90,11 @@ def create_served_app() -> FastAPI:
     return create_app(deployment=make_deployment(Settings.from_env(), run_migrations=False))
 
 
-class BodyLimit:
-    """Refuse a request body over the limit (413) before a route reads it into memory.
+class IssuerSlowClientProtocol(SlowClientProtocol):
+    """What `jigap issuer serve` gives uvicorn: the slow-client bounds from ``JIGAP_ISSUER_*``
+    (servicekit.timeouts)."""
 
-    Declared lengths are checked up front; a chunked body is counted as it streams. Bulk
-    uploads (``/admin/offers/bulk``) have their own, larger limit.
-    """
-
-    def __init__(self, app: ASGIApp, *, limit: int, upload_limit: int) -> None:
-        self.app, self.limit, self.upload_limit = app, limit, upload_limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        limit = self.upload_limit if scope["path"].startswith("/admin/offers/bulk") else self.limit
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            await _too_large(send, limit)
-            return
-        received, over, started = 0, False, False
-
-        async def counted() -> Message:
-            nonlocal received, over
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    over = True
-                    raise _BodyTooLargeError
-            return message
-
-        async def send_unless_over(message: Message) -> None:
-            # FastAPI turns any error while it parses a form or model body into its own 400:
-            # once the body is over the limit, that answer is dropped and the 413 goes out.
-            nonlocal started
-            if over and not started:
-                return
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        with contextlib.suppress(_BodyTooLargeError):
-            await self.app(scope, counted, send_unless_over)
-        if over and not started:
-            await _too_large(send, limit)
+    env_prefix = ENV_PREFIX
 
 
 class _BodyTooLargeError(AdminError):
@@ -135,13 +104,7 @@ class _BodyTooLargeError(AdminError):
         super().__init__(AdminErrorCode.TOO_LARGE, "request body over its limit")
 
 
-async def _too_large(send: Send, limit: int) -> None:
-    body = b'{"error":"too_large","error_description":"request body over %d bytes"}' % limit
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", b"application/json"), (b"cache-control", b"no-store")],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+class _NulInBodyError(AdminError):
+    # An AdminError for the same reason: the bulk upload reports it as one of its lines.
+    def __init__(self) -> None:
+        super().__init__(AdminErrorCode.INVALID_REQUEST, NUL_IN_BODY)

@@ -8,12 +8,12 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlmodel import Session
 
-from issuer.db import session_scope
 from issuer.errors import AdminError, AdminErrorCode
 from issuer.services.admin import AgencyPrincipal, authenticate
 from issuer.services.deployment import Deployment
 from keys.encoding import json_loads
 from keys.errors import KeyManagementError
+from servicekit.db import session_scope
 
 __all__ = [
     "DeploymentDep",

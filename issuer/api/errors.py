@@ -1,69 +1,27 @@
-"""One place where errors become HTTP responses: ``{"error", "error_description"}``.
+"""One place where the issuer's errors become HTTP responses: ``{"error", "error_description"}``.
 
-``IssuerError`` carries its own code and status. FastAPI's own failures (a body that does not
-match the route's model, an unknown path) are given the same shape, so that a client parses
-one error format everywhere. A database that cannot answer now (``issuer.db.UNAVAILABLE``:
-unreachable, restarting, locked, a deadlock victim) is ``503 temporarily_unavailable`` with
-``Retry-After``: the client's request may well succeed in a moment. Nothing else is caught: a
-programming error stays a 500 and is logged with its traceback, not dressed up as a client
-error.
+``IssuerError`` and the protocol's ``ProtocolError`` carry their own code and status; each
+refused protocol request is counted by route and code. Everything else every service answers
+the same way (FastAPI's own failures, 503 for a database that cannot answer now) comes from
+``servicekit.http_errors``, which the wallet service installs too.
 """
 
 from __future__ import annotations
 
-import logging
-from enum import StrEnum
-
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from issuer import observability
-from issuer.api.telemetry import route_template
-from issuer.db import UNAVAILABLE
-from issuer.errors import AdminError, BearerTokenError, IssuerError
-from issuer.readiness import describe_unavailable
+from issuer.errors import AdminError, IssuerError
+from protocols.oid4vci.errors import BearerTokenError, ProtocolError
+from servicekit.http_errors import error_response, install_service_error_handlers
+from servicekit.telemetry import route_template
 
-__all__ = [
-    "RETRY_AFTER_SECONDS",
-    "ServiceErrorCode",
-    "error_response",
-    "install_error_handlers",
-]
-
-
-class ServiceErrorCode(StrEnum):
-    """The service itself, whatever the route."""
-
-    # RFC 6749 §4.1.2.1's name for "temporarily unable to handle the request"; 503.
-    TEMPORARILY_UNAVAILABLE = "temporarily_unavailable"
-
-
-NO_STORE = {"Cache-Control": "no-store"}
-RETRY_AFTER_SECONDS = 5
-_logger = logging.getLogger("jigap.issuer.errors")
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
-
-
-def _ascii(text: str) -> str:
-    # OID4VCI 1.0 §8.3.1.2: error_description is %x20-21 / %x23-5B / %x5D-7E only.
-    return "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "?" for c in text)
-
-
-def error_response(
-    status: int, code: str, detail: str, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    return JSONResponse(
-        {"error": code, "error_description": _ascii(detail)[:300]},
-        status_code=status,
-        headers={**NO_STORE, **(headers or {})},
-    )
+__all__ = ["install_error_handlers"]
 
 
 async def _issuer_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, IssuerError)  # noqa: S101 - registered for this class only
+    assert isinstance(exc, IssuerError | ProtocolError)  # noqa: S101 - registered for these only
     if not isinstance(exc, AdminError):
         observability.protocol_refused(route_template(request.scope), str(exc.code))
     headers = None
@@ -75,39 +33,7 @@ async def _issuer_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status, str(exc.code), exc.detail, headers)
 
 
-async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)  # noqa: S101
-    first = exc.errors()[0] if exc.errors() else {}
-    where = ".".join(str(part) for part in first.get("loc", ()))
-    return error_response(400, "invalid_request", f"{where}: {first.get('msg', 'invalid')}")
-
-
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)  # noqa: S101
-    code = _HTTP_CODES.get(exc.status_code, "invalid_request")
-    return error_response(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
-
-
-async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    if isinstance(exc, DBAPIError) and not (
-        isinstance(exc, UNAVAILABLE) or exc.connection_invalidated
-    ):
-        raise exc  # a statement refused for what it says: a bug, and a 500 with its traceback
-    _logger.warning(
-        describe_unavailable(exc),
-        extra={"event": "database_unavailable", "route": route_template(request.scope)},
-    )
-    return error_response(
-        503,
-        ServiceErrorCode.TEMPORARILY_UNAVAILABLE,
-        "the service cannot reach its database now; retry later",
-        {"Retry-After": str(RETRY_AFTER_SECONDS)},
-    )
-
-
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(IssuerError, _issuer_error)
-    for unavailable in (*UNAVAILABLE, DBAPIError):
-        app.add_exception_handler(unavailable, _database_unavailable)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(ProtocolError, _issuer_error)
+    install_service_error_handlers(app, logger_name="jigap.issuer.errors")

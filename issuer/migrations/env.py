@@ -1,4 +1,4 @@
-"""Alembic environment: the connection comes from ``issuer.db.migrate``."""
+"""Alembic environment: the connection comes from ``issuer.db.migrate`` (servicekit.db)."""
 
 from __future__ import annotations
 

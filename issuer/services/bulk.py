@@ -31,7 +31,6 @@ from dataclasses import dataclass
 import anyio
 
 from credential_schemas import ClaimsError, CredentialType, RegistryErrorCode
-from issuer.db import retrying, session_scope
 from issuer.errors import AdminError, AdminErrorCode
 from issuer.services.admin import AgencyPrincipal, make_offer, record
 from issuer.services.bulk_records import (
@@ -51,6 +50,7 @@ from issuer.services.bulk_records import (
 )
 from issuer.services.deployment import Deployment
 from issuer.services.offers import CreatedOffer, credential_type_for
+from servicekit.db import retrying, session_scope
 
 __all__ = [
     "MEDIA_TYPES",

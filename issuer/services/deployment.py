@@ -22,11 +22,11 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from credential_schemas import Registry
-from issuer.db import read_only
 from issuer.settings import Settings
 from keys.jwk import PublicKey, Signer
 from keys.sealing import Sealer, SealingKeyStore
 from keys.store import FileKeyStore, KeyStatus
+from servicekit.db import read_only
 
 __all__ = ["SEALING_KEYS", "Deployment", "FaultPoint"]
 
@@ -48,7 +48,7 @@ class Deployment:
     engine: Engine
     registry: Registry
     clock: Callable[[], float] = time.time
-    # The same database for transactions that only read (issuer.db.read_only).
+    # The same database for transactions that only read (servicekit.db.read_only).
     read_engine: Engine = field(init=False, repr=False)
     _key_stores: dict[Path, FileKeyStore] = field(default_factory=dict, repr=False)
     _signers: dict[Path, tuple[tuple[int, frozenset[str]], Signer | None]] = field(

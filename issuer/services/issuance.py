@@ -25,16 +25,6 @@ from sqlmodel import Session, col, select
 
 from issuer import observability as observe
 from issuer.credential import StatusReference, issue_sd_jwt_vc
-from issuer.db import retrying, session_scope
-from issuer.errors import (
-    BearerTokenError,
-    CredentialErrorCode,
-    CredentialRequestError,
-    NotificationError,
-    NotificationErrorCode,
-    OAuthError,
-    OAuthErrorCode,
-)
 from issuer.models import (
     AccessToken,
     Agency,
@@ -45,13 +35,6 @@ from issuer.models import (
     Nonce,
     Offer,
     OfferState,
-)
-from issuer.oid4vci import (
-    CredentialRequest,
-    KeyProof,
-    NotificationRequest,
-    TokenRequest,
-    verify_jwt_proof,
 )
 from issuer.services.deployment import Deployment, FaultPoint
 from issuer.services.offers import TX_CODE_PURPOSE, offer_claims
@@ -65,6 +48,23 @@ from issuer.services.redelivery import (
 from issuer.services.status_lists import allocate_credential_slot, status_list_uri
 from issuer.tokens import keyed_hash, new_token, token_hash
 from keys.jwk import Algorithm, PublicKey, public_key_from_jwk
+from protocols.oid4vci import (
+    CredentialRequest,
+    KeyProof,
+    NotificationRequest,
+    TokenRequest,
+    verify_jwt_proof,
+)
+from protocols.oid4vci.errors import (
+    BearerTokenError,
+    CredentialErrorCode,
+    CredentialRequestError,
+    NotificationError,
+    NotificationErrorCode,
+    OAuthError,
+    OAuthErrorCode,
+)
+from servicekit.db import retrying, session_scope
 
 __all__ = [
     "CREDENTIAL_ISSUED",

@@ -19,18 +19,18 @@ from sqlmodel import Session, col, select
 
 from credential_schemas import CredentialType
 from credential_schemas.errors import SchemaRegistryError
-from issuer.db import session_scope
 from issuer.errors import AdminError, AdminErrorCode
 from issuer.models import AccessToken, Agency, Approval, Offer, OfferState
-from issuer.oid4vci import (
+from issuer.services.deployment import Deployment
+from issuer.tokens import keyed_hash, new_numeric_code, new_token, token_hash
+from keys.encoding import json_dumps
+from protocols.oid4vci import (
     TxCodeSpec,
     credential_offer,
     offer_uri_by_reference,
     offer_uri_by_value,
 )
-from issuer.services.deployment import Deployment
-from issuer.tokens import keyed_hash, new_numeric_code, new_token, token_hash
-from keys.encoding import json_dumps
+from servicekit.db import session_scope
 
 __all__ = [
     "SUBJECT_PURPOSE",

@@ -32,20 +32,20 @@ from dataclasses import dataclass
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from issuer.db import session_scope
-from issuer.errors import (
-    CredentialErrorCode,
-    CredentialRequestError,
-    OAuthError,
-    OAuthErrorCode,
-)
 from issuer.models import AccessToken, Agency, AuditEvent, DeferredIssuance, Offer, OfferState
-from issuer.oid4vci import TokenRequest
 from issuer.services.deployment import Deployment, FaultPoint
 from issuer.services.offers import TX_CODE_PURPOSE
 from issuer.tokens import keyed_hash, token_hash
 from keys.encoding import json_dumps
 from keys.jwk import PublicKey
+from protocols.oid4vci import TokenRequest
+from protocols.oid4vci.errors import (
+    CredentialErrorCode,
+    CredentialRequestError,
+    OAuthError,
+    OAuthErrorCode,
+)
+from servicekit.db import session_scope
 
 __all__ = [
     "MAX_REDELIVERIES",

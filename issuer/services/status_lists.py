@@ -27,12 +27,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from issuer import observability as observe
-from issuer.db import retrying, session_scope
 from issuer.models import Agency, IssuedCredential, StatusListRecord
 from issuer.services.deployment import Deployment
 from issuer.tokens import token_hash
 from keys.encoding import b64url_decode, json_loads_object
 from keys.jws import KID
+from servicekit.db import retrying, session_scope
 from verifier.status_list import StatusList, StatusValue, build_status_list_token
 
 __all__ = [

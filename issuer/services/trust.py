@@ -17,7 +17,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from issuer.db import session_scope
 from issuer.models import Agency, IssuedCredential, TrustListPublication
 from issuer.services.deployment import Deployment
 from issuer.services.issuance import agency_by_slug
@@ -25,6 +24,7 @@ from issuer.services.status_lists import status_list_ids, status_list_uri
 from keys.jwk import Jwks, PublicKey
 from keys.store import KeyStatus
 from keys.trust_list import TrustedIssuer, TrustList, sign_trust_list
+from servicekit.db import session_scope
 
 __all__ = [
     "TRUST_OPERATOR",

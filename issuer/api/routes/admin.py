@@ -14,12 +14,12 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from issuer.api.deps import DeploymentDep, ReadPrincipalDep, ReadSessionDep
-from issuer.db import retrying, session_scope
 from issuer.errors import AdminError, AdminErrorCode
 from issuer.models import MAX_BIG_ROW_ID, IssuedCredential, Offer, OfferState
-from issuer.oid4vci import offer_uri_by_reference
 from issuer.services import admin
 from issuer.services.offers import CreatedOffer, offer_reference_url
+from protocols.oid4vci import offer_uri_by_reference
+from servicekit.db import retrying, session_scope
 from verifier.status_list import StatusValue
 
 router = APIRouter(prefix="/admin", tags=["Agency admin"])

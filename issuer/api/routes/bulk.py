@@ -26,11 +26,11 @@ from fastapi.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from issuer.api.deps import DeploymentDep, bearer_token
-from issuer.api.errors import NO_STORE
-from issuer.db import session_scope
 from issuer.errors import AdminError, AdminErrorCode
 from issuer.services import bulk
 from issuer.services.admin import AgencyPrincipal, authenticate
+from servicekit.db import session_scope
+from servicekit.http_errors import NO_STORE
 
 router = APIRouter(prefix="/admin", tags=["Agency admin"])
 

@@ -10,17 +10,13 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from issuer.api.deps import DeploymentDep, ReadSessionDep, bearer_token, read_json_body
-from issuer.api.errors import NO_STORE
-from issuer.errors import (
-    AdminError,
-    AdminErrorCode,
-    CredentialErrorCode,
-    CredentialRequestError,
-    NotificationError,
-    NotificationErrorCode,
-)
+from issuer.errors import AdminError, AdminErrorCode
 from issuer.models import Agency, Offer, OfferState
-from issuer.oid4vci import (
+from issuer.services import issuance
+from issuer.services.deployment import Deployment, FaultPoint
+from issuer.services.offers import pre_authorized_code
+from issuer.services.trust import status_list_aggregation_uri
+from protocols.oid4vci import (
     WELL_KNOWN_CREDENTIAL_ISSUER,
     WELL_KNOWN_OAUTH_AS,
     IssuerEndpoints,
@@ -33,10 +29,13 @@ from issuer.oid4vci import (
     parse_notification_request,
     parse_token_request,
 )
-from issuer.services import issuance
-from issuer.services.deployment import Deployment, FaultPoint
-from issuer.services.offers import pre_authorized_code
-from issuer.services.trust import status_list_aggregation_uri
+from protocols.oid4vci.errors import (
+    CredentialErrorCode,
+    CredentialRequestError,
+    NotificationError,
+    NotificationErrorCode,
+)
+from servicekit.http_errors import NO_STORE
 
 router = APIRouter(tags=["OpenID4VCI"])
 

@@ -15,8 +15,8 @@ from fastapi.responses import JSONResponse, Response
 
 from issuer import metrics
 from issuer.api.deps import DeploymentDep
-from issuer.api.errors import RETRY_AFTER_SECONDS, ServiceErrorCode, error_response
 from issuer.readiness import NotReadyError, check_ready
+from servicekit.http_errors import RETRY_AFTER_SECONDS, ServiceErrorCode, error_response
 
 router = APIRouter(tags=["Operations"])
 _logger = logging.getLogger("jigap.issuer.ready")

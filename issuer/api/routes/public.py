@@ -68,7 +68,7 @@ def status_list(
     deployment: DeploymentDep,
 ) -> Response:
     # The service holds its own transactions: a route's dependency session would span the
-    # thread hops of FastAPI's pool (see issuer.db.session_scope).
+    # thread hops of FastAPI's pool (see servicekit.db.session_scope).
     published = published_status_list(deployment, slug=slug, list_id=list_id)
     if published is None:
         raise AdminError(AdminErrorCode.NOT_FOUND, "no such status list")

@@ -13,13 +13,13 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from credential_schemas import CredentialType
-from issuer.oid4vci.constants import (
+from keys.jwk import Algorithm
+from protocols.oid4vci.constants import (
     JWK_BINDING_METHOD,
     JWT_PROOF_TYPE,
     PRE_AUTHORIZED_CODE_GRANT,
     SD_JWT_VC_FORMAT,
 )
-from keys.jwk import Algorithm
 from verifier.status_list_aggregation import STATUS_LIST_AGGREGATION_ENDPOINT
 
 __all__ = [

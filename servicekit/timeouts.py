@@ -2,7 +2,7 @@
 
 A client that opens connections and sends its headers or body a byte at a time (slowloris)
 would otherwise hold a worker's sockets and memory for ever. Three bounds, each an option of
-`jigap issuer serve` (docs/operations.md, "Timeouts"):
+a service's `serve` command (`jigap issuer serve`: docs/operations.md, "Timeouts"):
 
 - headers: from a connection's first byte (or its opening) until its request line and headers
   are complete; then the connection is closed with ``408``. uvicorn has no such timer (its
@@ -12,26 +12,29 @@ would otherwise hold a worker's sockets and memory for ever. Three bounds, each 
 - connections: a worker closes a new connection at once while it holds ``max_connections``.
 
 A worker reads the bounds from its environment (spawned workers start from scratch: the
-command sets them before forking).
+command sets them before forking), under its service's prefix (``JIGAP_ISSUER_``), so that two
+services started from one process never read each other's. uvicorn is given a protocol class
+by name: each service names a subclass that sets ``env_prefix``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any
+from typing import Any, ClassVar
 
 import anyio
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from issuer.api.asgi import ASGIApp, Message, Receive, Scope, Send
+from servicekit.asgi import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["BodyTimeout", "SlowClientProtocol", "timeouts_environment"]
 
-HEADER_TIMEOUT_ENV = "JIGAP_ISSUER_HEADER_TIMEOUT"
-BODY_TIMEOUT_ENV = "JIGAP_ISSUER_BODY_TIMEOUT"
-MAX_CONNECTIONS_ENV = "JIGAP_ISSUER_MAX_CONNECTIONS"
+# Each after the service's prefix: JIGAP_ISSUER_HEADER_TIMEOUT, ...
+HEADER_TIMEOUT_ENV = "HEADER_TIMEOUT"
+BODY_TIMEOUT_ENV = "BODY_TIMEOUT"
+MAX_CONNECTIONS_ENV = "MAX_CONNECTIONS"
 DEFAULT_HEADER_SECONDS, DEFAULT_BODY_SECONDS, DEFAULT_MAX_CONNECTIONS = 10.0, 30.0, 1000
 _REQUEST_TIMEOUT = (
     b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
@@ -41,12 +44,12 @@ _REQUEST_TIMEOUT = (
 
 
 def timeouts_environment(
-    *, header_seconds: float, body_seconds: float, max_connections: int
+    env_prefix: str, *, header_seconds: float, body_seconds: float, max_connections: int
 ) -> dict[str, str]:
     return {
-        HEADER_TIMEOUT_ENV: str(header_seconds),
-        BODY_TIMEOUT_ENV: str(body_seconds),
-        MAX_CONNECTIONS_ENV: str(max_connections),
+        env_prefix + HEADER_TIMEOUT_ENV: str(header_seconds),
+        env_prefix + BODY_TIMEOUT_ENV: str(body_seconds),
+        env_prefix + MAX_CONNECTIONS_ENV: str(max_connections),
     }
 
 
@@ -58,10 +61,16 @@ def _setting(name: str, default: float) -> float:
 class SlowClientProtocol(H11Protocol):
     """uvicorn's h11 protocol with a header timeout and a cap on open connections."""
 
+    env_prefix: ClassVar[str] = "JIGAP_"  # a service's subclass names its own
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._header_seconds = _setting(HEADER_TIMEOUT_ENV, DEFAULT_HEADER_SECONDS)
-        self._max_connections = int(_setting(MAX_CONNECTIONS_ENV, DEFAULT_MAX_CONNECTIONS))
+        self._header_seconds = _setting(
+            self.env_prefix + HEADER_TIMEOUT_ENV, DEFAULT_HEADER_SECONDS
+        )
+        self._max_connections = int(
+            _setting(self.env_prefix + MAX_CONNECTIONS_ENV, DEFAULT_MAX_CONNECTIONS)
+        )
         self._header_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -107,9 +116,11 @@ class SlowClientProtocol(H11Protocol):
 class BodyTimeout:
     """A request's body must arrive within ``seconds`` of its headers; else ``408``."""
 
-    def __init__(self, app: ASGIApp, *, seconds: float | None = None) -> None:
+    def __init__(self, app: ASGIApp, *, env_prefix: str, seconds: float | None = None) -> None:
         self.app = app
-        self.seconds = seconds if seconds is not None else _setting(BODY_TIMEOUT_ENV, 30.0)
+        if seconds is None:
+            seconds = _setting(env_prefix + BODY_TIMEOUT_ENV, DEFAULT_BODY_SECONDS)
+        self.seconds = seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

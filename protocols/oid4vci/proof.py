@@ -18,12 +18,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from issuer.errors import CredentialErrorCode, CredentialRequestError
-from issuer.oid4vci.constants import PROOF_TYP
 from keys.encoding import json_loads_object
 from keys.errors import KeyManagementError
 from keys.jwk import Algorithm, PublicKey, Signer, public_key_from_jwk
 from keys.jws import ALG, KID, TYP, decode_compact, sign_compact, verify_with
+from protocols.oid4vci.constants import PROOF_TYP
+from protocols.oid4vci.errors import CredentialErrorCode, CredentialRequestError
 
 __all__ = ["MAX_PROOF_LENGTH", "KeyProof", "make_jwt_proof", "verify_jwt_proof"]
 

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
-from issuer.oid4vci.constants import (
+from keys.encoding import json_dumps, json_loads_object
+from keys.errors import MalformedError
+from protocols.oid4vci.constants import (
     CREDENTIAL_OFFER_PARAM,
     CREDENTIAL_OFFER_SCHEME,
     CREDENTIAL_OFFER_URI_PARAM,
@@ -20,8 +22,6 @@ from issuer.oid4vci.constants import (
     TX_CODE_PARAM,
     TxCodeInputMode,
 )
-from keys.encoding import json_dumps, json_loads_object
-from keys.errors import MalformedError
 
 __all__ = [
     "MAX_OFFER_URI_LENGTH",

@@ -1,6 +1,9 @@
-"""OpenID for Verifiable Credential Issuance 1.0 (final), the issuer's protocol core.
+"""OpenID for Verifiable Credential Issuance 1.0 (final), the protocol core of both sides.
 
-Pure functions over dicts and strings: no HTTP, no database, the time passed in as ``now``.
+The issuer builds offers and metadata and parses requests with it; the wallet parses offers
+and makes key proofs with it: one implementation, so that the two cannot drift apart. Pure
+functions over dicts and strings: no HTTP, no database, the time passed in as ``now``. The
+errors it raises carry the specs' codes (``protocols.oid4vci.errors``).
 What it covers: the pre-authorized code flow with an optional transaction code
 (§4, §6), the nonce endpoint (§7), the credential endpoint with `jwt` key proofs and batch
 issuance (§8, Appendix F.1), deferred issuance (§9), notifications (§11), issuer and
@@ -13,7 +16,7 @@ Section numbers in this package are those of the 1.0 final text.
 
 from __future__ import annotations
 
-from issuer.oid4vci.constants import (
+from protocols.oid4vci.constants import (
     CREDENTIAL_OFFER_SCHEME,
     JWT_PROOF_TYPE,
     PRE_AUTHORIZED_CODE_GRANT,
@@ -24,13 +27,13 @@ from issuer.oid4vci.constants import (
     NotificationEvent,
     TxCodeInputMode,
 )
-from issuer.oid4vci.metadata import (
+from protocols.oid4vci.metadata import (
     IssuerEndpoints,
     authorization_server_metadata,
     credential_issuer_metadata,
     well_known_url,
 )
-from issuer.oid4vci.offer import (
+from protocols.oid4vci.offer import (
     InvalidOfferError,
     TxCodeSpec,
     credential_offer,
@@ -38,8 +41,8 @@ from issuer.oid4vci.offer import (
     offer_uri_by_value,
     parse_offer_uri,
 )
-from issuer.oid4vci.proof import KeyProof, make_jwt_proof, verify_jwt_proof
-from issuer.oid4vci.requests import (
+from protocols.oid4vci.proof import KeyProof, make_jwt_proof, verify_jwt_proof
+from protocols.oid4vci.requests import (
     CredentialRequest,
     NotificationRequest,
     TokenRequest,

@@ -13,28 +13,23 @@ route runs, in one place that sees everything a route can parse:
   ``\\u0000`` is refused too: the price of reading the stream without parsing it twice.
 
 The answer is the service's ``400 invalid_request``. A route that has already begun its
-answer when the NUL arrives (a bulk upload, which answers row by row) reports it itself:
-the body's next read raises an ``AdminError`` it turns into its own "invalid_request" line.
+answer when the NUL arrives (the issuer's bulk upload, which answers row by row) reports it
+itself: the body's next read raises the service's ``body_error`` (the issuer's is an
+``AdminError``), which the route turns into its own "invalid_request" line.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from issuer.api.errors import error_response
-from issuer.errors import AdminError, AdminErrorCode
+from servicekit.asgi import ASGIApp, Message, Receive, Scope, Send
+from servicekit.http_errors import ServiceErrorCode, error_response
 
-__all__ = ["NulScanner", "TextGuard"]
+__all__ = ["NUL_IN_BODY", "NulInBodyError", "NulScanner", "TextGuard"]
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+NUL_IN_BODY = "a NUL character in the request body"
 
 _FORM = b"application/x-www-form-urlencoded"
 _JSON_NUL_ESCAPE = re.compile(rb"(\\+)u0000")  # a NUL if the run of backslashes is odd
@@ -76,18 +71,23 @@ class NulScanner:
         return False
 
 
-class _NulInBodyError(AdminError):
-    # An AdminError, so that a route answering as the body streams in (the bulk upload) can
-    # report it in its own answer.
+class NulInBodyError(Exception):
+    """What a body read raises once a NUL was found, unless the service names its own."""
+
     def __init__(self) -> None:
-        super().__init__(AdminErrorCode.INVALID_REQUEST, "a NUL character in the request body")
+        super().__init__(NUL_IN_BODY)
 
 
 class TextGuard:
-    """Refuse (400 invalid_request) a request whose URL or body holds a NUL character."""
+    """Refuse (400 invalid_request) a request whose URL or body holds a NUL character.
 
-    def __init__(self, app: ASGIApp) -> None:
+    ``body_error``: what the body's next read raises once a NUL is found; a class the
+    service's streaming routes catch (made with no arguments).
+    """
+
+    def __init__(self, app: ASGIApp, *, body_error: type[Exception] = NulInBodyError) -> None:
         self.app = app
+        self.body_error = body_error
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -103,11 +103,11 @@ class TextGuard:
         async def checked() -> Message:
             nonlocal found
             if found:
-                raise _NulInBodyError
+                raise self.body_error
             message = await receive()
             if message["type"] == "http.request" and scanner.feed(message.get("body", b"")):
                 found = True
-                raise _NulInBodyError
+                raise self.body_error
             return message
 
         async def send_unless_found(message: Message) -> None:
@@ -119,12 +119,12 @@ class TextGuard:
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        with contextlib.suppress(_NulInBodyError):
+        with contextlib.suppress(self.body_error):
             await self.app(scope, checked, send_unless_found)
         if found and not started:
-            await _refuse(scope, receive, send, "a NUL character in the request body")
+            await _refuse(scope, receive, send, NUL_IN_BODY)
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, detail: str) -> None:
-    response = error_response(400, str(AdminErrorCode.INVALID_REQUEST), detail)
+    response = error_response(400, ServiceErrorCode.INVALID_REQUEST, detail)
     await response(scope, receive, send)

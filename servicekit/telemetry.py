@@ -1,5 +1,7 @@
 """One log line and the request metrics for every HTTP request, named by route template.
 
+Each service gives its own metrics (``servicekit.metrics.http_metrics``) and logger name.
+
 The line says the request id, method, route template (``/agencies/{slug}/offers/{offer_id}``,
 never the path itself: offer ids and codes travel in paths and query strings), status and
 duration. The request id is the caller's ``X-Request-Id`` when it is a short plain token (a
@@ -14,8 +16,8 @@ import secrets
 import time
 from typing import Any
 
-from issuer import metrics
-from issuer.api.asgi import ASGIApp, Message, Receive, Scope, Send
+from servicekit.asgi import ASGIApp, Message, Receive, Scope, Send
+from servicekit.metrics import HttpMetrics
 
 __all__ = ["RequestTelemetry", "route_template"]
 
@@ -23,7 +25,6 @@ REQUEST_ID_HEADER = b"x-request-id"
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
 _UNMATCHED = "unmatched"  # a path no route serves: its text is the client's, not a label
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-_logger = logging.getLogger("jigap.issuer.requests")
 
 
 def route_template(scope: Scope) -> str:
@@ -33,8 +34,12 @@ def route_template(scope: Scope) -> str:
 
 
 class RequestTelemetry:
-    def __init__(self, app: ASGIApp) -> None:
+    """Counts every request in ``metrics`` and logs one line to ``logger_name``."""
+
+    def __init__(self, app: ASGIApp, *, metrics: HttpMetrics, logger_name: str) -> None:
         self.app = app
+        self.metrics = metrics
+        self._logger = logging.getLogger(logger_name)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -60,9 +65,9 @@ class RequestTelemetry:
             seconds = time.perf_counter() - started
             route = route_template(scope)
             method = scope["method"] if scope["method"] in _METHODS else "OTHER"
-            metrics.REQUESTS.labels(method=method, route=route, status=str(status)).inc()
-            metrics.REQUEST_SECONDS.labels(method=method, route=route).observe(seconds)
-            _logger.info(
+            self.metrics.requests.labels(method=method, route=route, status=str(status)).inc()
+            self.metrics.request_seconds.labels(method=method, route=route).observe(seconds)
+            self._logger.info(
                 "request",
                 extra={
                     "event": "request",

@@ -13,21 +13,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from issuer.errors import (
-    CredentialErrorCode,
-    CredentialRequestError,
-    NotificationError,
-    NotificationErrorCode,
-    OAuthError,
-    OAuthErrorCode,
-)
-from issuer.oid4vci.constants import (
+from protocols.oid4vci.constants import (
     AUTHORIZATION_CODE_GRANT,
     JWT_PROOF_TYPE,
     PRE_AUTHORIZED_CODE_GRANT,
     PRE_AUTHORIZED_CODE_PARAM,
     TX_CODE_PARAM,
     NotificationEvent,
+)
+from protocols.oid4vci.errors import (
+    CredentialErrorCode,
+    CredentialRequestError,
+    NotificationError,
+    NotificationErrorCode,
+    OAuthError,
+    OAuthErrorCode,
 )
 
 __all__ = [
