@@ -1,0 +1,1 @@
+"""Protocol code both services share: the specs' messages and rules, no web framework or database."""
