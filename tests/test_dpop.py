@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Container
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -664,3 +665,11 @@ def test_the_protocol_core_pulls_in_no_service_code() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert loaded == "[]"
+
+
+def test_every_reason_and_code_is_explained_in_the_guide() -> None:
+    guide = (Path(__file__).parents[1] / "docs" / "dpop.md").read_text()
+    for reason in DpopFailure:
+        assert f"| `{reason.value}` |" in guide, reason
+    for code in DpopErrorCode:
+        assert f"| `{code.value}` |" in guide, code
