@@ -202,6 +202,21 @@ class FileKeyStore:
         updated = _Record(retired, record.salt, record.scrypt_n, record.check, record.pem)
         _write_record(_record_path(self._directory, kid), _encode_record(updated))
 
+    def delete(self, kid: str) -> None:
+        """Destroy a key: its record goes, and so does the private key cached in this process.
+
+        Not part of ``KeyStore``: a signing key of a service is retired, never deleted, while
+        the holder's device keys (``wallet_api.holder.device_keys``) go with their credential.
+        """
+        path = _record_path(self._directory, kid)
+        self._cache.pop(kid, None)
+        try:
+            path.unlink()
+        except FileNotFoundError as exc:
+            raise KeyStoreError(KeyErrorCode.UNKNOWN_KEY, f"no key {kid}") from exc
+        except OSError as exc:
+            raise _damaged(kid, f"cannot delete: {exc.strerror}") from exc
+
     def _secrets(self, record: _Record) -> bytes:
         password, check = _stretch(self._passphrase, record.salt, record.scrypt_n)
         if not hmac.compare_digest(check, record.check):
