@@ -20,6 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from sqlalchemy import Column, Engine, Table, select, update
 from sqlmodel import SQLModel
@@ -30,13 +31,26 @@ from issuer.services.redelivery import delivery_context
 from keys.errors import KeyStoreError
 from keys.sealing import Sealer, SealingKeyStore, key_id_of
 
-__all__ = ["DEFAULT_BATCH", "DEFAULT_GRACE_SECONDS", "RotationReport", "rotate_sealing_key"]
+__all__ = [
+    "DEFAULT_BATCH",
+    "DEFAULT_GRACE_SECONDS",
+    "RotationPoint",
+    "RotationReport",
+    "rotate_sealing_key",
+]
 
 DEFAULT_BATCH = 200
 # Longer than any request's transaction: one that sealed under the old key has committed.
 DEFAULT_GRACE_SECONDS = 10.0
 _MAX_PASSES = 5  # rows the service rewrote meanwhile are retried; bounded, never a loop
 _UNREADABLE = "(unreadable)"
+
+
+class RotationPoint(StrEnum):
+    """Where a test's fault hook is called."""
+
+    BATCH_READ = "batch_read"  # re-wrapped in memory, not yet written
+    BATCH_WRITTEN = "batch_written"  # its transaction committed
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +107,11 @@ def rotate_sealing_key(
     keep_old: bool = False,
     batch: int = DEFAULT_BATCH,
     grace_seconds: float = DEFAULT_GRACE_SECONDS,
-    after_batch: Callable[[], None] | None = None,
+    fault_hook: Callable[[RotationPoint], None] | None = None,
 ) -> RotationReport:
     """A new master key (none with ``resume``), every sealed value re-wrapped under it, and the
-    retired keys no row names deleted (unless ``keep_old``). ``after_batch``: called after each
-    written batch (test fault injection: a run killed half-way)."""
+    retired keys no row names deleted (unless ``keep_old``). ``fault_hook``: test fault
+    injection, called at each ``RotationPoint`` (a run killed, a row changed meanwhile)."""
     if batch < 1:
         raise ValueError("batch must be at least 1")
     if not resume:
@@ -105,12 +119,12 @@ def rotate_sealing_key(
     sealer = store.sealer()
     totals: Counter[str] = Counter()
     for _ in range(_MAX_PASSES):
-        counts = _sweep(engine, sealer, batch, after_batch)
+        counts = _sweep(engine, sealer, batch, fault_hook)
         totals.update(rewrapped=counts["rewrapped"], changed=counts["changed"])
         if not counts["rewrapped"] and not counts["changed"]:
             break
     time.sleep(grace_seconds)
-    last = _sweep(engine, sealer, batch, after_batch)  # and what committed during the grace
+    last = _sweep(engine, sealer, batch, fault_hook)  # and what committed during the grace
     totals.update(rewrapped=last["rewrapped"], changed=last["changed"])
     uses = _key_uses(engine)
     active = sealer.active_key_id
@@ -129,7 +143,7 @@ def rotate_sealing_key(
 
 
 def _sweep(
-    engine: Engine, sealer: Sealer, batch: int, after_batch: Callable[[], None] | None
+    engine: Engine, sealer: Sealer, batch: int, fault_hook: Callable[[RotationPoint], None] | None
 ) -> Counter[str]:
     """One pass over every sealed column, by primary key, a batch at a time."""
     counts: Counter[str] = Counter()
@@ -160,6 +174,8 @@ def _sweep(
                     counts["unopenable"] += 1
             if not changes:
                 continue
+            if fault_hook is not None:
+                fault_hook(RotationPoint.BATCH_READ)
             with engine.begin() as connection:
                 if sqlite:  # the old wrapped keys are zeroed, not left in free pages
                     connection.exec_driver_sql("PRAGMA secure_delete=ON")
@@ -170,8 +186,8 @@ def _sweep(
                         .values({column.sealed.name: new})
                     ).rowcount
                     counts["rewrapped" if written else "changed"] += 1
-            if after_batch is not None:
-                after_batch()
+            if fault_hook is not None:
+                fault_hook(RotationPoint.BATCH_WRITTEN)
     return counts
 
 
