@@ -25,7 +25,7 @@ from issuer.sealing_rotation import RotationPoint, rotate_sealing_key
 from issuer.services.deployment import SEALING_KEYS
 from issuer.services.offers import offer_claims, offer_claims_context
 from issuer.services.redelivery import delivery_context
-from issuer.settings import ENV_PREFIX
+from issuer.settings import ENV_PREFIX, PASSPHRASE_ENV
 from issuer.tokens import token_hash
 from keys.encoding import b64url_decode
 from keys.errors import KeyErrorCode, KeyStoreError
@@ -326,6 +326,12 @@ def test_the_command_rotates_while_the_service_keeps_issuing(backend: str, tmp_p
         raw = _raw(database_url)
         for needle in _needles(RRN, SECRET_NAME, SECRET_ADDRESS):
             assert needle not in raw, needle
+
+        # A passphrase that does not open the keys: refused in one line, no key made.
+        wrong = {**env, PASSPHRASE_ENV: "not the passphrase"}
+        refused = subprocess.run(command, env=wrong, capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 1 and refused.stderr.startswith("refused: ")
+        assert [path.stem for path in keys_dir.glob("*.json")] == [new_key]
 
 
 def test_the_command_refuses_a_directory_never_initialised(tmp_path: Path) -> None:
