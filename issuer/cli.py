@@ -5,7 +5,8 @@ secrets, creates the database, a development trust anchor, the sample agencies w
 signing keys, and prints each agency's admin API token (shown this once, stored hashed).
 ``serve`` reads that file (variables already set in the environment win), checks that the
 deployment can issue (issuer.readiness) and only then runs uvicorn. ``migrate`` brings the
-database to this code's schema.
+database to this code's schema. ``rotate-sealing-key`` rotates the master key that seals
+personal data at rest (issuer.sealing_rotation).
 
 Exit codes (docs/operations.md): 0 done, 1 refused (settings, a key that does not open, a
 directory never initialised), 2 usage, 3 database unavailable (unreachable or locked),
@@ -357,3 +358,46 @@ def _preflight(settings: Settings, *, run_migrations: bool) -> None:
             key_event("ready", kid=kid, store=slug)
     finally:
         deployment.engine.dispose()
+
+
+@app.command("rotate-sealing-key")
+def rotate_sealing_key(
+    data_dir: _DataDir = Path("jigap-issuer-data"),
+    resume: Annotated[
+        bool, typer.Option("--resume", help="No new key: finish an interrupted rotation")
+    ] = False,
+    keep_old: Annotated[
+        bool, typer.Option("--keep-old", help="Keep the retired master key files")
+    ] = False,
+    batch: Annotated[int, typer.Option(min=1, max=10_000, help="Rows per transaction")] = 200,
+    grace: Annotated[
+        float,
+        typer.Option(min=0.0, help="Seconds for requests sealing under the old key to commit"),
+    ] = 10.0,
+) -> None:
+    """A new master key for personal data at rest; every sealed value re-wrapped under it
+    while the service runs; the old key file deleted once no row uses it."""
+    from issuer.db import schema_state
+    from issuer.sealing_rotation import rotate_sealing_key as rotate
+    from issuer.services.deployment import SEALING_KEYS
+    from keys.sealing import SealingKeyStore
+    from servicekit.db import make_engine
+
+    settings, _ = _settings(data_dir)
+    engine = make_engine(settings.database_url, busy_seconds=settings.database_busy_seconds)
+    try:
+        with _one_line_failures():
+            state = schema_state(engine)
+            if not state.at_head:
+                raise _refuse(
+                    f"refused: database schema at {state.current or 'nothing'}, head "
+                    f"{state.head}: run `jigap issuer migrate` first",
+                    EXIT_SCHEMA,
+                )
+            store = SealingKeyStore(settings.keys_dir / SEALING_KEYS, settings.key_passphrase)
+            report = rotate(
+                engine, store, resume=resume, keep_old=keep_old, batch=batch, grace_seconds=grace
+            )
+    finally:
+        engine.dispose()
+    typer.echo(report.summary())

@@ -6,12 +6,17 @@ the store's active master key, also AES-256-GCM. The caller's ``context`` (what 
 is and which row holds it, e.g. ``"offer-claims\\x00<offer id>"``) is bound to both as
 associated data: a blob copied into another row, or read for another purpose, does not open.
 
-Blob layout (version 1), all lengths fixed but the last::
+Blob layout (version 2), all lengths fixed but the last::
 
-    0x01 | master key id (22 bytes) | wrap nonce (12) | wrapped data key (48) | nonce (12) | data
+    0x02 | master key id (22 bytes) | wrap nonce (12) | wrapped data key (48) | nonce (12) | data
 
 The master key's id is in every blob, so the master key can rotate: ``SealingKeyStore.
 generate`` adds a new active key and retires the others, which still open what they sealed.
+``Sealer.rewrap`` then moves a blob to the active key by changing only its key id and wrapped
+data key: the payload is bound to the version and the context, not to the wrapping, so its
+bytes stay as they are and are never decrypted. (Version 1 bound the payload to the whole
+prefix; its blobs still open, and ``rewrap`` seals them again as version 2, once.)
+Once no record names a retired key, ``SealingKeyStore.remove`` deletes it for good.
 
 Master keys live in a directory, one ``<id>.json`` file each (mode 0600, written atomically),
 encrypted under the deployment's passphrase stretched by scrypt with a salt per key, the
@@ -44,9 +49,10 @@ from keys.store import (
     write_atomically,
 )
 
-__all__ = ["BLOB_VERSION", "Sealer", "SealingKeyStore"]
+__all__ = ["BLOB_VERSION", "Sealer", "SealingKeyStore", "key_id_of"]
 
-BLOB_VERSION = 1
+BLOB_VERSION = 2
+_LEGACY_VERSION = 1  # payload bound to the wrapping too: opens, rewraps by sealing again
 RECORD_FORMAT = "jigap-sealing-key/1"
 _KEY_BYTES = 32  # AES-256
 _NONCE_BYTES = 12  # AES-GCM's standard nonce; random, and a data key seals one record only
@@ -88,37 +94,61 @@ class Sealer:
 
     @property
     def active_key_id(self) -> str:
-        return _newest_active(self._keys).key_id
+        return self._sealing_key().key_id
 
     def seal(self, plaintext: bytes, *, context: str) -> bytes:
-        master = _newest_active(self._keys)
-        header = bytes([BLOB_VERSION]) + master.key_id.encode("ascii")
+        master = self._sealing_key()
         data_key = AESGCM.generate_key(bit_length=8 * _KEY_BYTES)
-        wrap_nonce, nonce = os.urandom(_NONCE_BYTES), os.urandom(_NONCE_BYTES)
+        nonce = os.urandom(_NONCE_BYTES)
         bound = context.encode("utf-8")
-        wrapped = AESGCM(master.secret).encrypt(wrap_nonce, data_key, header + bound)
-        prefix = header + wrap_nonce + wrapped + nonce
-        return prefix + AESGCM(data_key).encrypt(nonce, plaintext, prefix + bound)
+        payload = AESGCM(data_key).encrypt(nonce, plaintext, bytes([BLOB_VERSION]) + bound)
+        return _wrap(master, data_key, bound) + nonce + payload
 
     def open(self, blob: bytes, *, context: str) -> bytes:
         """The plaintext of ``blob``, sealed for ``context``; anything else raises
         ``KeyStoreError`` (``key_store``), never returns unchecked bytes."""
-        if len(blob) < _PREFIX_BYTES + _TAG_BYTES or blob[0] != BLOB_VERSION:
-            raise _unopenable("not a sealed record of a known version")
-        header = blob[:_HEADER_BYTES]
-        key_id = header[1:].decode("ascii", errors="replace")
+        key_id = key_id_of(blob)
+        bound = context.encode("utf-8")
+        data_key = self._unwrap(blob, key_id, bound)
+        nonce = blob[_PREFIX_BYTES - _NONCE_BYTES : _PREFIX_BYTES]
+        aad = blob[:_PREFIX_BYTES] if blob[0] == _LEGACY_VERSION else blob[:1]
+        try:
+            return AESGCM(data_key).decrypt(nonce, blob[_PREFIX_BYTES:], aad + bound)
+        except InvalidTag:
+            raise _unopenable("damaged, or sealed for another record") from None
+
+    def rewrap(self, blob: bytes, *, context: str) -> bytes:
+        """``blob`` under the active master key: its data key unwrapped (``context`` checked)
+        and wrapped again; the payload's bytes unchanged and never decrypted. A blob already
+        under the active key comes back as it is; a version 1 blob is sealed again."""
+        key_id = key_id_of(blob)
+        bound = context.encode("utf-8")
+        master = self._sealing_key()
+        if blob[0] == _LEGACY_VERSION:
+            return self.seal(self.open(blob, context=context), context=context)
+        data_key = self._unwrap(blob, key_id, bound)  # refuses another context's blob
+        if key_id == master.key_id:
+            return blob
+        return _wrap(master, data_key, bound) + blob[_PREFIX_BYTES - _NONCE_BYTES :]
+
+    def _unwrap(self, blob: bytes, key_id: str, bound: bytes) -> bytes:
         master = self._key(key_id)
         wrap_nonce = blob[_HEADER_BYTES : _HEADER_BYTES + _NONCE_BYTES]
         wrapped = blob[_HEADER_BYTES + _NONCE_BYTES : _PREFIX_BYTES - _NONCE_BYTES]
-        nonce = blob[_PREFIX_BYTES - _NONCE_BYTES : _PREFIX_BYTES]
-        bound = context.encode("utf-8")
         try:
-            data_key = AESGCM(master.secret).decrypt(wrap_nonce, wrapped, header + bound)
-            return AESGCM(data_key).decrypt(
-                nonce, blob[_PREFIX_BYTES:], blob[:_PREFIX_BYTES] + bound
-            )
+            return AESGCM(master.secret).decrypt(wrap_nonce, wrapped, blob[:_HEADER_BYTES] + bound)
         except InvalidTag:
             raise _unopenable("damaged, or sealed for another record") from None
+
+    def _sealing_key(self) -> _MasterKey:
+        # A key made by another process (a rotation) seals from the next record on, here too:
+        # otherwise this process would go on sealing under a key the rotation means to delete.
+        # Listing the directory is cheap; the files are read again only when it has changed.
+        keys = self._keys
+        if not set(self._store.key_ids()) <= keys.keys():
+            with self._lock:
+                self._keys = keys = self._store.open_all()
+        return _newest_active(keys)
 
     def _key(self, key_id: str) -> _MasterKey:
         if key_id not in self._keys:
@@ -129,6 +159,21 @@ class Sealer:
         if key_id not in self._keys:
             raise _unopenable("sealed under an unknown master key")
         return self._keys[key_id]
+
+
+def key_id_of(blob: bytes) -> str:
+    """The id of the master key ``blob`` is wrapped under (what a rotation sweep selects on);
+    ``KeyStoreError`` for what is not a sealed record."""
+    if len(blob) < _PREFIX_BYTES + _TAG_BYTES or blob[0] not in (BLOB_VERSION, _LEGACY_VERSION):
+        raise _unopenable("not a sealed record of a known version")
+    return blob[1:_HEADER_BYTES].decode("ascii", errors="replace")
+
+
+def _wrap(master: _MasterKey, data_key: bytes, bound: bytes) -> bytes:
+    """Header, wrap nonce and ``data_key`` wrapped by ``master``, bound to the context."""
+    header = bytes([BLOB_VERSION]) + master.key_id.encode("ascii")
+    wrap_nonce = os.urandom(_NONCE_BYTES)
+    return header + wrap_nonce + AESGCM(master.secret).encrypt(wrap_nonce, data_key, header + bound)
 
 
 class SealingKeyStore:
@@ -164,7 +209,9 @@ class SealingKeyStore:
     def generate(self) -> str:
         """A new active master key (the others are retired: they open, no longer seal)."""
         existing = self.open_all()  # refuses a passphrase the existing keys do not open with
-        key = _MasterKey(b64url_encode(os.urandom(16)), int(self._clock()), KeyStatus.ACTIVE)
+        # Later than every other: read half-way (the old one not yet retired), it still wins.
+        created_at = max([int(self._clock())] + [k.created_at + 1 for k in existing.values()])
+        key = _MasterKey(b64url_encode(os.urandom(16)), created_at, KeyStatus.ACTIVE)
         secret = AESGCM.generate_key(bit_length=8 * _KEY_BYTES)
         self._write(key, secret)
         for old in existing.values():
@@ -173,7 +220,28 @@ class SealingKeyStore:
         return key.key_id
 
     def open_all(self) -> dict[str, _MasterKey]:
-        return {key_id: self._open(key_id) for key_id in self.key_ids()}
+        keys = {}
+        for key_id in self.key_ids():
+            try:
+                keys[key_id] = self._open(key_id)
+            except KeyStoreError:
+                if (self._directory / f"{key_id}.json").exists():
+                    raise
+                # Removed since listed (by a rotation that found it unused): not needed.
+        return keys
+
+    def remove(self, key_id: str) -> None:
+        """Delete retired master key ``key_id`` for good: what it wraps no longer opens. The
+        caller knows no record names it still; the active key is refused."""
+        keys = self.open_all()  # refuses a passphrase that cannot open them
+        if key_id not in keys:
+            raise KeyStoreError(KeyErrorCode.KEY_STORE, f"no sealing key {key_id}")
+        if keys[key_id].status is KeyStatus.ACTIVE:
+            raise KeyStoreError(KeyErrorCode.KEY_STORE, f"sealing key {key_id} is the active one")
+        try:
+            (self._directory / f"{key_id}.json").unlink()
+        except OSError as exc:
+            raise KeyStoreError(KeyErrorCode.KEY_STORE, f"{key_id}: {exc.strerror}") from exc
 
     def sealer(self, *, create: bool = False) -> Sealer:
         """A ``Sealer`` over this store; with ``create``, a first master key if it has none."""

@@ -54,6 +54,7 @@ __all__ = [
     "TokenAgain",
     "access_token_for",
     "answer_token_again",
+    "delivery_context",
     "keep_for_redelivery",
     "redelivery",
 ]
@@ -83,7 +84,7 @@ def access_token_for(deployment: Deployment, offer_id: str) -> str:
     return keyed_hash(deployment.settings.hmac_key, ACCESS_TOKEN_PURPOSE, offer_id)
 
 
-def _delivery_context(hashed_token: str) -> str:
+def delivery_context(hashed_token: str) -> str:
     return f"{DELIVERY_CONTEXT}\x00{hashed_token}"
 
 
@@ -183,7 +184,7 @@ def keep_for_redelivery(
     assert token is not None  # noqa: S101 - authorised in this transaction
     kept = {"credentials": list(credentials), "holder_kids": [k.kid for k in holder_keys]}
     token.sealed_credentials = deployment.sealer.seal(
-        json_dumps(kept), context=_delivery_context(hashed)
+        json_dumps(kept), context=delivery_context(hashed)
     )
     token.redeliveries_left = MAX_REDELIVERIES
     # No longer than a fresh token would live: a deferred one was kept valid for days.
@@ -214,7 +215,7 @@ def redelivery(
     if token is None or token.sealed_credentials is None or offer.notification_id is None:
         return None
     kept = json.loads(
-        deployment.sealer.open(token.sealed_credentials, context=_delivery_context(hashed))
+        deployment.sealer.open(token.sealed_credentials, context=delivery_context(hashed))
     )
     if holder_kids is not None and holder_kids != frozenset(kept["holder_kids"]):
         raise CredentialRequestError(
