@@ -240,7 +240,11 @@ def list_key_infos(directory: Path | str) -> list[KeyInfo]:
         if not _KID.fullmatch(kid):
             raise KeyStoreError(KeyErrorCode.KEY_STORE, f"{path.name}: not a key record name")
         infos.append(_read_record(directory, kid).info)
-    return sorted(infos, key=lambda info: (info.created_at, info.kid))
+    # Within one second (a rotation made at once), the key it retired comes first.
+    return sorted(
+        infos,
+        key=lambda info: (info.created_at, info.status is KeyStatus.ACTIVE, info.kid),
+    )
 
 
 def _stretch(passphrase: bytes, salt: bytes, n: int) -> tuple[bytes, bytes]:
