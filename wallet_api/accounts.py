@@ -153,6 +153,10 @@ def recover_account(
             raise WalletError(WalletErrorCode.RECOVERY_REFUSED, _REFUSED)
         if account.recovery_failures >= settings.recovery_attempts:
             raise _locked()
+        if account.spent_recovery_hash is not None and hmac.compare_digest(
+            account.spent_recovery_hash, given
+        ):
+            raise WalletError(WalletErrorCode.RECOVERY_REFUSED, _REFUSED)
         if not hmac.compare_digest(account.recovery_hash, given):
             # Counted in the database, conditionally: two wrong tries at once spend two.
             spent = session.execute(
@@ -184,6 +188,7 @@ def recover_account(
                     device_bound_at=now,
                     recovery_hash=recovery_hash(settings.hmac_key, new_code),
                     recovery_failures=0,
+                    spent_recovery_hash=given,
                 )
             )
             if _rowcount(won) == 0:

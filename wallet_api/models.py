@@ -27,6 +27,9 @@ class Account(SQLModel, table=True):
     device_bound_at: int
     recovery_hash: str = Field(max_length=64)  # HMAC-SHA256 of the recovery code, hex
     recovery_failures: int = 0  # wrong codes since the last successful recovery
+    # The code the last recovery spent: a device that lost the race with it (or a citizen
+    # who types the old code again) is refused without spending an attempt of the new code.
+    spent_recovery_hash: str | None = Field(default=None, max_length=64)
 
 
 class DpopNonce(SQLModel, table=True):

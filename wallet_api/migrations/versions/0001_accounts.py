@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("device_bound_at", sa.Integer(), nullable=False),
         sa.Column("recovery_hash", sa.String(length=64), nullable=False),
         sa.Column("recovery_failures", sa.Integer(), nullable=False),
+        sa.Column("spent_recovery_hash", sa.String(length=64), nullable=True),
     )
     op.create_table(
         "wallet_dpop_nonces",
