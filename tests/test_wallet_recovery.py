@@ -155,3 +155,44 @@ def test_two_new_devices_racing_with_the_right_code_one_wins(world: WalletWorld)
     with world.deployment.engine.connect() as connection:
         failures = connection.execute(text("SELECT recovery_failures FROM wallet_accounts"))
         assert failures.scalar() == 0  # losing the race spent no attempt of the new code
+
+
+def _race(calls: list[object]) -> list[str]:
+    """Run ``calls`` at once (threads released together); each one's outcome: "won" or the
+    error code."""
+    barrier = threading.Barrier(len(calls))
+    outcomes: list[str] = []
+
+    def run(call: object) -> None:
+        barrier.wait()
+        try:
+            call()  # type: ignore[operator]
+            outcomes.append("won")
+        except WalletApiError as exc:
+            outcomes.append(exc.error)
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return sorted(outcomes)
+
+
+def test_one_key_registering_twice_at_once_gets_one_account(world: WalletWorld) -> None:
+    phone = world.phone()
+    phone.device_kid = phone.keys.create_key().kid
+    phone.send("GET", "/accounts/me")  # a nonce
+    outcomes = _race([lambda: phone.call("POST", "/accounts") for _ in range(4)])
+    assert outcomes == ["account_exists"] * 3 + ["won"]
+
+
+def test_two_accounts_recovered_onto_one_key_at_once_one_wins(world: WalletWorld) -> None:
+    kits = [world.phone().register() for _ in range(3)]
+    thief = world.phone()
+    thief.device_kid = thief.keys.create_key().kid
+    thief.send("GET", "/accounts/me")
+    outcomes = _race(
+        [lambda kit=kit: thief.recover(kit.account_id, kit.recovery_code) for kit in kits]
+    )
+    assert outcomes == ["key_in_use"] * 2 + ["won"]

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import CursorResult, delete, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from keys.jwk import PublicKey
@@ -98,10 +99,14 @@ def register_account(deployment: WalletDeployment, key: PublicKey) -> Bound:
         device_bound_at=now,
         recovery_hash=recovery_hash(deployment.settings.hmac_key, code),
     )
-    with session_scope(deployment.engine) as session:
-        if _bound(session, key.kid):
-            raise WalletError(WalletErrorCode.ACCOUNT_EXISTS, "this device key has an account")
-        session.add(account)
+    exists = WalletError(WalletErrorCode.ACCOUNT_EXISTS, "this device key has an account")
+    try:
+        with session_scope(deployment.engine) as session:
+            if _bound(session, key.kid):
+                raise exists
+            session.add(account)
+    except IntegrityError:
+        raise exists from None  # the same key registering twice at once: the unique key's loser
     return Bound(_view(account), code)
 
 
@@ -140,9 +145,19 @@ def recover_account(
     The old device key stops working at the commit (every request looks its key up). A wrong
     code spends one of ``recovery_attempts``; when they are spent the recovery is locked.
     """
+    given = recovery_hash(deployment.settings.hmac_key, code)
+    try:
+        return _recover(deployment, account_id, given, new_key)
+    except IntegrityError:
+        # Two accounts recovered onto one new key at once: the unique device key's loser.
+        raise WalletError(WalletErrorCode.KEY_IN_USE, "this device key is an account's") from None
+
+
+def _recover(
+    deployment: WalletDeployment, account_id: str, given: str, new_key: PublicKey
+) -> Bound:
     settings = deployment.settings
     now = deployment.now()
-    given = recovery_hash(settings.hmac_key, code)
     wrong: WalletError | None = None
     bound: Bound | None = None
     with session_scope(deployment.engine) as session:
