@@ -61,6 +61,11 @@ def test_register_use_and_recover_over_http(wallet: RunningWallet, tmp_path: Pat
         new.delete_account()
         with pytest.raises(WalletApiError):
             new.me()
+    # Codes and proofs never reach the log; requests are logged by route template.
+    log = wallet.log.read_text("utf-8")
+    assert '"/accounts/recover"' in log or "route=/accounts/recover" in log
+    for secret in (bound.recovery_code, rebound.recovery_code, "eyJ", bound.account_id):
+        assert secret not in log
 
 
 def test_a_replayed_proof_is_refused_over_http(wallet: RunningWallet, tmp_path: Path) -> None:

@@ -62,8 +62,9 @@ def test_ready_needs_the_schema_and_the_sealing_key(database_url: str, tmp_path:
 
 def test_ready_and_metrics(world: WalletWorld) -> None:
     assert world.http.get("/ready").json() == {"status": "ready"}
-    world.phone().register()
+    world.phone().register()  # its first proof is refused use_dpop_nonce: nonce_missing
     metrics = world.http.get("/metrics").text
+    assert 'jigap_wallet_dpop_refusals_total{reason="nonce_missing"}' in metrics
     assert 'jigap_wallet_http_requests_total{method="POST",route="/accounts",status="201"}' in (
         metrics
     )

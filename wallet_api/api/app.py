@@ -22,6 +22,7 @@ from servicekit.timeouts import BodyTimeout, SlowClientProtocol
 from wallet_api.api.errors import install_error_handlers
 from wallet_api.api.routes import accounts, operations
 from wallet_api.deployment import WalletDeployment, make_deployment
+from wallet_api.metrics import HTTP_METRICS
 from wallet_api.settings import ENV_PREFIX, Settings
 
 __all__ = [
@@ -59,9 +60,7 @@ def create_app(
     app.add_middleware(BodyLimit, limit=deployment.settings.max_body_bytes)
     app.add_middleware(TextGuard)
     app.add_middleware(BodyTimeout, env_prefix=ENV_PREFIX)
-    app.add_middleware(
-        RequestTelemetry, metrics=operations.HTTP_METRICS, logger_name="jigap.wallet.requests"
-    )
+    app.add_middleware(RequestTelemetry, metrics=HTTP_METRICS, logger_name="jigap.wallet.requests")
     return app
 
 

@@ -17,6 +17,7 @@ from servicekit.http_errors import error_response, install_service_error_handler
 from servicekit.telemetry import route_template
 from wallet_api.dpop_guard import DpopRefusedError, current_nonce
 from wallet_api.errors import WalletError
+from wallet_api.metrics import DPOP_REFUSALS
 
 __all__ = ["ACCEPTED_ALGORITHMS", "install_error_handlers"]
 
@@ -39,6 +40,7 @@ def _dpop_refused(request: Request, exc: Exception) -> JSONResponse:
             "route": route_template(request.scope),
         },
     )
+    DPOP_REFUSALS.labels(reason=str(exc.reason)).inc()
     deployment = request.app.state.deployment
     challenge = f'DPoP error="{exc.code}", algs="{ACCEPTED_ALGORITHMS}"'
     return error_response(

@@ -7,14 +7,13 @@ import logging
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
-from servicekit import metrics
 from servicekit.http_errors import RETRY_AFTER_SECONDS, ServiceErrorCode, error_response
+from wallet_api import metrics
 from wallet_api.api.deps import DeploymentDep
 from wallet_api.readiness import NotReadyError, check_ready
 
-__all__ = ["HTTP_METRICS", "router"]
+__all__ = ["router"]
 
-HTTP_METRICS = metrics.http_metrics("jigap_wallet")
 router = APIRouter(tags=["Operations"])
 _logger = logging.getLogger("jigap.wallet.ready")
 _PROBE_HEADERS = {"Cache-Control": "no-store"}
@@ -47,7 +46,7 @@ def ready(deployment: DeploymentDep) -> JSONResponse:
 @router.get("/metrics", summary="Prometheus metrics (text format 0.0.4)")
 def prometheus_metrics() -> Response:
     return Response(
-        metrics.render(HTTP_METRICS.collectors),
+        metrics.render(),
         media_type=metrics.CONTENT_TYPE,
         headers=_PROBE_HEADERS,
     )
