@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from sqlmodel import SQLModel
 
 from protocols.dpop import make_dpop_proof
 from tests._wallet_service import PUBLIC_URL, WalletWorld, wallet_world
 from wallet_api.accounts import recovery_hash
 from wallet_api.holder.client import WalletApiError, WalletClient
+from wallet_api.models import METADATA
 
 
 @pytest.fixture
@@ -203,9 +203,7 @@ def test_deleting_the_account_leaves_nothing_of_it(world: WalletWorld) -> None:
     public = phone.keys.public_key(bound.device_jkt).to_jwk()
     traces = {bound.account_id, bound.device_jkt, str(public["x"]), str(public["y"])}
     with world.deployment.engine.connect() as connection:
-        for table in SQLModel.metadata.sorted_tables:
-            if not table.name.startswith("wallet_"):
-                continue
+        for table in METADATA.sorted_tables:
             rows = repr(connection.execute(table.select()).all())
             assert not [trace for trace in traces if trace in rows], table.name
         accounts = connection.execute(text("SELECT id FROM wallet_accounts")).scalars().all()

@@ -7,8 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from fastapi.testclient import TestClient
 from sqlalchemy import inspect
+from sqlmodel import SQLModel
 
 from issuer.db import migrate as migrate_issuer
 from issuer.db import schema_state as issuer_schema_state
@@ -17,9 +22,10 @@ from keys.store import MIN_SCRYPT_N, PASSPHRASE_ENV
 from servicekit.db import make_engine
 from tests._wallet_service import PASSPHRASE, WalletWorld, wallet_settings, wallet_world
 from wallet_api.api.app import create_app
-from wallet_api.db import VERSION_TABLE, head_revision, schema_state
+from wallet_api.db import MIGRATIONS, VERSION_TABLE, head_revision, schema_state
 from wallet_api.db import migrate as migrate_wallet
 from wallet_api.deployment import make_deployment
+from wallet_api.models import METADATA
 from wallet_api.settings import Settings, SettingsError
 
 
@@ -107,3 +113,24 @@ def test_default_database_is_sqlite_in_the_data_dir() -> None:
     env = {PASSPHRASE_ENV: PASSPHRASE, "JIGAP_WALLET_HMAC_KEY": "ab" * 32,
            "JIGAP_WALLET_DATA_DIR": "/srv/wallet"}  # fmt: skip
     assert Settings.from_env(env).database_url == "sqlite:////srv/wallet/wallet.sqlite3"
+
+
+def test_the_wallet_migrations_match_its_models_and_downgrade_to_nothing(
+    database_url: str,
+) -> None:
+    engine = make_engine(database_url)
+    try:
+        migrate_wallet(engine)
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+            assert compare_metadata(context, METADATA) == []
+        assert not set(SQLModel.metadata.tables) & set(METADATA.tables)  # not the issuer's
+        migrate_wallet(engine)  # a second run is a no-op
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "base")
+        assert set(inspect(engine).get_table_names()) <= {VERSION_TABLE}
+    finally:
+        engine.dispose()

@@ -10,12 +10,22 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import JSON, Column
+from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-__all__ = ["Account", "DpopNonce", "DpopReplay"]
+__all__ = ["METADATA", "Account", "DpopNonce", "DpopReplay", "WalletTable"]
 
 
-class Account(SQLModel, table=True):
+class WalletTable(SQLModel, registry=registry()):
+    """The base of the wallet's tables: a registry and metadata of their own, not
+    ``SQLModel.metadata`` (the issuer's), so that neither service's migrations or checks see
+    the other's tables when one process imports both (a test run, an embedding)."""
+
+
+METADATA = WalletTable.metadata
+
+
+class Account(WalletTable, table=True):
     __tablename__ = "wallet_accounts"
 
     id: str = Field(primary_key=True, max_length=64)
@@ -32,7 +42,7 @@ class Account(SQLModel, table=True):
     spent_recovery_hash: str | None = Field(default=None, max_length=64)
 
 
-class DpopNonce(SQLModel, table=True):
+class DpopNonce(WalletTable, table=True):
     """A server nonce (RFC 9449 §8): a row, so that every worker process accepts it."""
 
     __tablename__ = "wallet_dpop_nonces"
@@ -42,7 +52,7 @@ class DpopNonce(SQLModel, table=True):
     expires_at: int = Field(index=True)
 
 
-class DpopReplay(SQLModel, table=True):
+class DpopReplay(WalletTable, table=True):
     """A proof seen (RFC 9449 §11.1): the primary key refuses its second use.
 
     ``proof_id`` is SHA-256 of the proof's (jkt, jti), not the pair itself: a deleted
