@@ -130,3 +130,16 @@ def test_a_database_url_default_lives_in_the_data_dir(tmp_path: Path) -> None:
     assert (data_dir / "wallet.sqlite3").exists()
     assert stat.S_IMODE((data_dir / "wallet.sqlite3").stat().st_mode) == 0o600
     assert stat.S_IMODE(os.stat(data_dir).st_mode) == 0o700
+
+
+def test_one_worker_counts_its_requests(tmp_path: Path) -> None:
+    # One worker serves in the command's own process: the metrics' mode must be fixed after
+    # the command set up their directory, or the scrape shows nothing.
+    with running_wallet(tmp_path / "data", f"sqlite:///{tmp_path / 'w.sqlite3'}") as wallet:
+        with _phone(wallet, tmp_path, "phone") as phone:
+            phone.register()
+        metrics = httpx.get(f"{wallet.public_url}/metrics").text
+    assert 'jigap_wallet_http_requests_total{method="POST",route="/accounts",status="201"} 1.0' in (
+        metrics
+    )
+    assert 'jigap_wallet_dpop_refusals_total{reason="nonce_missing"} 1.0' in metrics

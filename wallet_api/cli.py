@@ -19,6 +19,7 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
 
@@ -145,12 +146,23 @@ def serve(
         bool, typer.Option("--migrate", help="Migrate a database behind the head first")
     ] = False,
     log_format: Annotated[LogFormat | None, typer.Option(help="Log lines as text or JSON")] = None,
+    header_timeout: Annotated[
+        float, typer.Option(min=0.1, help="Seconds a request's headers may take to arrive")
+    ] = 10.0,
+    body_timeout: Annotated[
+        float, typer.Option(min=0.1, help="Seconds a request's body may take to arrive")
+    ] = 30.0,
+    keep_alive: Annotated[
+        int, typer.Option(min=1, help="Seconds an idle keep-alive connection stays open")
+    ] = 5,
+    max_connections: Annotated[
+        int, typer.Option(min=1, help="Open connections per worker; more are refused")
+    ] = 1000,
 ) -> None:
     """Check the service can serve, then run it with uvicorn (settings from wallet.env)."""
     import uvicorn
 
-    from servicekit.observability import configure_logging
-    from wallet_api.api.app import LOG_FIELDS, LOG_FORMAT_ENV
+    from wallet_api.observability import LOG_FORMAT_ENV, configure_logging
 
     if not (data_dir / ENV_FILE).is_file():
         raise _refuse(
@@ -160,14 +172,23 @@ def serve(
     env = {**_read_env_file(data_dir), **os.environ, ENV_PREFIX + "DATA_DIR": str(data_dir)}
     with _one_line_failures():
         settings = Settings.from_env(env)
-    from urllib.parse import urlsplit
-
     public = urlsplit(settings.public_url)
     os.environ.update(env)
     if log_format is not None:
         os.environ[LOG_FORMAT_ENV] = log_format.value
-    configure_logging(format_env=LOG_FORMAT_ENV, fields=LOG_FIELDS)
+    configure_logging()
+    # Before anything imports prometheus-client (wallet_api.api does): its mode is fixed then.
     with metrics_directory():
+        from servicekit.timeouts import timeouts_environment
+
+        os.environ.update(
+            timeouts_environment(
+                ENV_PREFIX,
+                header_seconds=header_timeout,
+                body_seconds=body_timeout,
+                max_connections=max_connections,
+            )
+        )
         _preflight(settings, run_migrations=run_migrations)
         uvicorn.run(
             "wallet_api.api.app:create_served_app",
@@ -176,6 +197,7 @@ def serve(
             port=port or public.port or (443 if public.scheme == "https" else 80),
             workers=workers,
             http="wallet_api.api.app:WalletSlowClientProtocol",
+            timeout_keep_alive=keep_alive,
             timeout_worker_healthcheck=15,
             log_config=None,
             access_log=False,  # requests are logged by route template (servicekit.telemetry)

@@ -15,7 +15,6 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from servicekit.body_limit import BodyLimit
-from servicekit.observability import configure_logging
 from servicekit.telemetry import RequestTelemetry
 from servicekit.text_guard import TextGuard
 from servicekit.timeouts import BodyTimeout, SlowClientProtocol
@@ -23,19 +22,10 @@ from wallet_api.api.errors import install_error_handlers
 from wallet_api.api.routes import accounts, operations
 from wallet_api.deployment import WalletDeployment, make_deployment
 from wallet_api.metrics import HTTP_METRICS
+from wallet_api.observability import configure_logging
 from wallet_api.settings import ENV_PREFIX, Settings
 
-__all__ = [
-    "LOG_FIELDS",
-    "LOG_FORMAT_ENV",
-    "WalletSlowClientProtocol",
-    "create_app",
-    "create_served_app",
-]
-
-LOG_FORMAT_ENV = ENV_PREFIX + "LOG_FORMAT"
-# The only extra fields a log line may carry: no claim, code, proof or key ever.
-LOG_FIELDS = ("event", "reason", "route", "method", "status", "duration_ms", "request_id")
+__all__ = ["WalletSlowClientProtocol", "create_app", "create_served_app"]
 
 
 def create_app(
@@ -67,7 +57,7 @@ def create_app(
 def create_served_app() -> FastAPI:
     """What `jigap wallet serve` runs in each worker: settings from the environment, and no
     migration (the command checked the schema before listening)."""
-    configure_logging(format_env=LOG_FORMAT_ENV, fields=LOG_FIELDS)
+    configure_logging()
     return create_app(deployment=make_deployment(Settings.from_env(), run_migrations=False))
 
 
