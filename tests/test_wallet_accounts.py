@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from keys.jwk import Algorithm, SigningKey
 from protocols.dpop import make_dpop_proof
 from tests._wallet_service import PUBLIC_URL, WalletWorld, wallet_world
 from wallet_api.accounts import recovery_hash
@@ -126,6 +127,8 @@ def test_a_replayed_proof_is_refused(world: WalletWorld) -> None:
         ("too old", "too_old"),
         ("from the future", "issued_in_future"),
         ("another device's key", "unknown_key"),
+        ("made for an access token", "ath_unexpected"),
+        ("an Ed25519 key", "unsupported_algorithm"),
     ],
 )
 def test_bad_proofs_are_refused_invalid_dpop_proof(
@@ -148,7 +151,20 @@ def test_bad_proofs_are_refused_invalid_dpop_proof(
             ("DPoP", _signed(phone, "GET", "/accounts/me", now=world.clock() + 11))
         ],
         "another device's key": [],
-    }[case]
+        "made for an access token": [
+            ("DPoP", make_dpop_proof(
+                phone.keys.signer(phone.device_kid or ""), method="GET",
+                uri=PUBLIC_URL + "/accounts/me", now=int(world.clock()), nonce=phone.nonce,
+                access_token="a-token",
+            ))
+        ],
+        "an Ed25519 key": [
+            ("DPoP", make_dpop_proof(
+                SigningKey.generate(Algorithm.EDDSA), method="GET",
+                uri=PUBLIC_URL + "/accounts/me", now=int(world.clock()), nonce=phone.nonce,
+            ))
+        ],
+    }[case]  # fmt: skip
     if case == "another device's key":
         stranger = world.phone()
         stranger.device_kid = stranger.keys.create_key().kid
