@@ -17,6 +17,7 @@ from credential_schemas.cli import app as schemas_app
 from issuer.cli import app as issuer_app
 from keys.cli import app as keys_app
 from verifier.cli import app as verify_app
+from wallet_api.cli import app as wallet_app
 
 EXIT_USAGE = 2
 # The top-level module each extra brings, and the extra that brings it.
@@ -67,6 +68,7 @@ app.add_typer(verify_app, name="verify")
 app.add_typer(keys_app, name="keys")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(issuer_app, name="issuer")
+app.add_typer(wallet_app, name="wallet")
 
 
 def _version(asked: bool) -> None:

@@ -172,11 +172,18 @@ class SchemaState:
         return self.current in known and not self.at_head
 
 
-def schema_state(engine: Engine, migrations: Path) -> SchemaState:
+def schema_state(
+    engine: Engine, migrations: Path, *, version_table: str = "alembic_version"
+) -> SchemaState:
     """Where the database's schema stands against ``migrations``; raises one of
-    ``UNAVAILABLE`` if it cannot say."""
+    ``UNAVAILABLE`` if it cannot say.
+
+    ``version_table``: the one that service's ``env.py`` names (the wallet service keeps its
+    own, so that both services can share one database and schema without clashing).
+    """
     with engine.connect() as connection:
-        current = MigrationContext.configure(connection).get_current_revision()
+        context = MigrationContext.configure(connection, opts={"version_table": version_table})
+        current = context.get_current_revision()
     return SchemaState(current, head_revision(migrations), migrations)
 
 

@@ -1,0 +1,76 @@
+"""The wallet service in-process, on a real database (SQLite file or a PostgreSQL schema), with
+a clock the test moves, and phones (``WalletClient`` over ``DeviceKeys``) talking to it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import cast
+
+import httpx
+from fastapi.testclient import TestClient
+
+from keys.sealing import SealingKeyStore
+from keys.store import MIN_SCRYPT_N
+from wallet_api.api.app import create_app
+from wallet_api.deployment import WalletDeployment, make_deployment
+from wallet_api.holder.client import WalletClient
+from wallet_api.holder.device_keys import DeviceKeys
+from wallet_api.settings import Settings
+
+PUBLIC_URL = "http://127.0.0.1:8100"  # what proofs name; the TestClient sends to testserver
+PASSPHRASE = "wallet test passphrase, long enough"
+HMAC_KEY = bytes(range(32))
+START = 1_780_000_000.0
+
+
+@dataclass
+class Clock:
+    now: float = START
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class WalletWorld:
+    deployment: WalletDeployment
+    http: TestClient
+    clock: Clock
+    tmp: Path
+    _phones: int = field(default=0)
+
+    def phone(self) -> WalletClient:
+        """A new phone, with its own device-key store and no account yet."""
+        self._phones += 1
+        keys = DeviceKeys(self.tmp / f"phone{self._phones}", PASSPHRASE, scrypt_n=MIN_SCRYPT_N)
+        # TestClient is an httpx.Client at run time; its stubs do not say so.
+        http = cast(httpx.Client, self.http)
+        return WalletClient(PUBLIC_URL, keys, http=http, clock=self.clock)
+
+
+def wallet_settings(database_url: str, data_dir: Path, **overrides: int) -> Settings:
+    return Settings(
+        database_url=database_url,
+        public_url=PUBLIC_URL,
+        data_dir=data_dir,
+        key_passphrase=PASSPHRASE,
+        hmac_key=HMAC_KEY,
+        **overrides,
+    )
+
+
+def wallet_world(database_url: str, tmp: Path, **overrides: int) -> Iterator[WalletWorld]:
+    settings = wallet_settings(database_url, tmp / "wallet-data", **overrides)
+    SealingKeyStore(settings.sealing_dir, PASSPHRASE, scrypt_n=MIN_SCRYPT_N).generate()
+    clock = Clock()
+    deployment = make_deployment(settings, clock=clock)
+    try:
+        with TestClient(create_app(deployment=deployment)) as http:
+            yield WalletWorld(deployment, http, clock, tmp)
+    finally:
+        deployment.engine.dispose()

@@ -1,0 +1,221 @@
+"""`jigap wallet …`: set up a wallet service deployment and run it.
+
+``init`` writes ``{data_dir}/wallet.env`` (mode 0600) with the deployment's settings and
+secrets, creates the database at this code's schema and the sealing master key. ``serve``
+reads that file (variables already set in the environment win), checks that the service can
+serve (wallet_api.readiness) and only then runs uvicorn.
+
+Exit codes, the issuer's (docs/operations.md): 0 done, 1 refused (settings, a key that does not
+open, a directory never initialised), 2 usage, 3 database unavailable, 4 database schema not at
+this code's head.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
+
+import typer
+
+from keys.errors import KeyManagementError
+from keys.store import PASSPHRASE_ENV, write_atomically
+from servicekit.observability import LogFormat, metrics_directory
+from wallet_api.settings import ENV_PREFIX, Settings, SettingsError
+
+__all__ = [
+    "ENV_FILE",
+    "EXIT_DATABASE_UNAVAILABLE",
+    "EXIT_REFUSED",
+    "EXIT_SCHEMA",
+    "app",
+    "init_wallet",
+]
+
+logger = logging.getLogger("jigap.wallet")
+ENV_FILE = "wallet.env"
+EXIT_REFUSED, EXIT_DATABASE_UNAVAILABLE, EXIT_SCHEMA = 1, 3, 4
+
+app = typer.Typer(
+    help="The wallet service (accounts bound to the phone's keys).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+_DataDir = Annotated[Path, typer.Option(file_okay=False, help="Deployment data directory")]
+
+
+def _read_env_file(data_dir: Path) -> dict[str, str]:
+    path = data_dir / ENV_FILE
+    if not path.exists():
+        return {}
+    values = {}
+    for line in path.read_text("utf-8").splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, value = line.partition("=")
+            values[name.strip()] = value.strip()
+    return values
+
+
+def init_wallet(data_dir: Path, *, public_url: str, database_url: str | None = None) -> Settings:
+    """Create a wallet deployment in ``data_dir``: settings file, database, sealing key."""
+    from wallet_api.db import migrate
+    from wallet_api.deployment import make_deployment
+
+    if (data_dir / ENV_FILE).exists():
+        raise SettingsError(f"{data_dir} already holds a wallet deployment ({ENV_FILE})")
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    env = {
+        ENV_PREFIX + "PUBLIC_URL": public_url,
+        ENV_PREFIX + "DATA_DIR": str(data_dir),
+        ENV_PREFIX + "DATABASE_URL": database_url or f"sqlite:///{data_dir / 'wallet.sqlite3'}",
+        PASSPHRASE_ENV: os.environ.get(PASSPHRASE_ENV) or secrets.token_urlsafe(24),
+        ENV_PREFIX + "HMAC_KEY": os.environ.get(ENV_PREFIX + "HMAC_KEY") or secrets.token_hex(32),
+    }
+    settings = Settings.from_env(env)
+    deployment = make_deployment(settings, run_migrations=False)
+    try:
+        migrate(deployment.engine)
+        deployment.sealer  # noqa: B018 - creates the master key that will seal credentials
+    finally:
+        deployment.engine.dispose()
+    lines = [f"{name}={value}" for name, value in env.items()]
+    write_atomically(data_dir / ENV_FILE, ("\n".join(lines) + "\n").encode("utf-8"))
+    return settings
+
+
+def _refuse(message: str, code: int = EXIT_REFUSED) -> typer.Exit:
+    typer.echo(" ".join(message.split()), err=True)
+    return typer.Exit(code)
+
+
+@contextlib.contextmanager
+def _one_line_failures() -> Iterator[None]:
+    """What an operator can fix becomes one line and an exit code, not a traceback."""
+    from servicekit.db import UNAVAILABLE, describe_unavailable
+    from wallet_api.readiness import NotReadyError, Unreadiness
+
+    try:
+        yield
+    except (SettingsError, KeyManagementError) as exc:
+        raise _refuse(f"refused: {exc}") from exc
+    except NotReadyError as exc:
+        code = {
+            Unreadiness.DATABASE_UNAVAILABLE: EXIT_DATABASE_UNAVAILABLE,
+            Unreadiness.SCHEMA_BEHIND: EXIT_SCHEMA,
+            Unreadiness.SCHEMA_UNKNOWN: EXIT_SCHEMA,
+        }.get(exc.reason, EXIT_REFUSED)
+        raise _refuse(f"refused: {exc}", code) from exc
+    except UNAVAILABLE as exc:
+        raise _refuse(f"refused: {describe_unavailable(exc)}", EXIT_DATABASE_UNAVAILABLE) from exc
+
+
+@app.command()
+def init(
+    data_dir: _DataDir = Path("jigap-wallet-data"),
+    public_url: Annotated[str, typer.Option(help="Public origin (https; http on loopback)")] = (
+        "http://127.0.0.1:8100"
+    ),
+    database_url: Annotated[
+        str | None, typer.Option(help="SQLAlchemy URL (default: SQLite in the data directory)")
+    ] = None,
+) -> None:
+    """Create a wallet deployment: settings and secrets, database, sealing master key."""
+    with _one_line_failures():
+        init_wallet(data_dir, public_url=public_url, database_url=database_url)
+    typer.echo(f"settings and secrets: {data_dir / ENV_FILE} (mode 0600)")
+    typer.echo(f"run: jigap wallet serve --data-dir {data_dir}")
+
+
+@app.command()
+def serve(
+    data_dir: _DataDir = Path("jigap-wallet-data"),
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on [default: the public URL's host]")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Port [default: the public URL's port]")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes")] = 1,
+    run_migrations: Annotated[
+        bool, typer.Option("--migrate", help="Migrate a database behind the head first")
+    ] = False,
+    log_format: Annotated[LogFormat | None, typer.Option(help="Log lines as text or JSON")] = None,
+    header_timeout: Annotated[
+        float, typer.Option(min=0.1, help="Seconds a request's headers may take to arrive")
+    ] = 10.0,
+    body_timeout: Annotated[
+        float, typer.Option(min=0.1, help="Seconds a request's body may take to arrive")
+    ] = 30.0,
+    keep_alive: Annotated[
+        int, typer.Option(min=1, help="Seconds an idle keep-alive connection stays open")
+    ] = 5,
+    max_connections: Annotated[
+        int, typer.Option(min=1, help="Open connections per worker; more are refused")
+    ] = 1000,
+) -> None:
+    """Check the service can serve, then run it with uvicorn (settings from wallet.env)."""
+    import uvicorn
+
+    from wallet_api.observability import LOG_FORMAT_ENV, configure_logging
+
+    if not (data_dir / ENV_FILE).is_file():
+        raise _refuse(
+            f"refused: {data_dir} is not a wallet deployment (no {ENV_FILE}): "
+            f"run `jigap wallet init --data-dir {data_dir}` first"
+        )
+    env = {**_read_env_file(data_dir), **os.environ, ENV_PREFIX + "DATA_DIR": str(data_dir)}
+    with _one_line_failures():
+        settings = Settings.from_env(env)
+    public = urlsplit(settings.public_url)
+    os.environ.update(env)
+    if log_format is not None:
+        os.environ[LOG_FORMAT_ENV] = log_format.value
+    configure_logging()
+    # Before anything imports prometheus-client (wallet_api.api does): its mode is fixed then.
+    with metrics_directory():
+        from servicekit.timeouts import timeouts_environment
+
+        os.environ.update(
+            timeouts_environment(
+                ENV_PREFIX,
+                header_seconds=header_timeout,
+                body_seconds=body_timeout,
+                max_connections=max_connections,
+            )
+        )
+        _preflight(settings, run_migrations=run_migrations)
+        uvicorn.run(
+            "wallet_api.api.app:create_served_app",
+            factory=True,
+            host=host or public.hostname or "127.0.0.1",
+            port=port or public.port or (443 if public.scheme == "https" else 80),
+            workers=workers,
+            http="wallet_api.api.app:WalletSlowClientProtocol",
+            timeout_keep_alive=keep_alive,
+            timeout_worker_healthcheck=15,
+            log_config=None,
+            access_log=False,  # requests are logged by route template (servicekit.telemetry)
+        )
+
+
+def _preflight(settings: Settings, *, run_migrations: bool) -> None:
+    """Before listening: the database answers at the head (migrated when asked) and the
+    sealing master keys open."""
+    from wallet_api.db import migrate, schema_state
+    from wallet_api.deployment import make_deployment
+    from wallet_api.readiness import check_ready
+
+    deployment = make_deployment(settings, run_migrations=False)
+    try:
+        with _one_line_failures():
+            if run_migrations and schema_state(deployment.engine).behind:
+                migrate(deployment.engine)
+            check_ready(deployment)
+    finally:
+        deployment.engine.dispose()

@@ -1,0 +1,157 @@
+"""The holder reference client: what a phone sends to the wallet service, in Python.
+
+Every request carries one ``DPoP`` header (RFC 9449): a proof signed by the device key the
+account is bound to, naming the method and the URI (the service's public URL and the path),
+with the server's latest nonce. There is no password and no access token. The client keeps the
+last ``DPoP-Nonce`` the service sent and, told ``use_dpop_nonce``, makes a new proof with the
+new nonce and sends the request once more (docs/wallet.md walks through each request).
+
+The keys stay in ``DeviceKeys`` (the phone's secure hardware, in software): the client signs
+through a handle and never sees a private key.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+
+from protocols.dpop import DPOP_HEADER, DPOP_NONCE_HEADER, DpopErrorCode, make_dpop_proof
+from wallet_api.holder.device_keys import DeviceKeys
+
+__all__ = ["Bound", "WalletApiError", "WalletClient"]
+
+_TIMEOUT_SECONDS = 10.0
+
+
+class WalletApiError(Exception):
+    """The service refused a request: its status and ``{"error", "error_description"}``."""
+
+    def __init__(self, status: int, error: str, description: str) -> None:
+        super().__init__(f"{status} {error}: {description}")
+        self.status = status
+        self.error = error
+        self.description = description
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """An account the device is bound to now, and its recovery code (shown this once)."""
+
+    account_id: str
+    device_jkt: str
+    recovery_code: str
+
+
+class WalletClient:
+    """One device talking to the wallet service at ``public_url``.
+
+    ``device_kid`` is the account key's thumbprint (None before registering: ``register`` or
+    ``recover`` makes one). ``http`` may be any ``httpx.Client`` (a TestClient in-process);
+    the proofs always name ``public_url``, as the phone addresses the service.
+    """
+
+    def __init__(
+        self,
+        public_url: str,
+        keys: DeviceKeys,
+        *,
+        device_kid: str | None = None,
+        http: httpx.Client | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.public_url = public_url.rstrip("/")
+        self.keys = keys
+        self.device_kid = device_kid
+        self._http = http or httpx.Client(base_url=self.public_url, timeout=_TIMEOUT_SECONDS)
+        self._owns_http = http is None
+        self._clock = clock
+        self.nonce: str | None = None  # the last DPoP-Nonce the service sent
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    def proof(self, method: str, path: str) -> str:
+        """The DPoP proof for ``method`` ``path``, signed by the device key, with the nonce."""
+        if self.device_kid is None:
+            raise ValueError("no device key yet: register or recover first")
+        return make_dpop_proof(
+            self.keys.signer(self.device_kid),
+            method=method,
+            uri=self.public_url + path,
+            now=int(self._clock()),
+            nonce=self.nonce,
+        )
+
+    def send(self, method: str, path: str, *, json: Any = None) -> httpx.Response:
+        """One request with a fresh proof; once more if the service asks for its nonce."""
+        for _attempt in range(2):
+            response = self._http.request(
+                method, path, json=json, headers={DPOP_HEADER: self.proof(method, path)}
+            )
+            self.nonce = response.headers.get(DPOP_NONCE_HEADER, self.nonce)
+            if response.status_code != 401 or _error(response) != DpopErrorCode.USE_DPOP_NONCE:
+                break
+        return response
+
+    def call(self, method: str, path: str, *, json: Any = None) -> httpx.Response:
+        """``send``, raising ``WalletApiError`` for an answer other than 2xx."""
+        response = self.send(method, path, json=json)
+        if response.is_success:
+            return response
+        body = _body(response)
+        raise WalletApiError(
+            response.status_code,
+            str(body.get("error", "")),
+            str(body.get("error_description", "")),
+        )
+
+    def register(self) -> Bound:
+        """Make the device key (if none yet) and register an account bound to it."""
+        if self.device_kid is None:
+            self.device_kid = self.keys.create_key().kid
+        return _bound(self.call("POST", "/accounts"))
+
+    def me(self) -> dict[str, Any]:
+        return _body(self.call("GET", "/accounts/me"))
+
+    def delete_account(self) -> None:
+        self.call("DELETE", "/accounts/me")
+
+    def recover(self, account_id: str, recovery_code: str) -> Bound:
+        """On a new phone: make a new device key and re-bind the account to it."""
+        if self.device_kid is None:
+            self.device_kid = self.keys.create_key().kid
+        body = {"account_id": account_id, "recovery_code": recovery_code}
+        return _bound(self.call("POST", "/accounts/recover", json=body))
+
+
+def _body(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _error(response: httpx.Response) -> str | None:
+    error = _body(response).get("error")
+    return error if isinstance(error, str) else None
+
+
+def _bound(response: httpx.Response) -> Bound:
+    body = _body(response)
+    return Bound(body["account_id"], body["device_jkt"], body["recovery_code"])

@@ -1,0 +1,90 @@
+"""The wallet service's settings: built once in ``create_app``/the CLI, never at import.
+
+``from_env`` reads ``JIGAP_WALLET_*`` variables, and the key stores' passphrase from
+``JIGAP_KEY_PASSPHRASE`` (``keys.store.PASSPHRASE_ENV``, the one name every command that opens
+a key store reads). Secrets (that passphrase and the HMAC key behind recovery codes) have no
+defaults: a service started without them refuses to start rather than run with a value
+everyone knows.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from keys.store import PASSPHRASE_ENV
+
+__all__ = ["ENV_PREFIX", "PASSPHRASE_ENV", "Settings", "SettingsError"]
+
+ENV_PREFIX = "JIGAP_WALLET_"
+_MIN_SECRET_BYTES = 32
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class SettingsError(ValueError):
+    """A setting that is missing, malformed, or unsafe."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    database_url: str
+    # The origin phones address: every DPoP proof's `htu` is checked against it (never
+    # against a Host header). https, or http on a loopback host for development.
+    public_url: str
+    # The sealing master keys live in `{data_dir}/sealing`.
+    data_dir: Path
+    key_passphrase: str = field(repr=False)
+    hmac_key: bytes = field(repr=False)  # recovery codes are stored as HMAC-SHA256 under it
+    # RFC 9449 §8: a nonce is handed out for this long, then a new one; each stays accepted
+    # for twice as long, so a client that just fetched one is not refused at the rotation.
+    nonce_rotate_seconds: int = 300
+    dpop_max_age_seconds: int = 60  # a proof's `iat` may be this old (§11.1)
+    dpop_clock_skew_seconds: int = 10  # or this far ahead of our clock
+    recovery_attempts: int = 5  # wrong recovery codes before the recovery is locked
+    max_body_bytes: int = 64 * 1024
+    database_busy_seconds: float = 30.0
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.public_url)
+        secure = parts.scheme == "https" or (
+            parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS
+        )
+        if not secure or not parts.hostname or parts.query or parts.fragment:
+            raise SettingsError("public_url must be an https origin (http only on a loopback host)")
+        if parts.path or self.public_url.endswith("/"):
+            raise SettingsError("public_url must be an origin, without a path or a final '/'")
+        if len(self.hmac_key) < _MIN_SECRET_BYTES:
+            raise SettingsError(f"hmac_key must be at least {_MIN_SECRET_BYTES} bytes")
+        if not self.key_passphrase:
+            raise SettingsError("key_passphrase must not be empty")
+
+    @property
+    def sealing_dir(self) -> Path:
+        return self.data_dir / "sealing"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        data_dir = Path(env.get(ENV_PREFIX + "DATA_DIR", "jigap-wallet-data"))
+        passphrase = env.get(PASSPHRASE_ENV)
+        if not passphrase:
+            raise SettingsError(f"{PASSPHRASE_ENV} is not set")
+        hmac_hex = env.get(ENV_PREFIX + "HMAC_KEY")
+        if not hmac_hex:
+            raise SettingsError(f"{ENV_PREFIX}HMAC_KEY is not set")
+        try:
+            hmac_key = bytes.fromhex(hmac_hex)
+        except ValueError:
+            raise SettingsError(f"{ENV_PREFIX}HMAC_KEY must be hexadecimal") from None
+        return cls(
+            database_url=env.get(
+                ENV_PREFIX + "DATABASE_URL", f"sqlite:///{data_dir / 'wallet.sqlite3'}"
+            ),
+            public_url=env.get(ENV_PREFIX + "PUBLIC_URL", "http://127.0.0.1:8100"),
+            data_dir=data_dir,
+            key_passphrase=passphrase,
+            hmac_key=hmac_key,
+        )
