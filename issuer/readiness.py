@@ -16,7 +16,7 @@ from issuer.db import schema_state
 from issuer.models import Agency
 from issuer.services.deployment import Deployment
 from keys.errors import KeyManagementError
-from servicekit import operations as servicekit_operations
+from servicekit import readiness as servicekit_readiness
 from servicekit.db import UNAVAILABLE, describe_unavailable
 
 __all__ = ["NotReadyError", "Unreadiness", "check_ready"]
@@ -29,7 +29,7 @@ class Unreadiness(StrEnum):
     SIGNING_KEY = "signing_key"  # an agency's key does not open (passphrase, damaged, missing)
 
 
-class NotReadyError(servicekit_operations.NotReadyError):
+class NotReadyError(servicekit_readiness.NotReadyError):
     def __init__(self, reason: Unreadiness, detail: str) -> None:
         super().__init__(reason, detail)
         self.reason: Unreadiness = reason

@@ -10,32 +10,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from enum import StrEnum
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from servicekit.http_errors import RETRY_AFTER_SECONDS, ServiceErrorCode, error_response
-from servicekit.metrics import CONTENT_TYPE
+from servicekit.readiness import NotReadyError
 
-__all__ = ["NotReadyError", "operations_router"]
+__all__ = ["operations_router"]
 
 _PROBE_HEADERS = {"Cache-Control": "no-store"}
-
-
-class NotReadyError(Exception):
-    """What a service's ``check_ready`` raises: a stable ``reason`` and a ``detail`` for the log."""
-
-    def __init__(self, reason: StrEnum, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
 
 
 def operations_router(
     *,
     check_ready: Callable[[Request], object],
     render_metrics: Callable[[Request], bytes],
+    content_type: str,
     ready_summary: str,
     logger_name: str,
 ) -> APIRouter:
@@ -67,6 +58,6 @@ def operations_router(
 
     @router.get("/metrics", summary="Prometheus metrics (text format 0.0.4)")
     def prometheus_metrics(request: Request) -> Response:
-        return Response(render_metrics(request), media_type=CONTENT_TYPE, headers=_PROBE_HEADERS)
+        return Response(render_metrics(request), media_type=content_type, headers=_PROBE_HEADERS)
 
     return router

@@ -32,6 +32,7 @@ def _render_metrics(request: Request) -> bytes:
 
 router = operations_router(
     check_ready=lambda request: check_ready(_deployment(request)),
+    content_type=metrics.CONTENT_TYPE,
     render_metrics=_render_metrics,
     ready_summary="Readiness: database reachable at the schema head, every agency's key opens",
     logger_name="jigap.issuer.ready",

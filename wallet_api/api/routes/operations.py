@@ -20,6 +20,7 @@ def _check_ready(request: Request) -> None:
 
 router = operations_router(
     check_ready=_check_ready,
+    content_type=metrics.CONTENT_TYPE,
     render_metrics=lambda _request: metrics.render(),
     ready_summary="Readiness: database reachable at the schema head, the sealing keys open",
     logger_name="jigap.wallet.ready",
