@@ -78,7 +78,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-_DataDir = Annotated[Path, typer.Option(file_okay=False, help="Deployment data directory")]
+_DataDir = commands.DataDirOption
 
 
 def read_env_file(data_dir: Path) -> dict[str, str]:
@@ -154,12 +154,8 @@ def _one_line_failures() -> AbstractContextManager[None]:
 @app.command()
 def init(
     data_dir: _DataDir = Path("jigap-issuer-data"),
-    public_url: Annotated[str, typer.Option(help="Public origin (https; http on loopback)")] = (
-        "http://127.0.0.1:8000"
-    ),
-    database_url: Annotated[
-        str | None, typer.Option(help="SQLAlchemy URL (default: SQLite in the data directory)")
-    ] = None,
+    public_url: commands.PublicUrlOption = "http://127.0.0.1:8000",
+    database_url: commands.DatabaseUrlOption = None,
 ) -> None:
     """Create a development deployment: database, trust anchor, sample agencies, tokens."""
     with _one_line_failures():
@@ -240,33 +236,18 @@ def migrate(
 @app.command()
 def serve(
     data_dir: _DataDir = Path("jigap-issuer-data"),
-    host: Annotated[
-        str | None, typer.Option(help="Address to listen on [default: the public URL's host]")
-    ] = None,
-    port: Annotated[
-        int | None,
-        typer.Option(min=1, max=65535, help="Port [default: the public URL's port]"),
-    ] = None,
-    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes")] = 1,
-    run_migrations: Annotated[
-        bool, typer.Option("--migrate", help="Migrate a database behind the head first")
-    ] = False,
+    host: commands.HostOption = None,
+    port: commands.PortOption = None,
+    workers: commands.WorkersOption = 1,
+    run_migrations: commands.MigrateOption = False,
     log_format: Annotated[
         LogFormat | None,
         typer.Option(help=f"Log lines as text or JSON [env {LOG_FORMAT_ENV}; default text]"),
     ] = None,
-    header_timeout: Annotated[
-        float, typer.Option(min=0.1, help="Seconds a request's headers may take to arrive")
-    ] = 10.0,
-    body_timeout: Annotated[
-        float, typer.Option(min=0.1, help="Seconds a request's body may take to arrive")
-    ] = 30.0,
-    keep_alive: Annotated[
-        int, typer.Option(min=1, help="Seconds an idle keep-alive connection stays open")
-    ] = 5,
-    max_connections: Annotated[
-        int, typer.Option(min=1, help="Open connections per worker; more are refused")
-    ] = 1000,
+    header_timeout: commands.HeaderTimeoutOption = 10.0,
+    body_timeout: commands.BodyTimeoutOption = 30.0,
+    keep_alive: commands.KeepAliveOption = 5,
+    max_connections: commands.MaxConnectionsOption = 1000,
 ) -> None:
     """Check the deployment can issue, then run it with uvicorn (settings from issuer.env)."""
     # First: without the server extra, that is what to say (jigap_cli names the extra).

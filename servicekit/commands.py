@@ -16,6 +16,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import urlsplit
 
 import typer
@@ -27,7 +28,18 @@ __all__ = [
     "EXIT_REFUSED",
     "EXIT_SCHEMA",
     "EXIT_USAGE",
+    "BodyTimeoutOption",
+    "DataDirOption",
+    "DatabaseUrlOption",
+    "HeaderTimeoutOption",
+    "HostOption",
+    "KeepAliveOption",
+    "MaxConnectionsOption",
+    "MigrateOption",
+    "PortOption",
+    "PublicUrlOption",
     "ServeOptions",
+    "WorkersOption",
     "one_line_failures",
     "read_env_file",
     "refuse",
@@ -41,6 +53,36 @@ _EXIT_OF_UNREADINESS = {
     "schema_behind": EXIT_SCHEMA,
     "schema_unknown": EXIT_SCHEMA,
 }
+
+
+# The options both services' commands take, with the same help (defaults are the service's).
+DataDirOption = Annotated[Path, typer.Option(file_okay=False, help="Deployment data directory")]
+PublicUrlOption = Annotated[str, typer.Option(help="Public origin (https; http on loopback)")]
+DatabaseUrlOption = Annotated[
+    str | None, typer.Option(help="SQLAlchemy URL (default: SQLite in the data directory)")
+]
+HostOption = Annotated[
+    str | None, typer.Option(help="Address to listen on [default: the public URL's host]")
+]
+PortOption = Annotated[
+    int | None, typer.Option(min=1, max=65535, help="Port [default: the public URL's port]")
+]
+WorkersOption = Annotated[int, typer.Option(min=1, max=64, help="Worker processes")]
+MigrateOption = Annotated[
+    bool, typer.Option("--migrate", help="Migrate a database behind the head first")
+]
+HeaderTimeoutOption = Annotated[
+    float, typer.Option(min=0.1, help="Seconds a request's headers may take to arrive")
+]
+BodyTimeoutOption = Annotated[
+    float, typer.Option(min=0.1, help="Seconds a request's body may take to arrive")
+]
+KeepAliveOption = Annotated[
+    int, typer.Option(min=1, help="Seconds an idle keep-alive connection stays open")
+]
+MaxConnectionsOption = Annotated[
+    int, typer.Option(min=1, help="Open connections per worker; more are refused")
+]
 
 
 def read_env_file(path: Path) -> dict[str, str]:

@@ -53,7 +53,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-_DataDir = Annotated[Path, typer.Option(file_okay=False, help="Deployment data directory")]
+_DataDir = commands.DataDirOption
 
 
 def init_wallet(data_dir: Path, *, public_url: str, database_url: str | None = None) -> Settings:
@@ -91,12 +91,8 @@ def _one_line_failures() -> AbstractContextManager[None]:
 @app.command()
 def init(
     data_dir: _DataDir = Path("jigap-wallet-data"),
-    public_url: Annotated[str, typer.Option(help="Public origin (https; http on loopback)")] = (
-        "http://127.0.0.1:8100"
-    ),
-    database_url: Annotated[
-        str | None, typer.Option(help="SQLAlchemy URL (default: SQLite in the data directory)")
-    ] = None,
+    public_url: commands.PublicUrlOption = "http://127.0.0.1:8100",
+    database_url: commands.DatabaseUrlOption = None,
 ) -> None:
     """Create a wallet deployment: settings and secrets, database, sealing master key."""
     with _one_line_failures():
@@ -108,29 +104,15 @@ def init(
 @app.command()
 def serve(
     data_dir: _DataDir = Path("jigap-wallet-data"),
-    host: Annotated[
-        str | None, typer.Option(help="Address to listen on [default: the public URL's host]")
-    ] = None,
-    port: Annotated[
-        int | None, typer.Option(min=1, max=65535, help="Port [default: the public URL's port]")
-    ] = None,
-    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes")] = 1,
-    run_migrations: Annotated[
-        bool, typer.Option("--migrate", help="Migrate a database behind the head first")
-    ] = False,
+    host: commands.HostOption = None,
+    port: commands.PortOption = None,
+    workers: commands.WorkersOption = 1,
+    run_migrations: commands.MigrateOption = False,
     log_format: Annotated[LogFormat | None, typer.Option(help="Log lines as text or JSON")] = None,
-    header_timeout: Annotated[
-        float, typer.Option(min=0.1, help="Seconds a request's headers may take to arrive")
-    ] = 10.0,
-    body_timeout: Annotated[
-        float, typer.Option(min=0.1, help="Seconds a request's body may take to arrive")
-    ] = 30.0,
-    keep_alive: Annotated[
-        int, typer.Option(min=1, help="Seconds an idle keep-alive connection stays open")
-    ] = 5,
-    max_connections: Annotated[
-        int, typer.Option(min=1, help="Open connections per worker; more are refused")
-    ] = 1000,
+    header_timeout: commands.HeaderTimeoutOption = 10.0,
+    body_timeout: commands.BodyTimeoutOption = 30.0,
+    keep_alive: commands.KeepAliveOption = 5,
+    max_connections: commands.MaxConnectionsOption = 1000,
 ) -> None:
     """Check the service can serve, then run it with uvicorn (settings from wallet.env)."""
     import uvicorn  # noqa: F401 - first: without the server extra, that is what to say
