@@ -16,6 +16,7 @@ from issuer.db import schema_state
 from issuer.models import Agency
 from issuer.services.deployment import Deployment
 from keys.errors import KeyManagementError
+from servicekit import readiness as servicekit_readiness
 from servicekit.db import UNAVAILABLE, describe_unavailable
 
 __all__ = ["NotReadyError", "Unreadiness", "check_ready"]
@@ -28,11 +29,10 @@ class Unreadiness(StrEnum):
     SIGNING_KEY = "signing_key"  # an agency's key does not open (passphrase, damaged, missing)
 
 
-class NotReadyError(Exception):
+class NotReadyError(servicekit_readiness.NotReadyError):
     def __init__(self, reason: Unreadiness, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
+        super().__init__(reason, detail)
+        self.reason: Unreadiness = reason
 
 
 def check_ready(deployment: Deployment) -> dict[str, str]:

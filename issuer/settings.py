@@ -15,9 +15,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from keys.store import PASSPHRASE_ENV
+from servicekit.public_url import public_url_problem
 
 __all__ = [
     "DEPRECATED_PASSPHRASE_ENV",
@@ -30,7 +30,6 @@ __all__ = [
 ENV_PREFIX = "JIGAP_ISSUER_"
 DEPRECATED_PASSPHRASE_ENV = ENV_PREFIX + "KEY_PASSPHRASE"
 _MIN_SECRET_BYTES = 32
-_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 class SettingsError(ValueError):
@@ -75,14 +74,9 @@ class Settings:
     metrics_database_seconds: float = 0.0
 
     def __post_init__(self) -> None:
-        parts = urlsplit(self.public_url)
-        secure = parts.scheme == "https" or (
-            parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS
-        )
-        if not secure or not parts.hostname or parts.query or parts.fragment:
-            raise SettingsError("public_url must be an https origin (http only on a loopback host)")
-        if self.public_url.endswith("/"):
-            raise SettingsError("public_url must not end with '/'")
+        problem = public_url_problem(self.public_url, origin_only=False)
+        if problem is not None:
+            raise SettingsError(problem)
         if len(self.hmac_key) < _MIN_SECRET_BYTES:
             raise SettingsError(f"hmac_key must be at least {_MIN_SECRET_BYTES} bytes")
         if not self.key_passphrase:

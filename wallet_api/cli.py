@@ -12,20 +12,27 @@ this code's head.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import secrets
-from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import urlsplit
 
 import typer
 
 from keys.errors import KeyManagementError
 from keys.store import PASSPHRASE_ENV, write_atomically
-from servicekit.observability import LogFormat, metrics_directory
+from servicekit import commands
+from servicekit.commands import (
+    EXIT_DATABASE_UNAVAILABLE,
+    EXIT_REFUSED,
+    EXIT_SCHEMA,
+    ServeOptions,
+    serve_uvicorn,
+)
+from servicekit.commands import refuse as _refuse
+from servicekit.observability import LogFormat
 from wallet_api.settings import ENV_PREFIX, Settings, SettingsError
 
 __all__ = [
@@ -39,7 +46,6 @@ __all__ = [
 
 logger = logging.getLogger("jigap.wallet")
 ENV_FILE = "wallet.env"
-EXIT_REFUSED, EXIT_DATABASE_UNAVAILABLE, EXIT_SCHEMA = 1, 3, 4
 
 app = typer.Typer(
     help="The wallet service (accounts bound to the phone's keys).",
@@ -47,19 +53,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-_DataDir = Annotated[Path, typer.Option(file_okay=False, help="Deployment data directory")]
-
-
-def _read_env_file(data_dir: Path) -> dict[str, str]:
-    path = data_dir / ENV_FILE
-    if not path.exists():
-        return {}
-    values = {}
-    for line in path.read_text("utf-8").splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            name, _, value = line.partition("=")
-            values[name.strip()] = value.strip()
-    return values
+_DataDir = commands.DataDirOption
 
 
 def init_wallet(data_dir: Path, *, public_url: str, database_url: str | None = None) -> Settings:
@@ -89,41 +83,16 @@ def init_wallet(data_dir: Path, *, public_url: str, database_url: str | None = N
     return settings
 
 
-def _refuse(message: str, code: int = EXIT_REFUSED) -> typer.Exit:
-    typer.echo(" ".join(message.split()), err=True)
-    return typer.Exit(code)
-
-
-@contextlib.contextmanager
-def _one_line_failures() -> Iterator[None]:
+def _one_line_failures() -> AbstractContextManager[None]:
     """What an operator can fix becomes one line and an exit code, not a traceback."""
-    from servicekit.db import UNAVAILABLE, describe_unavailable
-    from wallet_api.readiness import NotReadyError, Unreadiness
-
-    try:
-        yield
-    except (SettingsError, KeyManagementError) as exc:
-        raise _refuse(f"refused: {exc}") from exc
-    except NotReadyError as exc:
-        code = {
-            Unreadiness.DATABASE_UNAVAILABLE: EXIT_DATABASE_UNAVAILABLE,
-            Unreadiness.SCHEMA_BEHIND: EXIT_SCHEMA,
-            Unreadiness.SCHEMA_UNKNOWN: EXIT_SCHEMA,
-        }.get(exc.reason, EXIT_REFUSED)
-        raise _refuse(f"refused: {exc}", code) from exc
-    except UNAVAILABLE as exc:
-        raise _refuse(f"refused: {describe_unavailable(exc)}", EXIT_DATABASE_UNAVAILABLE) from exc
+    return commands.one_line_failures((SettingsError, KeyManagementError))
 
 
 @app.command()
 def init(
     data_dir: _DataDir = Path("jigap-wallet-data"),
-    public_url: Annotated[str, typer.Option(help="Public origin (https; http on loopback)")] = (
-        "http://127.0.0.1:8100"
-    ),
-    database_url: Annotated[
-        str | None, typer.Option(help="SQLAlchemy URL (default: SQLite in the data directory)")
-    ] = None,
+    public_url: commands.PublicUrlOption = "http://127.0.0.1:8100",
+    database_url: commands.DatabaseUrlOption = None,
 ) -> None:
     """Create a wallet deployment: settings and secrets, database, sealing master key."""
     with _one_line_failures():
@@ -135,32 +104,18 @@ def init(
 @app.command()
 def serve(
     data_dir: _DataDir = Path("jigap-wallet-data"),
-    host: Annotated[
-        str | None, typer.Option(help="Address to listen on [default: the public URL's host]")
-    ] = None,
-    port: Annotated[
-        int | None, typer.Option(min=1, max=65535, help="Port [default: the public URL's port]")
-    ] = None,
-    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes")] = 1,
-    run_migrations: Annotated[
-        bool, typer.Option("--migrate", help="Migrate a database behind the head first")
-    ] = False,
+    host: commands.HostOption = None,
+    port: commands.PortOption = None,
+    workers: commands.WorkersOption = 1,
+    run_migrations: commands.MigrateOption = False,
     log_format: Annotated[LogFormat | None, typer.Option(help="Log lines as text or JSON")] = None,
-    header_timeout: Annotated[
-        float, typer.Option(min=0.1, help="Seconds a request's headers may take to arrive")
-    ] = 10.0,
-    body_timeout: Annotated[
-        float, typer.Option(min=0.1, help="Seconds a request's body may take to arrive")
-    ] = 30.0,
-    keep_alive: Annotated[
-        int, typer.Option(min=1, help="Seconds an idle keep-alive connection stays open")
-    ] = 5,
-    max_connections: Annotated[
-        int, typer.Option(min=1, help="Open connections per worker; more are refused")
-    ] = 1000,
+    header_timeout: commands.HeaderTimeoutOption = 10.0,
+    body_timeout: commands.BodyTimeoutOption = 30.0,
+    keep_alive: commands.KeepAliveOption = 5,
+    max_connections: commands.MaxConnectionsOption = 1000,
 ) -> None:
     """Check the service can serve, then run it with uvicorn (settings from wallet.env)."""
-    import uvicorn
+    import uvicorn  # noqa: F401 - first: without the server extra, that is what to say
 
     from wallet_api.observability import LOG_FORMAT_ENV, configure_logging
 
@@ -169,39 +124,34 @@ def serve(
             f"refused: {data_dir} is not a wallet deployment (no {ENV_FILE}): "
             f"run `jigap wallet init --data-dir {data_dir}` first"
         )
-    env = {**_read_env_file(data_dir), **os.environ, ENV_PREFIX + "DATA_DIR": str(data_dir)}
+    env = {
+        **commands.read_env_file(data_dir / ENV_FILE),
+        **os.environ,
+        ENV_PREFIX + "DATA_DIR": str(data_dir),
+    }
     with _one_line_failures():
         settings = Settings.from_env(env)
-    public = urlsplit(settings.public_url)
-    os.environ.update(env)
-    if log_format is not None:
-        os.environ[LOG_FORMAT_ENV] = log_format.value
-    configure_logging()
-    # Before anything imports prometheus-client (wallet_api.api does): its mode is fixed then.
-    with metrics_directory():
-        from servicekit.timeouts import timeouts_environment
-
-        os.environ.update(
-            timeouts_environment(
-                ENV_PREFIX,
-                header_seconds=header_timeout,
-                body_seconds=body_timeout,
-                max_connections=max_connections,
-            )
-        )
-        _preflight(settings, run_migrations=run_migrations)
-        uvicorn.run(
-            "wallet_api.api.app:create_served_app",
-            factory=True,
-            host=host or public.hostname or "127.0.0.1",
-            port=port or public.port or (443 if public.scheme == "https" else 80),
+    serve_uvicorn(
+        factory="wallet_api.api.app:create_served_app",
+        protocol="wallet_api.api.app:WalletSlowClientProtocol",
+        public_url=settings.public_url,
+        env=env,
+        env_prefix=ENV_PREFIX,
+        log_format_env=LOG_FORMAT_ENV,
+        configure_logging=configure_logging,
+        preflight=lambda migrate_first: _preflight(settings, run_migrations=migrate_first),
+        options=ServeOptions(
+            host=host,
+            port=port,
             workers=workers,
-            http="wallet_api.api.app:WalletSlowClientProtocol",
-            timeout_keep_alive=keep_alive,
-            timeout_worker_healthcheck=15,
-            log_config=None,
-            access_log=False,  # requests are logged by route template (servicekit.telemetry)
-        )
+            run_migrations=run_migrations,
+            log_format=log_format,
+            header_timeout=header_timeout,
+            body_timeout=body_timeout,
+            keep_alive=keep_alive,
+            max_connections=max_connections,
+        ),
+    )
 
 
 def _preflight(settings: Settings, *, run_migrations: bool) -> None:

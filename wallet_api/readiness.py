@@ -7,6 +7,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from keys.errors import KeyManagementError
+from servicekit import readiness as servicekit_readiness
 from servicekit.db import UNAVAILABLE, describe_unavailable
 from wallet_api.db import schema_state
 from wallet_api.deployment import WalletDeployment
@@ -21,11 +22,10 @@ class Unreadiness(StrEnum):
     SEALING_KEY = "sealing_key"  # the master keys do not open (passphrase, damaged)
 
 
-class NotReadyError(Exception):
+class NotReadyError(servicekit_readiness.NotReadyError):
     def __init__(self, reason: Unreadiness, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
+        super().__init__(reason, detail)
+        self.reason: Unreadiness = reason
 
 
 def check_ready(deployment: WalletDeployment) -> None:

@@ -13,15 +13,14 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from keys.store import PASSPHRASE_ENV
+from servicekit.public_url import public_url_problem
 
 __all__ = ["ENV_PREFIX", "PASSPHRASE_ENV", "Settings", "SettingsError"]
 
 ENV_PREFIX = "JIGAP_WALLET_"
 _MIN_SECRET_BYTES = 32
-_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 class SettingsError(ValueError):
@@ -48,14 +47,9 @@ class Settings:
     database_busy_seconds: float = 30.0
 
     def __post_init__(self) -> None:
-        parts = urlsplit(self.public_url)
-        secure = parts.scheme == "https" or (
-            parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS
-        )
-        if not secure or not parts.hostname or parts.query or parts.fragment:
-            raise SettingsError("public_url must be an https origin (http only on a loopback host)")
-        if parts.path or self.public_url.endswith("/"):
-            raise SettingsError("public_url must be an origin, without a path or a final '/'")
+        problem = public_url_problem(self.public_url, origin_only=True)
+        if problem is not None:
+            raise SettingsError(problem)
         if len(self.hmac_key) < _MIN_SECRET_BYTES:
             raise SettingsError(f"hmac_key must be at least {_MIN_SECRET_BYTES} bytes")
         if not self.key_passphrase:

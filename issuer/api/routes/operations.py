@@ -1,59 +1,39 @@
-"""For the operator's probes and scrapers: ``/health``, ``/ready``, ``/metrics``.
+"""For the operator's probes and scrapers: ``/health``, ``/ready``, ``/metrics``
+(``servicekit.operations``).
 
-``/health`` says the process answers (a liveness probe restarts it otherwise). ``/ready`` says
-it can issue now: the database answers at this code's schema and every agency's signing key
-opens (a load balancer sends it no traffic otherwise). Neither says why to the public beyond
-a stable code; the reason goes to the log.
+``/ready`` says it can issue now: the database answers at this code's schema and every agency's
+signing key opens.
 """
 
 from __future__ import annotations
 
-import logging
-
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse, Response
+from fastapi import Request
 
 from issuer import metrics
-from issuer.api.deps import DeploymentDep
-from issuer.readiness import NotReadyError, check_ready
-from servicekit.http_errors import RETRY_AFTER_SECONDS, ServiceErrorCode, error_response
+from issuer.readiness import check_ready
+from issuer.services.deployment import Deployment
+from servicekit.operations import operations_router
 
-router = APIRouter(tags=["Operations"])
-_logger = logging.getLogger("jigap.issuer.ready")
-_PROBE_HEADERS = {"Cache-Control": "no-store"}
+__all__ = ["router"]
 
 
-@router.get("/health", summary="Liveness: the process answers")
-def health() -> JSONResponse:
-    return JSONResponse({"status": "ok"}, headers=_PROBE_HEADERS)
+def _deployment(request: Request) -> Deployment:
+    deployment: Deployment = request.app.state.deployment
+    return deployment
 
 
-@router.get(
-    "/ready",
-    summary="Readiness: database reachable at the schema head, every agency's key opens",
-    responses={503: {"description": "Not ready: `temporarily_unavailable`"}},
-)
-def ready(deployment: DeploymentDep) -> JSONResponse:
-    try:
-        check_ready(deployment)
-    except NotReadyError as exc:
-        _logger.warning("not ready", extra={"event": "not_ready", "reason": str(exc.reason)})
-        return error_response(
-            503,
-            ServiceErrorCode.TEMPORARILY_UNAVAILABLE,
-            f"not ready: {exc.reason}",
-            {"Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
-    return JSONResponse({"status": "ready"}, headers=_PROBE_HEADERS)
-
-
-@router.get("/metrics", summary="Prometheus metrics (text format 0.0.4)")
-def prometheus_metrics(deployment: DeploymentDep) -> Response:
-    return Response(
-        metrics.render(
-            deployment.read_engine,
-            database_cache_seconds=deployment.settings.metrics_database_seconds,
-        ),
-        media_type=metrics.CONTENT_TYPE,
-        headers=_PROBE_HEADERS,
+def _render_metrics(request: Request) -> bytes:
+    deployment = _deployment(request)
+    return metrics.render(
+        deployment.read_engine,
+        database_cache_seconds=deployment.settings.metrics_database_seconds,
     )
+
+
+router = operations_router(
+    check_ready=lambda request: check_ready(_deployment(request)),
+    content_type=metrics.CONTENT_TYPE,
+    render_metrics=_render_metrics,
+    ready_summary="Readiness: database reachable at the schema head, every agency's key opens",
+    logger_name="jigap.issuer.ready",
+)
