@@ -10,9 +10,9 @@ token queue behind each other instead of each issuing a credential set.
 Each service function is one transaction, run again once if the database chose it as a
 deadlock's victim (``retrying``).
 
-A lost answer can be asked for again (``issuer.services.redelivery``): the token endpoint
-answers a redeemed code with its transaction code again, and the same access token gets
-the credentials issued with it again, a bounded number of times.
+The token endpoint is ``issuer.services.token_endpoint``. A lost answer can be asked for
+again (``issuer.services.redelivery``): the same access token gets the credentials issued
+with it again, a bounded number of times.
 """
 
 from __future__ import annotations
@@ -37,22 +37,15 @@ from issuer.models import (
     OfferState,
 )
 from issuer.services.deployment import Deployment, FaultPoint
-from issuer.services.offers import TX_CODE_PURPOSE, offer_claims
-from issuer.services.redelivery import (
-    MAX_TOKEN_ANSWERS,
-    access_token_for,
-    answer_token_again,
-    keep_for_redelivery,
-    redelivery,
-)
+from issuer.services.offers import offer_claims
+from issuer.services.redelivery import keep_for_redelivery, redelivery
 from issuer.services.status_lists import allocate_credential_slot, status_list_uri
-from issuer.tokens import keyed_hash, new_token, token_hash
+from issuer.tokens import new_token, token_hash
 from keys.jwk import Algorithm, PublicKey, public_key_from_jwk
 from protocols.oid4vci import (
     CredentialRequest,
     KeyProof,
     NotificationRequest,
-    TokenRequest,
     verify_jwt_proof,
 )
 from protocols.oid4vci.errors import (
@@ -61,7 +54,6 @@ from protocols.oid4vci.errors import (
     CredentialRequestError,
     NotificationError,
     NotificationErrorCode,
-    OAuthError,
     OAuthErrorCode,
 )
 from servicekit.db import retrying, session_scope
@@ -71,24 +63,15 @@ __all__ = [
     "PROOF_ALGORITHMS",
     "Deferred",
     "Issued",
-    "IssuedTokens",
     "agency_by_slug",
     "deferred_credentials",
     "issue_credentials",
     "new_nonce",
     "notify",
-    "redeem_pre_authorized_code",
 ]
 
 PROOF_ALGORITHMS = frozenset({Algorithm.ES256, Algorithm.EDDSA})
 CREDENTIAL_ISSUED = "credential.issue"  # the audit event of each credential issued
-_INVALID_CODE = "unknown, used or expired code"
-
-
-@dataclass(frozen=True, slots=True)
-class IssuedTokens:
-    access_token: str
-    expires_in: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,92 +88,6 @@ class Deferred:
 
 def agency_by_slug(session: Session, slug: str) -> Agency | None:
     return session.exec(select(Agency).where(Agency.slug == slug)).first()
-
-
-# --- Token endpoint (§6) -------------------------------------------------------------------
-
-
-@retrying
-def redeem_pre_authorized_code(
-    deployment: Deployment, *, slug: str, request: TokenRequest
-) -> IssuedTokens:
-    again = answer_token_again(deployment, slug=slug, request=request)
-    if again is not None:  # a redeemed code, asked again: its answer was lost
-        return IssuedTokens(again.access_token, again.expires_in)
-    now, settings = deployment.now(), deployment.settings
-    wrong_tx_code: str | None = None
-    with session_scope(deployment.engine) as session:
-        agency = agency_by_slug(session, slug)
-        offer = (
-            session.exec(
-                select(Offer).where(
-                    Offer.pre_authorized_code_hash == token_hash(request.pre_authorized_code),
-                    Offer.agency_id == agency.id,
-                )
-            ).first()
-            if agency is not None
-            else None
-        )
-        if offer is None or offer.state != OfferState.OFFERED or offer.expires_at <= now:
-            raise OAuthError(OAuthErrorCode.INVALID_GRANT, _INVALID_CODE)
-        # §6.3: a transaction code missing or unexpected is invalid_request; wrong, invalid_grant.
-        if offer.tx_code_hash is None and request.tx_code is not None:
-            raise OAuthError(OAuthErrorCode.INVALID_REQUEST, "this offer takes no tx_code")
-        if offer.tx_code_hash is not None:
-            if request.tx_code is None:
-                raise OAuthError(OAuthErrorCode.INVALID_REQUEST, "tx_code is required")
-            given = keyed_hash(settings.hmac_key, TX_CODE_PURPOSE, request.tx_code)
-            if given != offer.tx_code_hash:
-                wrong_tx_code = _spend_tx_code_attempt(session, offer.id)
-                observe.transaction_code_refused(slug)
-        if wrong_tx_code is None:
-            redeemed = session.exec(
-                update(Offer)
-                .where(
-                    col(Offer.id) == offer.id,
-                    col(Offer.state) == OfferState.OFFERED,
-                    col(Offer.expires_at) > now,
-                )
-                .values(
-                    state=OfferState.REDEEMED,
-                    redeemed_at=now,
-                    token_answers_left=MAX_TOKEN_ANSWERS,
-                )
-            )
-            if redeemed.rowcount != 1:  # another request redeemed it first
-                raise OAuthError(OAuthErrorCode.INVALID_GRANT, _INVALID_CODE)
-            access_token = access_token_for(deployment, offer.id)
-            session.add(
-                AccessToken(
-                    token_hash=token_hash(access_token),
-                    offer_id=offer.id,
-                    agency_id=offer.agency_id,
-                    created_at=now,
-                    expires_at=now + settings.access_token_seconds,
-                )
-            )
-            return IssuedTokens(access_token, settings.access_token_seconds)
-    # Outside the transaction: the spent attempt is committed before the error goes out.
-    raise OAuthError(OAuthErrorCode.INVALID_GRANT, wrong_tx_code)
-
-
-def _spend_tx_code_attempt(session: Session, offer_id: str) -> str:
-    # Only an offer still waiting for its code pays for a wrong one: once the right code has
-    # redeemed it (committed while this request read it), a late wrong try changes nothing.
-    waiting = (col(Offer.id) == offer_id) & (col(Offer.state) == OfferState.OFFERED)
-    spent = session.exec(
-        update(Offer)
-        .where(waiting, col(Offer.tx_code_attempts_left) > 0)
-        .values(tx_code_attempts_left=Offer.tx_code_attempts_left - 1)
-    )
-    if spent.rowcount != 1:
-        return _INVALID_CODE
-    # The UPDATE holds the row: what it left is read back unchanged by anyone else.
-    left = session.exec(select(Offer.tx_code_attempts_left).where(Offer.id == offer_id)).one()
-    if left > 0:
-        return f"wrong tx_code; {left} attempts left"
-    session.exec(update(Offer).where(waiting).values(state=OfferState.DEAD, sealed_claims=None))
-    return "wrong tx_code; no attempts left, the offer is withdrawn"
 
 
 # --- Nonce endpoint (§7) -------------------------------------------------------------------

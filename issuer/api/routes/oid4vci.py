@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from issuer.api.deps import DeploymentDep, ReadSessionDep, bearer_token, read_json_body
 from issuer.errors import AdminError, AdminErrorCode
 from issuer.models import Agency, Offer, OfferState
-from issuer.services import issuance
+from issuer.services import issuance, token_endpoint
 from issuer.services.deployment import Deployment, FaultPoint
 from issuer.services.offers import pre_authorized_code
 from issuer.services.trust import status_list_aggregation_uri
@@ -134,7 +134,7 @@ def token(
         )
         if value is not None
     }
-    issued = issuance.redeem_pre_authorized_code(
+    issued = token_endpoint.redeem_pre_authorized_code(
         deployment, slug=slug, request=parse_token_request(form)
     )
     deployment.fault_point(FaultPoint.TOKEN_ANSWER)  # tests only: committed, not yet answered
