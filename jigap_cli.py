@@ -8,6 +8,7 @@ line which one to install, instead of a traceback.
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from typing import Any
 
@@ -20,6 +21,7 @@ from verifier.cli import app as verify_app
 from wallet_api.cli import app as wallet_app
 
 EXIT_USAGE = 2
+_PIPED_COLUMNS = 10_000
 # The top-level module each extra brings, and the extra that brings it.
 _EXTRA_OF_MODULE = {
     **dict.fromkeys(
@@ -47,6 +49,10 @@ def _importable(module: str) -> bool:
 
 class _Jigap(typer.Typer):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not sys.stdout.isatty():
+            # Piped or redirected, output for people is not folded at 80 columns: every rich
+            # Console of every sub-command takes its width from COLUMNS when it is set.
+            os.environ.setdefault("COLUMNS", str(_PIPED_COLUMNS))
         try:
             return super().__call__(*args, **kwargs)
         except ModuleNotFoundError as exc:

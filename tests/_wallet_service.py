@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from keys.sealing import SealingKeyStore
 from keys.store import MIN_SCRYPT_N
+from tests._issuer import Clock
 from wallet_api.api.app import create_app
 from wallet_api.deployment import WalletDeployment, make_deployment
 from wallet_api.holder.client import WalletClient
@@ -23,17 +24,6 @@ PUBLIC_URL = "http://127.0.0.1:8100"  # what proofs name; the TestClient sends t
 PASSPHRASE = "wallet test passphrase, long enough"
 HMAC_KEY = bytes(range(32))
 START = 1_780_000_000.0
-
-
-@dataclass
-class Clock:
-    now: float = START
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @dataclass
@@ -67,7 +57,7 @@ def wallet_settings(database_url: str, data_dir: Path, **overrides: int) -> Sett
 def wallet_world(database_url: str, tmp: Path, **overrides: int) -> Iterator[WalletWorld]:
     settings = wallet_settings(database_url, tmp / "wallet-data", **overrides)
     SealingKeyStore(settings.sealing_dir, PASSPHRASE, scrypt_n=MIN_SCRYPT_N).generate()
-    clock = Clock()
+    clock = Clock(START)
     deployment = make_deployment(settings, clock=clock)
     try:
         with TestClient(create_app(deployment=deployment)) as http:

@@ -29,7 +29,7 @@ def jigap(*arguments: str, **env: str) -> subprocess.CompletedProcess[str]:
     base = {
         name: value
         for name, value in os.environ.items()
-        if not name.startswith(ENV_PREFIX) and name != PASSPHRASE_ENV
+        if not name.startswith(ENV_PREFIX) and name not in (PASSPHRASE_ENV, "COLUMNS")
     }
     return subprocess.run(
         [str(JIGAP), *arguments],
@@ -136,6 +136,15 @@ def test_piped_output_is_not_wrapped(tmp_path: Path) -> None:
     # Rich would fold the table's cells at 80 columns; piped, each identifier stays whole.
     assert len(f"{public_url}/agencies/mois") > 80
     assert any(f"{public_url}/agencies/mois" in line for line in finished.stdout.splitlines())
+
+
+def test_every_commands_piped_output_is_not_wrapped() -> None:
+    # The verifier-side commands too (the plain install): a table row keeps each id whole.
+    done = jigap("schemas", "list")
+
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if "resident_register_extract" in line]
+    assert len(rows) == 1 and "urn:jigap:resident-register-extract:1" in rows[0]
 
 
 # -- the trust list ---------------------------------------------------------------------------
