@@ -32,7 +32,7 @@ from keys.trust_list import (
     verify_trust_list,
 )
 
-__all__ = ["PASSPHRASE_ENV", "CliSettings", "app"]
+__all__ = ["PASSPHRASE_ENV", "CliSettings", "app", "iso_time"]
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 _SECONDS_PER_DAY = 86_400
@@ -99,7 +99,7 @@ def _echo_json(value: object) -> None:
     typer.echo(json_dumps(value).decode("utf-8"))
 
 
-def _iso(seconds: int) -> str:
+def iso_time(seconds: int) -> str:
     """A time for people: ISO 8601, with its zone."""
     return datetime.fromtimestamp(seconds, UTC).isoformat()
 
@@ -127,7 +127,8 @@ def list_keys(
             )
         else:
             typer.echo(
-                f"{info.kid}  {info.algorithm.value}  {info.status.value}  {_iso(info.created_at)}"
+                f"{info.kid}  {info.algorithm.value}  {info.status.value}"
+                f"  {iso_time(info.created_at)}"
             )
 
 
@@ -218,7 +219,7 @@ def create_trust_list(
         raise typer.BadParameter(f"{out}: {exc.strerror}", param_hint="--out") from exc
     typer.echo(
         f"wrote {out}: operator {operator}, sequence {sequence}, {len(parsed)} issuers, "
-        f"valid {_iso(now)} to {_iso(trust_list.expires_at)}, digest {trust_list.digest}"
+        f"valid {iso_time(now)} to {iso_time(trust_list.expires_at)}, digest {trust_list.digest}"
     )
 
 
@@ -252,12 +253,12 @@ def verify(
         )
     typer.echo(
         f"trust list from {trust_list.operator}: sequence {trust_list.sequence}, "
-        f"valid {_iso(trust_list.issued_at)} to {_iso(trust_list.expires_at)}, "
+        f"valid {iso_time(trust_list.issued_at)} to {iso_time(trust_list.expires_at)}, "
         f"digest {trust_list.digest}"
     )
     for issuer in trust_list.issuers.values():
         types = ", ".join(sorted(issuer.credential_types))
         typer.echo(
             f"  {issuer.id} ({issuer.names['en']}): {len(issuer.jwks.keys)} keys, "
-            f"{_iso(issuer.valid_from)} to {_iso(issuer.valid_until)}: {types}"
+            f"{iso_time(issuer.valid_from)} to {iso_time(issuer.valid_until)}: {types}"
         )

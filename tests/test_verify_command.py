@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -234,6 +235,8 @@ def test_the_installed_command_runs(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "VALID" in done.stdout
+    # A time for people: ISO 8601 with its zone, not epoch seconds (--json keeps those).
+    assert re.search(r"as of \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00\)", done.stdout), done.stdout
 
 
 def test_an_image_without_the_image_extra_is_a_usage_error(

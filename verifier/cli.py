@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from keys.cli import iso_time
 from keys.encoding import json_dumps
 from keys.errors import KeyManagementError
 from verifier.envelope import is_envelope
@@ -161,13 +162,17 @@ def _print_result(result: VerificationResult, as_json: bool) -> None:
     console.print(
         f"[bold green]VALID[/bold green] {result.credential_type} from {result.issuer}"
         f" (holder bound: {result.holder_bound}, status {result.status} as of"
-        f" {result.status_known_at})"
+        f" {_known_at(result.status_known_at)})"
     )
     table = Table("claim", "value")
     for name, value in result.claims.items():
         shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
         table.add_row(escape(name), escape(shown))
     console.print(table)
+
+
+def _known_at(seconds: int | None) -> str:
+    return "unknown" if seconds is None else iso_time(seconds)
 
 
 def _detail(exc: Exception) -> str:
