@@ -128,15 +128,15 @@ def test_keys_are_listed_oldest_first_with_their_status(
 
 def test_a_key_retired_in_the_second_it_was_replaced_is_listed_first(directory: Path) -> None:
     # A rotation makes a key and retires the old one at once: the same second. Rotate until
-    # the active key's kid sorts before a retired one's, so that kid order alone would fail.
+    # the active key's kid sorts before the one it retired, so that kid order alone would fail.
     stopped = FileKeyStore(directory, PASSPHRASE, clock=lambda: 1_800_000_000.0, scrypt_n=FAST)
-    first = active = stopped.generate()
+    active = stopped.generate()
     for _ in range(64):  # each rotation has an even chance
         retired, active = active, stopped.generate()
         stopped.retire(retired.kid)
-        if active.kid < first.kid:
+        if active.kid < retired.kid:
             break
-    assert active.kid < first.kid
+    assert active.kid < retired.kid
     listed = list_key_infos(directory)
     assert len({info.created_at for info in listed}) == 1
     assert listed[-1].kid == active.kid
