@@ -2,18 +2,31 @@
 the wallet service may share one database schema.
 
 An account holds no secret that could act for the citizen: the device key's public half, and
-the recovery code as an HMAC (``wallet_api.accounts``).
+the recovery code as an HMAC (``wallet_api.accounts``). What it receives is sealed
+(``keys.sealing``: a data key per record under the wallet's master key): the credentials
+themselves, and the codes and tokens of an issuance under way. In clear are only what listing
+and status checks need without opening a record: which agency, which type, when, how many
+copies are unused, and each copy's place in its issuer's status list.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, Column, ForeignKey, LargeBinary, String
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-__all__ = ["METADATA", "Account", "DpopNonce", "DpopReplay", "WalletTable"]
+__all__ = [
+    "METADATA",
+    "Account",
+    "Credential",
+    "CredentialCopy",
+    "DpopNonce",
+    "DpopReplay",
+    "Intake",
+    "WalletTable",
+]
 
 
 class WalletTable(SQLModel, registry=registry()):
@@ -63,3 +76,71 @@ class DpopReplay(WalletTable, table=True):
 
     proof_id: str = Field(primary_key=True, max_length=64)
     expires_at: int = Field(index=True)
+
+
+def _owner() -> Any:
+    # Deleting an account deletes everything it holds, in the database itself.
+    return Column(
+        String(64), ForeignKey("wallet_accounts.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+
+
+class Intake(WalletTable, table=True):
+    """A credential offer the phone handed over, from reading it to the last credential stored
+    (wallet_api.receiving). ``step`` grows with every change: each UPDATE is conditional on
+    the step it was decided from, so a step sent twice at once runs once."""
+
+    __tablename__ = "wallet_intakes"
+
+    id: str = Field(primary_key=True, max_length=64)
+    account_id: str = Field(sa_column=_owner())
+    created_at: int
+    expires_at: int = Field(index=True)
+    issuer_id: str = Field(max_length=512)
+    state: str = Field(max_length=16)
+    step: int = 0
+    # What the phone shows the citizen: agency, types, transaction code; no personal data.
+    summary: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    # The pre-authorized code, access token, nonce, pending proofs, deferred transaction.
+    sealed_state: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class Credential(WalletTable, table=True):
+    """One certificate the account holds, as a set of copies (batch issuance)."""
+
+    __tablename__ = "wallet_credentials"
+
+    id: str = Field(primary_key=True, max_length=64)
+    account_id: str = Field(sa_column=_owner())
+    issuer_id: str = Field(max_length=512)
+    credential_type: str = Field(max_length=128)  # registry id
+    vct: str = Field(max_length=512)
+    configuration_id: str = Field(max_length=128)
+    received_at: int
+    expires_at: int
+    # Set when the account moved to a new device: the copies are bound to keys the new phone
+    # does not hold, so the agency (``issuer_id``) has to issue the certificate again.
+    needs_reissue: bool = False
+
+
+class CredentialCopy(WalletTable, table=True):
+    """One copy of a credential: its own holder key, signature and digests (one per
+    presentation, so two counters never see the same values)."""
+
+    __tablename__ = "wallet_credential_copies"
+
+    id: str = Field(primary_key=True, max_length=64)
+    credential_id: str = Field(
+        sa_column=Column(
+            String(64),
+            ForeignKey("wallet_credentials.id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        )
+    )
+    account_id: str = Field(sa_column=_owner())
+    holder_jkt: str = Field(max_length=64)  # RFC 7638 thumbprint of the copy's `cnf` key
+    status_uri: str | None = Field(default=None, max_length=2048)
+    status_index: int | None = None
+    used_at: int | None = None
+    sealed: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # the SD-JWT VC

@@ -1,0 +1,18 @@
+"""What each sealed value of the wallet's database is sealed for (``keys.sealing`` contexts).
+
+A context binds a sealed value to its row: a blob copied into another row does not open.
+"""
+
+from __future__ import annotations
+
+__all__ = ["copy_context", "intake_context"]
+
+
+def intake_context(intake_id: str) -> str:
+    """``wallet_intakes.sealed_state``: an issuance's codes, tokens and pending proofs."""
+    return f"jigap-wallet/intake/{intake_id}"
+
+
+def copy_context(copy_id: str) -> str:
+    """``wallet_credential_copies.sealed``: one copy of a credential, as issued."""
+    return f"jigap-wallet/credential-copy/{copy_id}"
