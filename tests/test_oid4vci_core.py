@@ -395,6 +395,7 @@ def test_public_api_is_curated() -> None:
             "authorization_server_metadata",
             "credential_issuer_metadata",
             "credential_offer",
+            "jwt_proof_signing_input",
             "make_jwt_proof",
             "offer_uri_by_reference",
             "offer_uri_by_value",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import nullcontext
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -115,6 +116,7 @@ def sync_trust_store(
     anchor_file: str | os.PathLike[str] | None = None,
     now: int | None = None,
     discover: bool | None = None,
+    client: httpx.Client | None = None,
 ) -> SyncReport:
     """Fetch ``sources``, check them, and write the trust store.
 
@@ -122,7 +124,8 @@ def sync_trust_store(
     docstring); by default it does when a trust list is fetched over http(s) and no status
     list is among the sources. A trust list that fails its checks, or a source named that
     cannot be read, refuses the whole sync and writes nothing; a discovered list that fails
-    is reported as failed and the copy held before, if any, stays.
+    is reported as failed and the copy held before, if any, stays. ``client``: the HTTP client
+    to fetch with (a service's own, with its transport and limits); by default a new one.
     """
     now = int(time.time()) if now is None else now
     root = Path(into)
@@ -134,7 +137,9 @@ def sync_trust_store(
     etags = EtagCache(root / ETAGS_FILE)
     held_trust_token = (root / TRUST_LIST_FILE).read_text("ascii") if held is not None else None
 
-    with httpx.Client(timeout=FETCH_TIMEOUT_SECONDS) as client:
+    with (
+        httpx.Client(timeout=FETCH_TIMEOUT_SECONDS) if client is None else nullcontext(client)
+    ) as client:
         tokens: list[tuple[str, str, Fetched]] = []
         for source in sources:
             held_token, etag = _held_copy(source, held, held_trust_token, etags)

@@ -32,6 +32,7 @@ __all__ = [
     "Deferred",
     "IssuanceClient",
     "IssuanceError",
+    "Issued",
 ]
 
 _TIMEOUT_SECONDS = 20.0
@@ -61,6 +62,12 @@ class Deferred:
     interval: int
 
 
+@dataclass(frozen=True, slots=True)
+class Issued:
+    credentials: tuple[str, ...]
+    notification_id: str | None
+
+
 def _string(body: dict[str, Any], name: str) -> str:
     value = body.get(name)
     if not isinstance(value, str):
@@ -69,18 +76,27 @@ def _string(body: dict[str, Any], name: str) -> str:
 
 
 class IssuanceClient:
-    def __init__(self, http: httpx.Client, *, allow_http: bool = False) -> None:
+    def __init__(
+        self,
+        http: httpx.Client,
+        *,
+        allow_http: bool = False,
+        timeout_seconds: float = _TIMEOUT_SECONDS,
+    ) -> None:
         self._http = http
         self._allow_http = allow_http  # loopback development only
+        self._timeout = timeout_seconds
 
-    def _exchange(self, method: str, url: str, **options: Any) -> tuple[int, dict[str, Any]]:
+    def _exchange(
+        self, method: str, url: str, *, empty_ok: bool = False, **options: Any
+    ) -> tuple[int, dict[str, Any]]:
         """Send a request; its status and JSON object body, read within a bound.
 
         What an issuer answers is outside data: read as strict I-JSON, at most
         ``MAX_RESPONSE_BYTES``, and an error body becomes an ``IssuanceError``.
         """
         try:
-            with self._http.stream(method, url, timeout=_TIMEOUT_SECONDS, **options) as response:
+            with self._http.stream(method, url, timeout=self._timeout, **options) as response:
                 data = bytearray()
                 for chunk in response.iter_bytes():
                     data += chunk
@@ -99,9 +115,67 @@ class IssuanceClient:
                 str(error.get("error_description", response.reason_phrase)),
                 response.status_code,
             )
+        if empty_ok and not data:
+            return response.status_code, {}
         if not isinstance(body, dict):
             raise IssuanceError("invalid_response", f"{url} did not answer a JSON object")
         return response.status_code, body
+
+    # -- one step each: what the wallet service runs on the phone's behalf ------------------
+
+    def fetch_offer(self, url: str) -> dict[str, Any]:
+        """An offer by reference (§4.1.3)."""
+        return self._exchange("GET", url)[1]
+
+    def authorization_server(self, issuer_id: str) -> dict[str, Any]:
+        return self._exchange("GET", well_known_url(issuer_id, WELL_KNOWN_OAUTH_AS))[1]
+
+    def redeem(self, token_endpoint: str, code: str, tx_code: str | None) -> str:
+        """The token request of the pre-authorized code flow (§6.1); the access token."""
+        form = {"grant_type": PRE_AUTHORIZED_CODE_GRANT, "pre-authorized_code": code}
+        if tx_code is not None:
+            form["tx_code"] = tx_code
+        return _string(self._exchange("POST", token_endpoint, data=form)[1], "access_token")
+
+    def fetch_nonce(self, nonce_endpoint: str) -> str:
+        """A fresh `c_nonce` (§7)."""
+        return _string(self._exchange("POST", nonce_endpoint)[1], "c_nonce")
+
+    def send_proofs(
+        self, credential_endpoint: str, access_token: str, configuration_id: str, proofs: list[str]
+    ) -> Issued | Deferred:
+        """The credential request (§8) with one `jwt` proof per credential wanted."""
+        status, body = self._exchange(
+            "POST",
+            credential_endpoint,
+            json={"credential_configuration_id": configuration_id, "proofs": {"jwt": proofs}},
+            headers={"Authorization": f"Bearer {access_token}"},
+        )
+        return _issued_or_deferred(status, body)
+
+    def poll_deferred(
+        self, deferred_endpoint: str, access_token: str, transaction_id: str
+    ) -> Issued | Deferred:
+        """The deferred credential request (§9)."""
+        status, body = self._exchange(
+            "POST",
+            deferred_endpoint,
+            json={"transaction_id": transaction_id},
+            headers={"Authorization": f"Bearer {access_token}"},
+        )
+        return _issued_or_deferred(status, body, transaction_id)
+
+    def notify(
+        self, notification_endpoint: str, access_token: str, notification_id: str, event: str
+    ) -> None:
+        """The notification request (§11): `credential_accepted`, `credential_failure`, ..."""
+        self._exchange(
+            "POST",
+            notification_endpoint,
+            empty_ok=True,
+            json={"notification_id": notification_id, "event": event},
+            headers={"Authorization": f"Bearer {access_token}"},
+        )
 
     def resolve_offer(self, uri: str) -> CredentialOffer:
         """An `openid-credential-offer://` URI, by value or by reference (§4.1)."""
@@ -176,3 +250,25 @@ class IssuanceClient:
         if not isinstance(credentials, list) or not all(isinstance(c, dict) for c in credentials):
             raise IssuanceError("invalid_response", "`credentials` is not a list of objects")
         return [_string(item, "credential") for item in credentials]
+
+
+def _issued_or_deferred(
+    status: int, body: dict[str, Any], transaction_id: str | None = None
+) -> Issued | Deferred:
+    if status == 202:
+        interval = body.get("interval")
+        if type(interval) is not int or interval < 0:
+            raise IssuanceError("invalid_response", "`interval` is not a non-negative integer")
+        given = body.get("transaction_id", transaction_id)
+        if not isinstance(given, str):
+            raise IssuanceError("invalid_response", "`transaction_id` is missing")
+        return Deferred(given, interval)
+    credentials = body.get("credentials")
+    if not isinstance(credentials, list) or not credentials:
+        raise IssuanceError("invalid_response", "`credentials` is not a non-empty list")
+    if not all(isinstance(c, dict) for c in credentials):
+        raise IssuanceError("invalid_response", "`credentials` is not a list of objects")
+    notification_id = body.get("notification_id")
+    if notification_id is not None and not isinstance(notification_id, str):
+        raise IssuanceError("invalid_response", "`notification_id` is not a string")
+    return Issued(tuple(_string(item, "credential") for item in credentials), notification_id)

@@ -41,7 +41,12 @@ from protocols.oid4vci.offer import (
     offer_uri_by_value,
     parse_offer_uri,
 )
-from protocols.oid4vci.proof import KeyProof, make_jwt_proof, verify_jwt_proof
+from protocols.oid4vci.proof import (
+    KeyProof,
+    jwt_proof_signing_input,
+    make_jwt_proof,
+    verify_jwt_proof,
+)
 from protocols.oid4vci.requests import (
     CredentialRequest,
     NotificationRequest,
@@ -72,6 +77,7 @@ __all__ = [
     "authorization_server_metadata",
     "credential_issuer_metadata",
     "credential_offer",
+    "jwt_proof_signing_input",
     "make_jwt_proof",
     "offer_uri_by_reference",
     "offer_uri_by_value",

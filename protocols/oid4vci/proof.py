@@ -18,14 +18,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from keys.encoding import json_loads_object
+from keys.encoding import b64url_encode, json_dumps, json_loads_object
 from keys.errors import KeyManagementError
 from keys.jwk import Algorithm, PublicKey, Signer, public_key_from_jwk
-from keys.jws import ALG, KID, TYP, decode_compact, sign_compact, verify_with
+from keys.jws import ALG, KID, TYP, decode_compact, verify_with
 from protocols.oid4vci.constants import PROOF_TYP
 from protocols.oid4vci.errors import CredentialErrorCode, CredentialRequestError
 
-__all__ = ["MAX_PROOF_LENGTH", "KeyProof", "make_jwt_proof", "verify_jwt_proof"]
+__all__ = [
+    "MAX_PROOF_LENGTH",
+    "KeyProof",
+    "jwt_proof_signing_input",
+    "make_jwt_proof",
+    "verify_jwt_proof",
+]
 
 # A key proof is a small header, a JWK and four claims: 8 KiB is generous.
 MAX_PROOF_LENGTH = 8 * 1024
@@ -139,10 +145,22 @@ def verify_jwt_proof(
     return KeyProof(holder_key=key, nonce=nonce, issued_at=iat)
 
 
-def make_jwt_proof(signer: Signer, *, audience: str, nonce: str | None, now: int) -> str:
-    """The wallet side of F.1: a proof of possession of ``signer`` for ``audience``."""
+def jwt_proof_signing_input(
+    holder_key: PublicKey, *, audience: str, nonce: str | None, now: int
+) -> bytes:
+    """The bytes a holder key signs for a `jwt` proof (F.1): what a wallet service hands the
+    phone, whose key never leaves it. The algorithm is the key's own."""
     claims: dict[str, Any] = {"aud": audience, "iat": now}
     if nonce is not None:
         claims["nonce"] = nonce
-    header = {TYP: PROOF_TYP, _JWK: signer.public_key.to_thumbprint_jwk()}
-    return sign_compact(claims, signer, header)
+    header = {TYP: PROOF_TYP, _JWK: holder_key.to_thumbprint_jwk(), ALG: holder_key.algorithm.value}
+    signing_input = f"{b64url_encode(json_dumps(header))}.{b64url_encode(json_dumps(claims))}"
+    return signing_input.encode("ascii")
+
+
+def make_jwt_proof(signer: Signer, *, audience: str, nonce: str | None, now: int) -> str:
+    """The wallet side of F.1: a proof of possession of ``signer`` for ``audience``."""
+    signing_input = jwt_proof_signing_input(
+        signer.public_key, audience=audience, nonce=nonce, now=now
+    )
+    return f"{signing_input.decode('ascii')}.{b64url_encode(signer.sign(signing_input))}"

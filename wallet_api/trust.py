@@ -1,0 +1,175 @@
+"""What the wallet service trusts, and what it knows of each credential's status.
+
+The wallet is a verifier too: nothing is stored that our own verifier has not accepted, and it
+tells the citizen when an agency revoked a certificate. It keeps a trust store on disk exactly
+as a counter does (``verifier.sync``: the trust list signed by the pinned anchor, and every
+trusted issuer's status lists, found through the issuer's metadata) in ``{data_dir}/trust``.
+
+Each status list is fetched once for all accounts: the store is shared by every account, and
+it is synced only when something in it is due: the trust list after ``trust_refresh_seconds``,
+a status list when its own ``ttl`` has passed. Requests are conditional (ETags), so an unchanged
+list costs a 304. Worker processes share the directory; a file lock makes one of them sync
+while the others wait and then read what it wrote.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from keys.errors import KeyManagementError
+from verifier.errors import VerificationError
+from verifier.status_list import StatusValue
+from verifier.sources import SyncError
+from verifier.sync import SyncReport, sync_trust_store
+from verifier.trust_store import ANCHOR_FILE, TRUST_LIST_FILE, TrustStore
+
+__all__ = ["TrustUnavailableError", "WalletTrust", "copy_status"]
+
+logger = logging.getLogger("jigap.wallet.trust")
+_LOCK_FILE = ".sync.lock"
+
+
+class TrustUnavailableError(Exception):
+    """No trust list is held and none could be fetched: the wallet cannot check anything."""
+
+
+@dataclass(frozen=True, slots=True)
+class CopyStatus:
+    """What a copy's status list says of it, and when that list was fetched."""
+
+    value: StatusValue | None  # None: no status list held for it, or an index it lacks
+    known_at: int | None
+
+
+def copy_status(
+    store: TrustStore, issuer_id: str, uri: str | None, index: int | None
+) -> CopyStatus:
+    """The status of one copy by its status-list reference, judged only by its own issuer's
+    list (a list signed by another issuer says nothing about it)."""
+    if uri is None or index is None:
+        return CopyStatus(None, None)
+    held = store.status_list(uri)
+    if held is None or held.issuer_id != issuer_id:
+        return CopyStatus(None, None)
+    try:
+        return CopyStatus(StatusValue(held.snapshot.status_at(index)), held.fetched_at)
+    except (VerificationError, ValueError):
+        return CopyStatus(None, held.fetched_at)
+
+
+class WalletTrust:
+    """The wallet's trust store: held in memory, synced into ``directory`` when due."""
+
+    def __init__(
+        self,
+        directory: Path,
+        trust_list_url: str | None,
+        *,
+        clock: Callable[[], float],
+        client_factory: Callable[[], httpx.Client],
+        refresh_seconds: int,
+    ) -> None:
+        self.directory = directory
+        self.trust_list_url = trust_list_url
+        self._clock = clock
+        self._client_factory = client_factory
+        self._refresh_seconds = refresh_seconds
+        self._lock = threading.Lock()
+        self._store: TrustStore | None = None
+        self._loaded_at = 0  # when the trust list in memory was last fetched or read
+        self._synced_at: int | None = None
+
+    @property
+    def configured(self) -> bool:
+        return (self.directory / ANCHOR_FILE).is_file()
+
+    def store(self) -> TrustStore:
+        """The store in memory, read from disk the first time; ``TrustUnavailableError`` if no
+        trust list is held (sync first)."""
+        store = self._store
+        if store is not None:
+            return store
+        with self._lock:
+            if self._store is None:
+                self._store = self._load()
+            return self._store
+
+    def _now(self) -> int:
+        return int(self._clock())
+
+    def _load(self) -> TrustStore:
+        if not (self.directory / TRUST_LIST_FILE).is_file():
+            raise TrustUnavailableError(f"no trust list held in {self.directory}: sync first")
+        try:
+            store = TrustStore.load(self.directory, now=self._now())
+        except (KeyManagementError, VerificationError) as exc:
+            raise TrustUnavailableError(f"the trust store in {self.directory}: {exc}") from exc
+        self._loaded_at = self._now()
+        return store
+
+    def due(self) -> bool:
+        """Whether a sync would fetch anything: nothing held, the trust list older than the
+        refresh period, or a status list past its ``ttl``."""
+        now = self._now()
+        if self._synced_at is None or now - self._synced_at >= self._refresh_seconds:
+            return True
+        store = self._store
+        if store is None:
+            return True
+        for uri in store.status_list_uris:
+            held = store.status_list(uri)
+            if held is not None and now >= held.fetched_at + held.snapshot.ttl:
+                return True
+        return False
+
+    def refresh(self, *, force: bool = False) -> SyncReport | None:
+        """Sync if due (or ``force``); the report, or None when nothing was due.
+
+        A failed sync keeps what is held (the citizen still sees the last known status, with
+        its time) and raises ``TrustUnavailableError`` only if nothing is held at all.
+        """
+        if not force and not self.due():
+            return None
+        if self.trust_list_url is None:
+            raise TrustUnavailableError("no trust list URL is configured")
+        with self._lock, self._file_lock():
+            try:
+                with self._client_factory() as client:
+                    report = sync_trust_store(
+                        [self.trust_list_url],
+                        self.directory,
+                        now=self._now(),
+                        discover=True,
+                        client=client,
+                    )
+            except (SyncError, KeyManagementError, VerificationError) as exc:
+                logger.warning("trust sync failed: %s", exc)
+                if self._store is None:
+                    self._store = self._load()  # raises if nothing is held
+                raise TrustUnavailableError(f"trust sync failed: {exc}") from exc
+            for row in report.rows:
+                if row.outcome == "failed":
+                    logger.warning("trust sync: %s %s: %s", row.what, row.source, row.detail)
+            self._store = self._load()
+            self._synced_at = self._now()
+            return report
+
+    @contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        # Workers share the directory: one syncs at a time (a waiting one then re-fetches
+        # conditionally, which costs a 304 per list).
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with open(self.directory / _LOCK_FILE, "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
