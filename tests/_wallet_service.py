@@ -6,14 +6,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import httpx
 from fastapi.testclient import TestClient
 
+from credential_schemas import Registry
+from keys.encoding import json_dumps
+from keys.jwk import Jwks, SigningKey
 from keys.sealing import SealingKeyStore
 from keys.store import MIN_SCRYPT_N
+from keys.trust_list import TrustedIssuer, TrustList, sign_trust_list
 from tests._issuer import Clock
+from verifier.trust_store import ANCHOR_FILE, TRUST_LIST_FILE
 from wallet_api.api.app import create_app
 from wallet_api.deployment import WalletDeployment, make_deployment
 from wallet_api.holder.client import WalletClient
@@ -43,7 +48,7 @@ class WalletWorld:
         return WalletClient(PUBLIC_URL, keys, http=http, clock=self.clock)
 
 
-def wallet_settings(database_url: str, data_dir: Path, **overrides: int) -> Settings:
+def wallet_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
     return Settings(
         database_url=database_url,
         public_url=PUBLIC_URL,
@@ -54,9 +59,11 @@ def wallet_settings(database_url: str, data_dir: Path, **overrides: int) -> Sett
     )
 
 
-def wallet_world(database_url: str, tmp: Path, **overrides: int) -> Iterator[WalletWorld]:
+def wallet_world(database_url: str, tmp: Path, **overrides: Any) -> Iterator[WalletWorld]:
+    """The wallet alone: its trust store holds a list whose one issuer never answers."""
     settings = wallet_settings(database_url, tmp / "wallet-data", **overrides)
     SealingKeyStore(settings.sealing_dir, PASSPHRASE, scrypt_n=MIN_SCRYPT_N).generate()
+    hold_trust_list(settings.trust_dir, int(START))
     clock = Clock(START)
     deployment = make_deployment(settings, clock=clock)
     try:
@@ -64,3 +71,21 @@ def wallet_world(database_url: str, tmp: Path, **overrides: int) -> Iterator[Wal
             yield WalletWorld(deployment, http, clock, tmp)
     finally:
         deployment.engine.dispose()
+
+
+HELD_ISSUER = "https://127.0.0.1:9/agencies/x"  # on the held trust list; port 9 never answers
+
+
+def hold_trust_list(trust_dir: Path, now: int) -> None:
+    """A trust store as a sync would have left it: a signed list naming ``HELD_ISSUER`` for
+    every registry type, and its anchor pinned. Offers then meet the trust checks."""
+    anchor, issuer_key = SigningKey.generate(), SigningKey.generate()
+    types = frozenset(t.vct for t in Registry.load().types)
+    entry = TrustedIssuer(
+        HELD_ISSUER, {"ko": "시험 기관", "en": "Test agency"}, Jwks.of(issuer_key.public_key),
+        types, now - 86400, now + 365 * 86400,
+    )  # fmt: skip
+    trust_list = TrustList("https://trust.example", 1, now, now + 365 * 86400, {HELD_ISSUER: entry})
+    trust_dir.mkdir(parents=True, exist_ok=True)
+    (trust_dir / TRUST_LIST_FILE).write_text(sign_trust_list(trust_list, anchor))
+    (trust_dir / ANCHOR_FILE).write_bytes(json_dumps(anchor.public_key.to_jwk()))

@@ -24,7 +24,7 @@ from keys.jwk import PublicKey
 from servicekit.db import retrying, session_scope
 from wallet_api.deployment import WalletDeployment
 from wallet_api.errors import WalletError, WalletErrorCode
-from wallet_api.models import Account
+from wallet_api.models import Account, Credential
 
 __all__ = [
     "AccountView",
@@ -125,8 +125,8 @@ def find_account(deployment: WalletDeployment, jkt: str) -> AccountView | None:
 def delete_account(deployment: WalletDeployment, jkt: str) -> bool:
     """Delete the account bound to ``jkt`` and everything of it; False if none is."""
     with session_scope(deployment.engine) as session:
-        # Credentials and the rest of an account's records come with receiving credentials:
-        # they reference the account with ON DELETE CASCADE, or are deleted here.
+        # Credentials, their copies and offers under way reference the account with ON DELETE
+        # CASCADE: the database deletes them with it, in this transaction.
         result = session.execute(delete(Account).where(col(Account.device_jkt) == jkt))
         return _rowcount(result) == 1
 
@@ -208,9 +208,13 @@ def _recover(
             )
             if _rowcount(won) == 0:
                 raise WalletError(WalletErrorCode.RECOVERY_REFUSED, _REFUSED)
-            # HOOK (receiving credentials, next): credentials held for this account are bound
-            # (`cnf`) to the old device's keys, which the new phone does not hold. Mark them
-            # here, in this transaction, as needing re-issue, each naming the agency to ask.
+            # The credentials held are bound (`cnf`) to the old phone's keys, which the new
+            # phone does not hold: each now needs its agency (`issuer_id`) to issue it again.
+            session.execute(
+                update(Credential)
+                .where(col(Credential.account_id) == account_id)
+                .values(needs_reissue=True)
+            )
             bound = Bound(AccountView(account_id, account.created_at, new_key.kid, now), new_code)
     if wrong is not None:
         raise wrong  # after the commit: the spent attempt stays spent

@@ -18,6 +18,21 @@ class WalletErrorCode(StrEnum):
     # 400: wrong code, or no such account; the same answer for both, so ids cannot be probed.
     RECOVERY_REFUSED = "recovery_refused"
     RECOVERY_LOCKED = "recovery_locked"  # 403: too many wrong codes (docs/wallet.md)
+    # 404: no such record, or another account's; the same answer for both.
+    NOT_FOUND = "not_found"
+    INVALID_OFFER = "invalid_offer"  # 400: not an OID4VCI credential offer we can take
+    # 403: the trust list does not name this issuer, or not for this certificate type.
+    UNTRUSTED_ISSUER = "untrusted_issuer"
+    # 400: the agency refused the code or the transaction code (wrong, spent or expired).
+    OFFER_REFUSED = "offer_refused"
+    WRONG_STATE = "wrong_state"  # 409: not a step this offer is at (or it ran meanwhile)
+    TOO_MANY_OFFERS = "too_many_offers"  # 409: too many offers under way for the account
+    INVALID_SIGNATURE = "invalid_signature"  # 400: a phone's signature does not verify
+    # 502: the agency cannot be reached in time, or answered nonsense.
+    ISSUER_UNAVAILABLE = "issuer_unavailable"
+    # 502: the agency sent a credential our verifier refuses: nothing was stored.
+    CREDENTIAL_REFUSED = "credential_refused"
+    TRUST_UNAVAILABLE = "trust_unavailable"  # 503: no trust list held: nothing can be checked
 
 
 _STATUS = {
@@ -26,6 +41,16 @@ _STATUS = {
     WalletErrorCode.KEY_IN_USE: 409,
     WalletErrorCode.RECOVERY_REFUSED: 400,
     WalletErrorCode.RECOVERY_LOCKED: 403,
+    WalletErrorCode.NOT_FOUND: 404,
+    WalletErrorCode.INVALID_OFFER: 400,
+    WalletErrorCode.UNTRUSTED_ISSUER: 403,
+    WalletErrorCode.OFFER_REFUSED: 400,
+    WalletErrorCode.WRONG_STATE: 409,
+    WalletErrorCode.TOO_MANY_OFFERS: 409,
+    WalletErrorCode.INVALID_SIGNATURE: 400,
+    WalletErrorCode.ISSUER_UNAVAILABLE: 502,
+    WalletErrorCode.CREDENTIAL_REFUSED: 502,
+    WalletErrorCode.TRUST_UNAVAILABLE: 503,
 }
 
 

@@ -45,6 +45,17 @@ class Settings:
     recovery_attempts: int = 5  # wrong recovery codes before the recovery is locked
     max_body_bytes: int = 64 * 1024
     database_busy_seconds: float = 30.0
+    # Where the trust operator publishes the signed trust list; its anchor key is pinned in
+    # `{data_dir}/trust/anchor.jwk` at `wallet init`. Without it, no offer is accepted.
+    trust_list_url: str | None = None
+    trust_refresh_seconds: int = 3600  # the trust list is fetched again after this long
+    status_refresh_seconds: int = 60  # how often the service looks for a list past its ttl
+    issuer_timeout_seconds: float = 10.0  # each request to an issuer; then `issuer_unavailable`
+    # http:// issuers on a loopback host (development, the demo); never in production.
+    allow_http_issuers: bool = False
+    intake_seconds: int = 1800  # an offer handed over lives this long, then is forgotten
+    max_open_intakes: int = 20  # per account: handing over offers is not a way to fill a disk
+    default_copies: int = 10  # batch copies asked for when the phone sends no number
 
     def __post_init__(self) -> None:
         problem = public_url_problem(self.public_url, origin_only=True)
@@ -58,6 +69,10 @@ class Settings:
     @property
     def sealing_dir(self) -> Path:
         return self.data_dir / "sealing"
+
+    @property
+    def trust_dir(self) -> Path:
+        return self.data_dir / "trust"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -81,4 +96,6 @@ class Settings:
             data_dir=data_dir,
             key_passphrase=passphrase,
             hmac_key=hmac_key,
+            trust_list_url=env.get(ENV_PREFIX + "TRUST_LIST_URL") or None,
+            allow_http_issuers=env.get(ENV_PREFIX + "ALLOW_HTTP_ISSUERS", "") in ("1", "true"),
         )

@@ -26,8 +26,8 @@ import httpx
 
 from keys.errors import KeyManagementError
 from verifier.errors import VerificationError
-from verifier.status_list import StatusValue
 from verifier.sources import SyncError
+from verifier.status_list import StatusValue
 from verifier.sync import SyncReport, sync_trust_store
 from verifier.trust_store import ANCHOR_FILE, TRUST_LIST_FILE, TrustStore
 
@@ -35,6 +35,9 @@ __all__ = ["TrustUnavailableError", "WalletTrust", "copy_status"]
 
 logger = logging.getLogger("jigap.wallet.trust")
 _LOCK_FILE = ".sync.lock"
+# After a failed sync (the trust operator or an issuer down), the next try waits this long:
+# requests are not each made to wait on a server that does not answer.
+RETRY_AFTER_FAILURE_SECONDS = 60
 
 
 class TrustUnavailableError(Exception):
@@ -74,18 +77,19 @@ class WalletTrust:
         trust_list_url: str | None,
         *,
         clock: Callable[[], float],
-        client_factory: Callable[[], httpx.Client],
+        http: httpx.Client,
         refresh_seconds: int,
     ) -> None:
         self.directory = directory
         self.trust_list_url = trust_list_url
         self._clock = clock
-        self._client_factory = client_factory
+        self._http = http
         self._refresh_seconds = refresh_seconds
         self._lock = threading.Lock()
         self._store: TrustStore | None = None
         self._loaded_at = 0  # when the trust list in memory was last fetched or read
         self._synced_at: int | None = None
+        self._failed_at: int | None = None
 
     @property
     def configured(self) -> bool:
@@ -119,6 +123,8 @@ class WalletTrust:
         """Whether a sync would fetch anything: nothing held, the trust list older than the
         refresh period, or a status list past its ``ttl``."""
         now = self._now()
+        if self._failed_at is not None and now - self._failed_at < RETRY_AFTER_FAILURE_SECONDS:
+            return False
         if self._synced_at is None or now - self._synced_at >= self._refresh_seconds:
             return True
         store = self._store
@@ -142,16 +148,16 @@ class WalletTrust:
             raise TrustUnavailableError("no trust list URL is configured")
         with self._lock, self._file_lock():
             try:
-                with self._client_factory() as client:
-                    report = sync_trust_store(
-                        [self.trust_list_url],
-                        self.directory,
-                        now=self._now(),
-                        discover=True,
-                        client=client,
-                    )
+                report = sync_trust_store(
+                    [self.trust_list_url],
+                    self.directory,
+                    now=self._now(),
+                    discover=True,
+                    client=self._http,
+                )
             except (SyncError, KeyManagementError, VerificationError) as exc:
                 logger.warning("trust sync failed: %s", exc)
+                self._failed_at = self._now()
                 if self._store is None:
                     self._store = self._load()  # raises if nothing is held
                 raise TrustUnavailableError(f"trust sync failed: {exc}") from exc
@@ -159,7 +165,7 @@ class WalletTrust:
                 if row.outcome == "failed":
                     logger.warning("trust sync: %s %s: %s", row.what, row.source, row.detail)
             self._store = self._load()
-            self._synced_at = self._now()
+            self._synced_at, self._failed_at = self._now(), None
             return report
 
     @contextmanager

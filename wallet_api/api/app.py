@@ -19,7 +19,7 @@ from servicekit.telemetry import RequestTelemetry
 from servicekit.text_guard import TextGuard
 from servicekit.timeouts import BodyTimeout, SlowClientProtocol
 from wallet_api.api.errors import install_error_handlers
-from wallet_api.api.routes import accounts, operations
+from wallet_api.api.routes import accounts, credentials, operations
 from wallet_api.deployment import WalletDeployment, make_deployment
 from wallet_api.metrics import HTTP_METRICS
 from wallet_api.observability import configure_logging
@@ -46,8 +46,14 @@ def create_app(
     app.state.deployment = deployment
     install_error_handlers(app)
     app.include_router(accounts.router)
+    app.include_router(credentials.router)
     app.include_router(operations.router)
-    app.add_middleware(BodyLimit, limit=deployment.settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        limit=deployment.settings.max_body_bytes,
+        upload_limit=credentials.MAX_PHOTO_BYTES,
+        upload_paths=(credentials.PHOTO_PATH,),
+    )
     app.add_middleware(TextGuard)
     app.add_middleware(BodyTimeout, env_prefix=ENV_PREFIX)
     app.add_middleware(RequestTelemetry, metrics=HTTP_METRICS, logger_name="jigap.wallet.requests")

@@ -20,12 +20,14 @@ from typing import Any, Self
 
 import httpx
 
+from keys.encoding import b64url_encode
 from protocols.dpop import DPOP_HEADER, DPOP_NONCE_HEADER, DpopErrorCode, make_dpop_proof
 from wallet_api.holder.device_keys import DeviceKeys
 
-__all__ = ["Bound", "WalletApiError", "WalletClient"]
+__all__ = ["DEFAULT_COPIES", "Bound", "WalletApiError", "WalletClient"]
 
-_TIMEOUT_SECONDS = 10.0
+_TIMEOUT_SECONDS = 30.0  # receiving waits on the agency too
+DEFAULT_COPIES = 10  # one copy per presentation: ten counters before asking for more
 
 
 class WalletApiError(Exception):
@@ -96,20 +98,37 @@ class WalletClient:
             nonce=self.nonce,
         )
 
-    def send(self, method: str, path: str, *, json: Any = None) -> httpx.Response:
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        content: bytes | None = None,
+        content_type: str | None = None,
+    ) -> httpx.Response:
         """One request with a fresh proof; once more if the service asks for its nonce."""
         for _attempt in range(2):
-            response = self._http.request(
-                method, path, json=json, headers={DPOP_HEADER: self.proof(method, path)}
-            )
+            headers = {DPOP_HEADER: self.proof(method, path)}
+            if content_type is not None:
+                headers["Content-Type"] = content_type
+            response = self._http.request(method, path, json=json, content=content, headers=headers)
             self.nonce = response.headers.get(DPOP_NONCE_HEADER, self.nonce)
             if response.status_code != 401 or _error(response) != DpopErrorCode.USE_DPOP_NONCE:
                 break
         return response
 
-    def call(self, method: str, path: str, *, json: Any = None) -> httpx.Response:
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        content: bytes | None = None,
+        content_type: str | None = None,
+    ) -> httpx.Response:
         """``send``, raising ``WalletApiError`` for an answer other than 2xx."""
-        response = self.send(method, path, json=json)
+        response = self.send(method, path, json=json, content=content, content_type=content_type)
         if response.is_success:
             return response
         body = _body(response)
@@ -137,6 +156,75 @@ class WalletClient:
             self.device_kid = self.keys.create_key().kid
         body = {"account_id": account_id, "recovery_code": recovery_code}
         return _bound(self.call("POST", "/accounts/recover", json=body))
+
+    def export(self) -> dict[str, Any]:
+        """My data: everything the account holds."""
+        return _body(self.call("GET", "/accounts/me/export"))
+
+    # -- receiving credentials (OID4VCI through the service; the phone signs) ---------------
+
+    def hand_over(self, offer_uri: str) -> dict[str, Any]:
+        """An `openid-credential-offer://` URI the phone scanned or was given: what the
+        citizen is shown (agency, types, whether a transaction code is needed)."""
+        return _body(self.call("POST", "/intakes", json={"offer_uri": offer_uri}))
+
+    def hand_over_photo(self, image: bytes, content_type: str = "image/png") -> dict[str, Any]:
+        """A photo of the offer's QR code, read by the service."""
+        return _body(self.call("POST", "/intakes/photo", content=image, content_type=content_type))
+
+    def accept(
+        self,
+        intake_id: str,
+        *,
+        tx_code: str | None = None,
+        copies: int = DEFAULT_COPIES,
+        configuration_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Yes to an offer: make one device key per copy, sign each key proof's signing input
+        the service returns (the keys never leave ``keys``), send the signatures; the intake
+        as it stands after (``done``, or ``deferred``: ``poll`` later)."""
+        made = self.keys.create_keys(copies)
+        body: dict[str, Any] = {
+            "tx_code": tx_code,
+            "device_keys": [key.to_jwk() for key in made],
+        }
+        if configuration_id is not None:
+            body["configuration_id"] = configuration_id
+        answer = _body(self.call("POST", f"/intakes/{intake_id}/accept", json=body))
+        return self.sign_proofs(intake_id, answer["proofs_to_sign"])
+
+    def sign_proofs(self, intake_id: str, proofs_to_sign: list[dict[str, str]]) -> dict[str, Any]:
+        """Sign each signing input with the key it names, and send the signatures in order."""
+        signatures = [
+            b64url_encode(self.keys.sign(item["key"], item["signing_input"].encode("ascii")))
+            for item in proofs_to_sign
+        ]
+        return _body(
+            self.call("POST", f"/intakes/{intake_id}/proofs", json={"signatures": signatures})
+        )
+
+    def receive(
+        self, offer_uri: str, *, tx_code: str | None = None, copies: int = DEFAULT_COPIES
+    ) -> dict[str, Any]:
+        """The whole of receiving one offer of one type: hand over, accept, sign."""
+        intake = self.hand_over(offer_uri)
+        return self.accept(intake["intake_id"], tx_code=tx_code, copies=copies)
+
+    def poll(self, intake_id: str) -> dict[str, Any]:
+        return _body(self.call("POST", f"/intakes/{intake_id}/poll"))
+
+    def intake(self, intake_id: str) -> dict[str, Any]:
+        return _body(self.call("GET", f"/intakes/{intake_id}"))
+
+    def credentials(self) -> list[dict[str, Any]]:
+        credentials: list[dict[str, Any]] = _body(self.call("GET", "/credentials"))["credentials"]
+        return credentials
+
+    def credential(self, credential_id: str) -> dict[str, Any]:
+        return _body(self.call("GET", f"/credentials/{credential_id}"))
+
+    def delete_credential(self, credential_id: str) -> None:
+        self.call("DELETE", f"/credentials/{credential_id}")
 
 
 def _body(response: httpx.Response) -> dict[str, Any]:
