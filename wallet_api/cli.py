@@ -21,7 +21,9 @@ from typing import Annotated
 
 import typer
 
+from keys.encoding import json_dumps, json_loads_object
 from keys.errors import KeyManagementError
+from keys.jwk import public_key_from_jwk
 from keys.store import PASSPHRASE_ENV, write_atomically
 from servicekit import commands
 from servicekit.commands import (
@@ -33,6 +35,8 @@ from servicekit.commands import (
 )
 from servicekit.commands import refuse as _refuse
 from servicekit.observability import LogFormat
+from servicekit.public_url import public_url_problem
+from verifier.trust_store import ANCHOR_FILE
 from wallet_api.settings import ENV_PREFIX, Settings, SettingsError
 
 __all__ = [
@@ -56,8 +60,18 @@ app = typer.Typer(
 _DataDir = commands.DataDirOption
 
 
-def init_wallet(data_dir: Path, *, public_url: str, database_url: str | None = None) -> Settings:
-    """Create a wallet deployment in ``data_dir``: settings file, database, sealing key."""
+def init_wallet(
+    data_dir: Path,
+    *,
+    public_url: str,
+    database_url: str | None = None,
+    trust_list_url: str | None = None,
+    anchor: Path | None = None,
+) -> Settings:
+    """Create a wallet deployment in ``data_dir``: settings file, database, sealing key, and
+    the trust operator's anchor key pinned (``anchor``: a public JWK file) with the URL of the
+    trust list it signs. An http:// trust list on a loopback host (development) lets the
+    service talk to http:// issuers on loopback too; production is https only."""
     from wallet_api.db import migrate
     from wallet_api.deployment import make_deployment
 
@@ -71,7 +85,20 @@ def init_wallet(data_dir: Path, *, public_url: str, database_url: str | None = N
         PASSPHRASE_ENV: os.environ.get(PASSPHRASE_ENV) or secrets.token_urlsafe(24),
         ENV_PREFIX + "HMAC_KEY": os.environ.get(ENV_PREFIX + "HMAC_KEY") or secrets.token_hex(32),
     }
+    if (trust_list_url is None) != (anchor is None):
+        raise SettingsError("give both the trust list's URL and its anchor key, or neither")
+    if trust_list_url is not None and anchor is not None:
+        problem = public_url_problem(trust_list_url, origin_only=False)
+        if problem is not None:
+            raise SettingsError(f"trust list URL: {problem}")
+        env[ENV_PREFIX + "TRUST_LIST_URL"] = trust_list_url
+        if trust_list_url.startswith("http://"):  # loopback only, as checked above
+            env[ENV_PREFIX + "ALLOW_HTTP_ISSUERS"] = "1"
+        anchor_jwk = _anchor_jwk(anchor)
     settings = Settings.from_env(env)
+    if trust_list_url is not None:
+        settings.trust_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_atomically(settings.trust_dir / ANCHOR_FILE, json_dumps(anchor_jwk), mode=0o644)
     deployment = make_deployment(settings, run_migrations=False)
     try:
         migrate(deployment.engine)
@@ -81,6 +108,20 @@ def init_wallet(data_dir: Path, *, public_url: str, database_url: str | None = N
     lines = [f"{name}={value}" for name, value in env.items()]
     write_atomically(data_dir / ENV_FILE, ("\n".join(lines) + "\n").encode("utf-8"))
     return settings
+
+
+def _anchor_jwk(path: Path) -> dict[str, object]:
+    """The trust operator's public key, as a JWK file: checked to be one before it is pinned."""
+    try:
+        jwk = json_loads_object(path.read_bytes())
+        public_key_from_jwk(jwk)
+    except OSError as exc:
+        raise SettingsError(f"anchor key {path}: {exc.strerror}") from None
+    except KeyManagementError as exc:
+        raise SettingsError(f"anchor key {path}: not a public JWK ({exc.code})") from None
+    if "d" in jwk:
+        raise SettingsError(f"anchor key {path}: a private key; pin the public key only")
+    return jwk
 
 
 def _one_line_failures() -> AbstractContextManager[None]:
@@ -93,10 +134,23 @@ def init(
     data_dir: _DataDir = Path("jigap-wallet-data"),
     public_url: commands.PublicUrlOption = "http://127.0.0.1:8100",
     database_url: commands.DatabaseUrlOption = None,
+    trust_list: Annotated[
+        str | None, typer.Option(help="URL of the trust list the wallet trusts issuers by")
+    ] = None,
+    anchor: Annotated[
+        Path | None, typer.Option(help="The trust operator's public key (JWK file) to pin")
+    ] = None,
 ) -> None:
-    """Create a wallet deployment: settings and secrets, database, sealing master key."""
+    """Create a wallet deployment: settings and secrets, database, sealing master key, and
+    the pinned trust anchor."""
     with _one_line_failures():
-        init_wallet(data_dir, public_url=public_url, database_url=database_url)
+        init_wallet(
+            data_dir,
+            public_url=public_url,
+            database_url=database_url,
+            trust_list_url=trust_list,
+            anchor=anchor,
+        )
     typer.echo(f"settings and secrets: {data_dir / ENV_FILE} (mode 0600)")
     typer.echo(f"run: jigap wallet serve --data-dir {data_dir}")
 
