@@ -82,12 +82,21 @@ class TextGuard:
     """Refuse (400 invalid_request) a request whose URL or body holds a NUL character.
 
     ``body_error``: what the body's next read raises once a NUL is found; a class the
-    service's streaming routes catch (made with no arguments).
+    service's streaming routes catch (made with no arguments). ``binary_paths``: routes whose
+    body is binary (a photo), read by a decoder and never stored as text: their URL is checked,
+    their body is not.
     """
 
-    def __init__(self, app: ASGIApp, *, body_error: type[Exception] = NulInBodyError) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        body_error: type[Exception] = NulInBodyError,
+        binary_paths: tuple[str, ...] = (),
+    ) -> None:
         self.app = app
         self.body_error = body_error
+        self.binary_paths = binary_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -95,6 +104,9 @@ class TextGuard:
             return
         if "\x00" in scope["path"] or b"\x00" in unquote_to_bytes(scope["query_string"]):
             await _refuse(scope, receive, send, "a NUL character in the URL")
+            return
+        if scope["path"] in self.binary_paths:
+            await self.app(scope, receive, send)
             return
         content_type = dict(scope["headers"]).get(b"content-type", b"")
         scanner = NulScanner(form=content_type.lower().startswith(_FORM))

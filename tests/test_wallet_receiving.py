@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from sqlmodel import select
 
+from keys.encoding import b64url_encode
 from servicekit.db import session_scope
 from tests import _two_services
 from tests._issuer_client import RESIDENT, admin
 from tests._two_services import Pair
+from verifier.qr_image import render_png
 from wallet_api.holder.client import WalletApiError
 from wallet_api.models import CredentialCopy
+from wallet_api.sealed import copy_context
 
 world, client, pair = _two_services.world, _two_services.client, _two_services.pair  # fixtures
 
@@ -83,3 +86,47 @@ def test_a_recovered_account_holds_credentials_needing_reissue(pair: Pair) -> No
     # Bound to the lost phone's keys: the agency that issued it is the one to ask.
     assert held["status"] == "needs_reissue"
     assert held["reissue_from"] == before["issuer"]["id"]
+
+
+def test_an_offer_read_from_a_photo_of_its_qr_code(pair: Pair) -> None:
+    phone = pair.registered_phone()
+    offer = pair.offer()
+    photo = render_png(offer["credential_offer_reference_uri"], box_size=6)
+    shown = phone.hand_over_photo(photo)
+    assert [c["credential_type"] for c in shown["credentials"]] == [RESIDENT]
+    assert phone.accept(shown["intake_id"], tx_code=offer["tx_code"], copies=1)["state"] == "done"
+
+
+def test_a_copy_is_one_presentation_and_signing_inputs_name_each_key(pair: Pair) -> None:
+    phone = pair.registered_phone()
+    offer = pair.offer()
+    intake = phone.hand_over(offer["credential_offer_reference_uri"])
+    keys = phone.keys.create_keys(2)
+    answer = phone.call(
+        "POST",
+        f"/intakes/{intake['intake_id']}/accept",
+        json={"tx_code": offer["tx_code"], "device_keys": [k.to_jwk() for k in keys]},
+    ).json()
+    named = [item["key"] for item in answer["proofs_to_sign"]]
+    assert named == [k.kid for k in keys]
+    # A signature by the wrong key is refused by the wallet before the agency sees it.
+    swapped = list(reversed(answer["proofs_to_sign"]))
+    signatures = [
+        b64url_encode(phone.keys.sign(item["key"], want["signing_input"].encode("ascii")))
+        for item, want in zip(swapped, answer["proofs_to_sign"], strict=True)
+    ]
+    refused = phone.send(
+        "POST", f"/intakes/{intake['intake_id']}/proofs", json={"signatures": signatures}
+    )
+    assert (refused.status_code, refused.json()["error"]) == (400, "invalid_signature")
+    done = phone.sign_proofs(intake["intake_id"], answer["proofs_to_sign"])
+    assert done["state"] == "done"
+    with session_scope(pair.wallet.engine) as session:
+        copies = list(session.exec(select(CredentialCopy)))
+    # Two copies: two different credentials (signatures and salts), nothing shared.
+    opened = {
+        pair.wallet.sealer.open(c.sealed, context=copy_context(c.id)).decode() for c in copies
+    }
+    assert len(opened) == 2
+    first, second = (set(text.split("~")) for text in opened)
+    assert not (first & second) - {""}

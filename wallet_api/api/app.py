@@ -54,7 +54,7 @@ def create_app(
         upload_limit=credentials.MAX_PHOTO_BYTES,
         upload_paths=(credentials.PHOTO_PATH,),
     )
-    app.add_middleware(TextGuard)
+    app.add_middleware(TextGuard, binary_paths=(credentials.PHOTO_PATH,))
     app.add_middleware(BodyTimeout, env_prefix=ENV_PREFIX)
     app.add_middleware(RequestTelemetry, metrics=HTTP_METRICS, logger_name="jigap.wallet.requests")
     return app
