@@ -40,6 +40,9 @@ def test_an_offer_is_received_in_copies_bound_to_the_phones_keys(pair: Pair) -> 
     # Each copy on its own key, every one of them made on the phone.
     assert len(keys) == 4 and keys <= {k.kid for k in phone.keys.list_keys()}
 
+    metrics = pair.wallet_http.get("/metrics").text
+    assert f'jigap_wallet_credentials_received_total{{credential_type="{RESIDENT}"}}' in metrics
+
     shown_one = phone.credential(held["credential_id"])
     labels = {row["name"]: row for row in shown_one["claims"]}
     assert labels["name"]["label"]["en"] and labels["name"]["value"]

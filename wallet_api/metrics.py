@@ -13,7 +13,14 @@ from prometheus_client import Counter
 from servicekit import metrics as servicekit_metrics
 from servicekit.metrics import CONTENT_TYPE
 
-__all__ = ["CONTENT_TYPE", "DPOP_REFUSALS", "HTTP_METRICS", "render"]
+__all__ = [
+    "CONTENT_TYPE",
+    "CREDENTIALS_RECEIVED",
+    "CREDENTIALS_REFUSED",
+    "DPOP_REFUSALS",
+    "HTTP_METRICS",
+    "render",
+]
 
 HTTP_METRICS = servicekit_metrics.http_metrics("jigap_wallet")
 DPOP_REFUSALS = Counter(
@@ -23,6 +30,21 @@ DPOP_REFUSALS = Counter(
     registry=None,
 )
 
+CREDENTIALS_RECEIVED = Counter(
+    "jigap_wallet_credentials_received",
+    "Credential copies verified and stored, by certificate type (a registry id)",
+    ["credential_type"],
+    registry=None,
+)
+CREDENTIALS_REFUSED = Counter(
+    "jigap_wallet_credentials_refused",
+    "Credentials an issuer sent that the wallet's verifier refused (nothing stored), by code",
+    ["code"],
+    registry=None,
+)
+
 
 def render() -> bytes:
-    return servicekit_metrics.render((*HTTP_METRICS.collectors, DPOP_REFUSALS))
+    return servicekit_metrics.render(
+        (*HTTP_METRICS.collectors, DPOP_REFUSALS, CREDENTIALS_RECEIVED, CREDENTIALS_REFUSED)
+    )

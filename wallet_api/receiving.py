@@ -54,6 +54,7 @@ from wallet_api.credential_check import CheckedCredential, CredentialRefusedErro
 from wallet_api.deployment import WalletDeployment
 from wallet_api.errors import WalletError, WalletErrorCode
 from wallet_api.issuance_client import Deferred, IssuanceClient, IssuanceError, Issued
+from wallet_api.metrics import CREDENTIALS_RECEIVED, CREDENTIALS_REFUSED
 from wallet_api.models import Credential, CredentialCopy, Intake
 from wallet_api.sealed import copy_context, intake_context
 from wallet_api.trust import TrustUnavailableError
@@ -526,6 +527,7 @@ def _take_answer(
             deployment, intake.issuer_id, configuration["vct"], answer, holder_keys
         )
     except CredentialRefusedError as exc:
+        CREDENTIALS_REFUSED.labels(code=str(exc.code)).inc()
         _notify(deployment, protocol, answer, NotificationEvent.CREDENTIAL_FAILURE)
         summary["refused"] = str(exc.code)
         _advance(deployment, intake, IntakeState.FAILED, protocol, summary)
@@ -547,6 +549,7 @@ def _take_answer(
         summary,
         store=(credential_id, pending["configuration_id"], checked),
     )
+    CREDENTIALS_RECEIVED.labels(credential_type=configuration["type"]).inc(len(checked))
     _notify(deployment, protocol, answer, NotificationEvent.CREDENTIAL_ACCEPTED)
     logger.info(
         "credentials received",
