@@ -571,7 +571,10 @@ def _check_all(
     if len(answer.credentials) > len(holder_keys):
         raise CredentialRefusedError(ErrorCode.MALFORMED, "more credentials than keys")
     for attempt in (1, 2):
-        store = deployment.trust.store()
+        try:
+            store = deployment.trust.store()
+        except TrustUnavailableError as exc:
+            raise _refused(WalletErrorCode.TRUST_UNAVAILABLE, str(exc)) from exc
         try:
             checked = [
                 check_received(
