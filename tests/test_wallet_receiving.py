@@ -25,6 +25,11 @@ def test_an_offer_is_received_in_copies_bound_to_the_phones_keys(pair: Pair) -> 
     assert shown["state"] == "offered"
     assert shown["issuer"]["name"]["ko"]
     assert [c["credential_type"] for c in shown["credentials"]] == [RESIDENT]
+    resident = pair.wallet.registry.get(RESIDENT)
+    assert shown["credentials"][0]["name"] == {
+        "ko": resident.display_name("ko"),
+        "en": resident.display_name("en"),
+    }
     assert (shown["tx_code"] is not None) == (offer["tx_code"] is not None)
 
     done = phone.accept(shown["intake_id"], tx_code=offer["tx_code"], copies=4)

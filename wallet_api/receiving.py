@@ -254,7 +254,12 @@ def _protocol_state(
             raise _refused(
                 WalletErrorCode.UNTRUSTED_ISSUER, f"this issuer may not issue {credential_type.id}"
             )
-        configurations[configuration_id] = {"vct": vct, "type": credential_type.id}
+        configurations[configuration_id] = {
+            "vct": vct,
+            "type": credential_type.id,
+            "name_ko": credential_type.display_name("ko"),
+            "name_en": credential_type.display_name("en"),
+        }
     endpoints = {
         "token": server.get("token_endpoint"),
         "nonce": metadata.get("nonce_endpoint"),
@@ -301,7 +306,12 @@ def _summary(
     return {
         "issuer": {"id": issuer_id, "name": names},
         "credentials": [
-            {"configuration_id": configuration_id, "credential_type": c["type"], "vct": c["vct"]}
+            {
+                "configuration_id": configuration_id,
+                "credential_type": c["type"],
+                "vct": c["vct"],
+                "name": {"ko": c["name_ko"], "en": c["name_en"]},  # the registry's
+            }
             for configuration_id, c in protocol["configurations"].items()
         ],
         "tx_code": shown_tx_code,
