@@ -3,6 +3,7 @@ signatures, our verifier before anything is stored, batch copies, status and rec
 
 from __future__ import annotations
 
+import httpx
 from sqlmodel import select
 
 from keys.encoding import b64url_encode
@@ -138,3 +139,31 @@ def test_a_copy_is_one_presentation_and_signing_inputs_name_each_key(pair: Pair)
     assert len(opened) == 2
     first, second = (set(text.split("~")) for text in opened)
     assert not (first & second) - {""}
+
+
+def test_each_status_list_is_fetched_once_for_all_accounts_and_within_its_ttl(
+    pair: Pair,
+) -> None:
+    phones = [pair.registered_phone() for _ in range(3)]
+    for phone in phones:
+        pair.receive(phone, copies=2)
+    seen: list[httpx.Request] = []
+    pair.issuer_http.event_hooks["request"].append(seen.append)
+
+    def status_list_requests() -> list[httpx.Request]:
+        return [r for r in seen if "/status-lists/" in r.url.path]
+
+    for phone in phones:  # every account lists: the shared store answers, no one is asked
+        assert {c["status"] for c in phone.credentials()} == {"valid"}
+    assert pair.wallet.trust.refresh() is None  # nothing is due within the ttl
+    assert seen == []
+
+    ttl = pair.issuer.settings.status_list_ttl_seconds
+    pair.issuer.clock.advance(ttl + 1)
+    report = pair.wallet.trust.refresh()
+    assert report is not None
+    fetched = status_list_requests()
+    uris = {str(r.url) for r in fetched}
+    assert len(fetched) == len(uris) >= 1  # each list once, for all three accounts
+    # Conditional (a 304 if unchanged; past its ttl the issuer signs a fresh token).
+    assert all(r.headers.get("if-none-match") for r in fetched)
