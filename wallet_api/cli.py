@@ -223,3 +223,64 @@ def _preflight(settings: Settings, *, run_migrations: bool) -> None:
             check_ready(deployment)
     finally:
         deployment.engine.dispose()
+
+
+def _settings(data_dir: Path) -> Settings:
+    """The deployment's settings (``wallet.env``, the environment winning), or one line
+    saying why there are none."""
+    if not (data_dir / ENV_FILE).is_file():
+        raise _refuse(
+            f"refused: {data_dir} is not a wallet deployment (no {ENV_FILE}): "
+            f"run `jigap wallet init --data-dir {data_dir}` first"
+        )
+    env = {
+        **commands.read_env_file(data_dir / ENV_FILE),
+        **os.environ,
+        ENV_PREFIX + "DATA_DIR": str(data_dir),
+    }
+    with _one_line_failures():
+        return Settings.from_env(env)
+
+
+# The issuer's command, option for option (tests/test_wallet_sealing_rotation.py compares them).
+@app.command("rotate-sealing-key")
+def rotate_sealing_key(
+    data_dir: _DataDir = Path("jigap-wallet-data"),
+    resume: Annotated[
+        bool, typer.Option("--resume", help="No new key: finish an interrupted rotation")
+    ] = False,
+    keep_old: Annotated[
+        bool, typer.Option("--keep-old", help="Keep the retired master key files")
+    ] = False,
+    batch: Annotated[int, typer.Option(min=1, max=10_000, help="Rows per transaction")] = 200,
+    grace: Annotated[
+        float,
+        typer.Option(min=0.0, help="Seconds for requests sealing under the old key to commit"),
+    ] = 10.0,
+) -> None:
+    """A new master key for what accounts hold; every sealed value re-wrapped under it while
+    the service runs; the old key file deleted once no row uses it."""
+    from keys.sealing import SealingKeyStore
+    from servicekit.db import make_engine
+    from wallet_api.db import schema_state
+    from wallet_api.sealing_rotation import rotate_sealing_key as rotate
+
+    settings = _settings(data_dir)
+    engine = make_engine(settings.database_url, busy_seconds=settings.database_busy_seconds)
+    try:
+        with _one_line_failures():
+            state = schema_state(engine)
+            if not state.at_head:
+                raise _refuse(
+                    f"refused: database schema at {state.current or 'nothing'}, head "
+                    f"{state.head}: run `jigap wallet serve --migrate --data-dir {data_dir}` "
+                    "first",
+                    EXIT_SCHEMA,
+                )
+            store = SealingKeyStore(settings.sealing_dir, settings.key_passphrase)
+            report = rotate(
+                engine, store, resume=resume, keep_old=keep_old, batch=batch, grace_seconds=grace
+            )
+    finally:
+        engine.dispose()
+    typer.echo(report.summary())
