@@ -43,7 +43,7 @@ CSV_BODY = b"subject,na\x00me\r\nx,y\r\n"
 def _app_routes() -> list[tuple[str, str, list[str], list[str], list[str]]]:
     """(method, path, path parameters, query parameters, body media types) of every route
     the app serves: its OpenAPI operations, and the routes it leaves out of them."""
-    settings = make_settings("sqlite:///unused.sqlite3", Path("unused"), "http://127.0.0.1:1")
+    settings = make_settings("sqlite://", Path("unused"), "http://127.0.0.1:1")  # never opened
     app = create_app(deployment=make_deployment(settings, run_migrations=False))
     found = []
     for path, operations in app.openapi()["paths"].items():

@@ -1,9 +1,10 @@
 """`jigap wallet …`: set up a wallet service deployment and run it.
 
 ``init`` writes ``{data_dir}/wallet.env`` (mode 0600) with the deployment's settings and
-secrets, creates the database at this code's schema and the sealing master key. ``serve``
-reads that file (variables already set in the environment win), checks that the service can
-serve (wallet_api.readiness) and only then runs uvicorn.
+secrets, creates the database at this code's schema and the sealing master key, and pins the
+trust anchor. ``serve`` reads that file (variables already set in the environment win), checks
+that the service can serve (wallet_api.readiness) and only then runs uvicorn.
+``rotate-sealing-key`` re-wraps everything sealed under a new master key while it serves.
 
 Exit codes, the issuer's (docs/operations.md): 0 done, 1 refused (settings, a key that does not
 open, a directory never initialised), 2 usage, 3 database unavailable, 4 database schema not at
