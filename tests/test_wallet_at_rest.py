@@ -16,6 +16,7 @@ import shutil
 import sqlite3
 import stat
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -230,3 +231,28 @@ def test_init_with_a_trust_list_pins_the_anchor_in_an_owner_only_directory(
     files = set(modes) - directories
     assert "wallet.sqlite3" in files and "wallet.env" in files
     assert {name: modes[name] for name in files} == dict.fromkeys(files, 0o600)
+
+
+_LOGGING_SCRIPT = """
+import logging, httpx
+from wallet_api.observability import configure_logging
+configure_logging()
+logging.getLogger("jigap.wallet").info("configured")
+def answer(request): return httpx.Response(200, json={})
+with httpx.Client(transport=httpx.MockTransport(answer)) as client:  # the wallet's HTTP client
+    client.get("http://127.0.0.1:8000/agencies/mois/credential-offers/OFFER_ID")
+"""
+
+
+def test_the_service_log_never_shows_the_url_of_an_offer() -> None:
+    """An offer's reference URL answers its pre-authorized code: the wallet fetches it, and the
+    HTTP client's own INFO line (every request's URL) must not carry it into the log. Run in a
+    process of its own: the service's logging is set up as `jigap wallet serve` sets it."""
+    offer_id = "Wk3offerIdNeverLogged"
+    ran = subprocess.run(
+        [sys.executable, "-c", _LOGGING_SCRIPT.replace("OFFER_ID", offer_id)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    assert "configured" in ran.stderr  # the service's own lines do reach the log
+    assert offer_id not in ran.stderr

@@ -6,6 +6,8 @@ configures logging before the metrics' multiprocess mode is fixed.
 
 from __future__ import annotations
 
+import logging
+
 from servicekit.observability import LogFormat
 from servicekit.observability import configure_logging as servicekit_logging
 from wallet_api.settings import ENV_PREFIX
@@ -19,3 +21,6 @@ LOG_FIELDS = ("event", "reason", "route", "method", "status", "duration_ms", "re
 
 def configure_logging(log_format: LogFormat | None = None) -> None:
     servicekit_logging(log_format, format_env=LOG_FORMAT_ENV, fields=LOG_FIELDS)
+    # httpx logs each request's URL at INFO, and an offer's reference URL answers its
+    # pre-authorized code: the service's calls to issuers are logged by its own lines only.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
