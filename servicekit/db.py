@@ -102,6 +102,9 @@ def _sqlite_pragmas(busy_seconds: float, dbapi_connection: Any, _record: Any) ->
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={int(busy_seconds * 1000)}")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Deleted rows are overwritten, not left in free pages for whoever reads the file: a
+    # deleted account must leave nothing. Some builds do this by default (Debian's); not all.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
