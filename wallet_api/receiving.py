@@ -665,6 +665,9 @@ def _advance(
     """Move ``intake`` on from the step it was read at, and store what was received, in one
     transaction; a step another request took meanwhile is refused (``wrong_state``)."""
     summary = dict(summary if summary is not None else intake.summary)
+    expires_at = intake.expires_at
+    if state == IntakeState.DEFERRED:  # waiting on the agency, not on the citizen
+        expires_at = max(expires_at, deployment.now() + deployment.settings.deferred_intake_seconds)
     with session_scope(deployment.engine) as session:
         moved = session.execute(
             update(Intake)
@@ -674,11 +677,13 @@ def _advance(
                 state=str(state),
                 summary=summary,
                 sealed_state=_seal(deployment, intake.id, protocol),
+                expires_at=expires_at,
             )
         )
         if _rowcount(moved) != 1:
             raise _refused(WalletErrorCode.WRONG_STATE, "this offer changed meanwhile: read it")
         intake.step, intake.state, intake.summary = intake.step + 1, str(state), summary
+        intake.expires_at = expires_at
         if store is not None:
             credential_id, configuration_id, checked = store
             _store_credential(session, deployment, intake, credential_id, configuration_id, checked)

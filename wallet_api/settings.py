@@ -54,6 +54,9 @@ class Settings:
     # http:// issuers on a loopback host (development, the demo); never in production.
     allow_http_issuers: bool = False
     intake_seconds: int = 1800  # an offer handed over lives this long, then is forgotten
+    # An intake the agency deferred (OID4VCI §9) waits this long for its approval, which takes
+    # hours or days (the issuer keeps the deferral's access token as long by default).
+    deferred_intake_seconds: int = 7 * 86_400
     max_open_intakes: int = 20  # per account: handing over offers is not a way to fill a disk
     default_copies: int = 10  # batch copies asked for when the phone sends no number
 
