@@ -107,5 +107,28 @@ def test_a_denied_offer_ends_the_intake_with_nothing_stored(pair: Pair) -> None:
     with pytest.raises(WalletApiError) as refused:
         phone.poll(intake_id)
     assert (refused.value.status, refused.value.error) == (400, "offer_refused")
+    # Final: the intake says so, and is not left waiting for the week a deferral may last.
+    ended = phone.intake(intake_id)
+    assert (ended["state"], ended["refused"]) == ("failed", "credential_request_denied")
+    assert phone.poll(intake_id) == ended  # nothing more is asked of the agency
     assert phone.credentials() == []
     assert _agency_view(pair, offer_id)["state"] == "dead"
+
+
+def test_an_offer_denied_before_the_signatures_ends_the_intake(pair: Pair) -> None:
+    phone = pair.registered_phone()
+    offer = pair.offer(approval_required=True)
+    intake = phone.hand_over(offer["credential_offer_reference_uri"])
+    keys = [key.to_jwk() for key in phone.keys.create_keys(1)]
+    to_sign = phone.call(
+        "POST",
+        f"/intakes/{intake['intake_id']}/accept",
+        json={"tx_code": offer["tx_code"], "device_keys": keys},
+    ).json()["proofs_to_sign"]
+    _decide(pair, offer["offer_id"], "deny")
+    with pytest.raises(WalletApiError) as refused:
+        phone.sign_proofs(intake["intake_id"], to_sign)
+    assert (refused.value.status, refused.value.error) == (400, "offer_refused")
+    ended = phone.intake(intake["intake_id"])
+    assert (ended["state"], ended["refused"]) == ("failed", "credential_request_denied")
+    assert phone.credentials() == []

@@ -46,6 +46,7 @@ from protocols.oid4vci import (
     jwt_proof_signing_input,
     parse_offer_uri,
 )
+from protocols.oid4vci.errors import CredentialErrorCode
 from protocols.oid4vci.offer import check_offer
 from servicekit.db import retrying, session_scope
 from verifier import ErrorCode, TrustStore
@@ -84,7 +85,8 @@ class IntakeState(StrEnum):
     SIGNING = "signing"  # signing inputs handed out; the signatures are next
     DEFERRED = "deferred"  # the agency issues later: poll
     DONE = "done"  # every type offered is held
-    FAILED = "failed"  # the agency sent what the wallet refuses; nothing was stored
+    # The agency sent what the wallet refuses, or refused to issue: nothing was stored.
+    FAILED = "failed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -493,6 +495,7 @@ def submit_proofs(
             proofs,
         )
     except IssuanceError as exc:
+        _end_if_denied(deployment, intake, protocol, exc)
         raise _issuer_problem(exc) from exc
     return _take_answer(deployment, intake, protocol, answer)
 
@@ -512,10 +515,20 @@ def poll_intake(deployment: WalletDeployment, account_id: str, intake_id: str) -
             endpoint, protocol["access_token"], protocol["pending"]["transaction_id"]
         )
     except IssuanceError as exc:
+        _end_if_denied(deployment, intake, protocol, exc)
         raise _issuer_problem(exc) from exc
     if isinstance(answer, Deferred) and answer.interval == intake.summary.get("retry_after"):
         return _view(intake)  # nothing changed: no write
     return _take_answer(deployment, intake, protocol, answer)
+
+
+def _end_if_denied(
+    deployment: WalletDeployment, intake: Intake, protocol: Mapping[str, Any], exc: IssuanceError
+) -> None:
+    """The agency's no (§8.3.1.2, §9.3) is final: the intake fails rather than waiting on."""
+    if exc.code == CredentialErrorCode.CREDENTIAL_REQUEST_DENIED:
+        summary = {**intake.summary, "refused": exc.code, "retry_after": None}
+        _advance(deployment, intake, IntakeState.FAILED, protocol, summary)
 
 
 def _take_answer(
