@@ -89,7 +89,7 @@ def test_the_export_holds_every_copy_with_its_claims_and_nothing_of_another(
             assert {k: claims[k] for k in offered[name]} == offered[name]
     # The offers the account handed over, the one still waiting and those done (until they
     # expire), with where each stands.
-    states = {o["intake_id"]: o["state"] for o in exported["offers_under_way"]}
+    states = {o["intake_id"]: o["state"] for o in exported["offers"]}
     assert states == {
         under_way["intake_id"]: "offered",
         **{intake["intake_id"]: "done" for intake in intakes.values()},
@@ -99,7 +99,7 @@ def test_the_export_holds_every_copy_with_its_claims_and_nothing_of_another(
     theirs = other.export()
     [their_credential] = theirs["credentials"]
     assert their_credential["credential_id"] not in by_id
-    assert [o["state"] for o in theirs["offers_under_way"]] == ["done"]
+    assert [o["state"] for o in theirs["offers"]] == ["done"]
     text = repr(theirs)
     mine = [
         exported["account"]["account_id"],

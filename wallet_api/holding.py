@@ -257,7 +257,7 @@ def export_account(deployment: WalletDeployment, account_id: str) -> dict[str, A
             "recovery": "a recovery code is set (stored only as an HMAC, not exportable)",
         },
         "credentials": credentials,
-        "offers_under_way": [
+        "offers": [
             {
                 "intake_id": intake.id,
                 "state": intake.state,
