@@ -19,9 +19,7 @@ Every certificate type comes from data (the registry and the sample agencies): n
 
 from __future__ import annotations
 
-import json
 import secrets
-import shutil
 import socket
 import sys
 import threading
@@ -37,6 +35,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from credential_schemas import CredentialType, Registry
+from jigap_demo_output import (
+    DemoOutputError,
+    clear_previous_output,
+    demo_paths,
+    write_marker,
+)
 from keys.encoding import json_dumps
 from keys.store import MIN_SCRYPT_N, list_key_infos
 from verifier import (
@@ -61,91 +65,12 @@ if TYPE_CHECKING:
 
 COUNTER = "https://counter.bank.example"
 REVOKED_QR = "revoked"  # qr/revoked.png: the one QR the demo revokes
-MARKER_FILE = ".jigap-demo.json"  # what a demo run created, so that the next run removes only that
 # The phone's device keys live in `phone/`, the new phone's (after the loss) in `new-phone/`.
 _CREATES = ("issuer", "wallet", "phone", "new-phone", "qr", "trust", "anchor.jwk")
 CITIZEN = "citizen-0001"
 # What a typical counter asks for; a type without these claims is asked for its first three.
 TYPICAL_REQUEST = ("name", "birth_date", "address")
 _STARTUP_SECONDS = 20.0
-
-
-class DemoOutputError(Exception):
-    """An output directory the demo will not write into: it holds what the demo did not make."""
-
-
-def _clear_previous_output(root: Path) -> None:
-    """Make ``root`` ready: new, empty, or a previous demo's output with the demo's files gone.
-
-    A command never deletes what it did not create: only the paths a previous run listed in
-    its marker are removed (files one by one, then its directories if they are left empty),
-    so a file someone put there survives, and a directory that is no demo's is refused.
-    """
-    if not root.exists():
-        return
-    if not root.is_dir():
-        raise DemoOutputError(f"{root} is not a directory")
-    marker = root / MARKER_FILE
-    if not marker.is_file():
-        if any(root.iterdir()):
-            raise DemoOutputError(
-                f"{root} is not empty and holds no previous demo output ({MARKER_FILE});"
-                " refusing to write into it: give a new or empty directory with --out"
-            )
-        return
-    try:
-        record = json.loads(marker.read_text("utf-8"))
-        created = [Path(name) for name in record["created"] if isinstance(name, str)]
-        complete = record["complete"] is True
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise DemoOutputError(f"{marker} is unreadable; remove the demo's output yourself") from exc
-    real_root = root.resolve()
-    for relative in created:
-        if relative.is_absolute() or ".." in relative.parts or not relative.parts:
-            raise DemoOutputError(f"{marker} names {relative}, outside {root}")
-        # A directory swapped for a link since would lead the removal outside: refuse.
-        if (root / relative).parent.resolve() != real_root.joinpath(*relative.parts[:-1]):
-            raise DemoOutputError(f"{root / relative} lies behind a symbolic link; refusing")
-    if not complete:  # a run that stopped half-way listed only the top-level paths it makes
-        for relative in created:
-            path = root / relative
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            else:
-                path.unlink(missing_ok=True)
-    else:
-        for relative in created:
-            path = root / relative
-            if path.is_symlink() or path.is_file():
-                path.unlink()
-        for relative in sorted(created, key=lambda p: len(p.parts), reverse=True):
-            path = root / relative
-            if path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
-                path.rmdir()
-    marker.unlink()
-
-
-def _demo_paths(root: Path) -> set[Path]:
-    """Every path under the top-level names the demo makes, relative to ``root``."""
-    return {
-        path.relative_to(root)
-        for top in _CREATES
-        if (root / top).exists()
-        for path in [root / top, *(root / top).rglob("*")]
-    }
-
-
-def _write_marker(root: Path, *, complete: bool, kept: frozenset[Path] = frozenset()) -> None:
-    """Before the run: the top-level paths it will make (those not there already); after:
-    every path it made, that is all of them but the files someone else ``kept`` there."""
-    root.mkdir(parents=True, exist_ok=True)
-    if complete:
-        made = _demo_paths(root) - {path for path in kept if not (root / path).is_dir()}
-        created = sorted(str(path) for path in made)
-    else:
-        created = [top for top in _CREATES if Path(top) not in kept]
-    record = {"complete": complete, "created": created}
-    (root / MARKER_FILE).write_text(json.dumps(record, indent=1) + "\n", "utf-8")
 
 
 def _port_is_free(port: int) -> bool:
@@ -366,7 +291,7 @@ def run_demo(out: str, *, port: int = 0) -> int:
     console = Console()
     root = Path(out)
     try:
-        _clear_previous_output(root)
+        clear_previous_output(root)
     except DemoOutputError as exc:
         sys.stderr.write(f"jigap demo: {exc}\n")  # one line, never wrapped
         return 2
@@ -375,12 +300,12 @@ def run_demo(out: str, *, port: int = 0) -> int:
     elif not _port_is_free(port):
         sys.stderr.write(f"jigap demo: port {port} is in use; pass --port\n")
         return 2
-    kept = frozenset(_demo_paths(root))  # someone else's files, left by the clearing
-    _write_marker(root, complete=False, kept=kept)
+    kept = frozenset(demo_paths(root, _CREATES))  # someone else's files, left by the clearing
+    write_marker(root, _CREATES, complete=False, kept=kept)
     try:
         return _run(root, port, console)
     finally:
-        _write_marker(root, complete=True, kept=kept)
+        write_marker(root, _CREATES, complete=True, kept=kept)
 
 
 def _run(root: Path, port: int, console: Console) -> int:
