@@ -1,17 +1,23 @@
 """A real wallet service on a real socket: `jigap wallet init`, then `jigap wallet serve`
 (uvicorn) as subprocesses on loopback, as an operator runs them. Stopped by its own pid (or,
-if it does not stop in time, by the process group it leads), never by name."""
+if it does not stop in time, by the process group it leads), never by name.
+
+A wallet serves only with a trust list held: given a trust list's URL and anchor, `serve`
+syncs from it; without, the deployment holds one a sync would have left (``hold_trust_list``:
+its one issuer never answers), for tests of the wallet alone."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from tests._server import JIGAP, _stop, _wait_until_ready, free_port
+from tests._wallet_service import hold_trust_list
 from wallet_api.settings import ENV_PREFIX, PASSPHRASE_ENV
 
 __all__ = ["RunningWallet", "jigap_wallet", "running_wallet"]
@@ -51,16 +57,32 @@ def jigap_wallet(*args: str) -> subprocess.CompletedProcess[str]:
 
 @contextlib.contextmanager
 def running_wallet(
-    data_dir: Path, database_url: str, *, workers: int = 1
+    data_dir: Path,
+    database_url: str,
+    *,
+    workers: int = 1,
+    trust_list_url: str | None = None,
+    anchor: Path | None = None,
+    extra_settings: Mapping[str, str] | None = None,
 ) -> Iterator[RunningWallet]:
-    """`jigap wallet init` then `jigap wallet serve --workers N` on a free loopback port."""
+    """`jigap wallet init [--trust-list URL --anchor FILE]` then `jigap wallet serve
+    --workers N` on a free loopback port; ``extra_settings`` (``JIGAP_WALLET_`` names without
+    the prefix) are added to wallet.env between the two."""
     port = free_port()
     public_url = f"http://127.0.0.1:{port}"
+    trust = [] if trust_list_url is None else ["--trust-list", trust_list_url]
+    if anchor is not None:
+        trust += ["--anchor", str(anchor)]
     init = jigap_wallet(
         "init", "--data-dir", str(data_dir), "--public-url", public_url,
-        "--database-url", database_url,
+        "--database-url", database_url, *trust,
     )  # fmt: skip
     assert init.returncode == 0, init.stderr
+    if trust_list_url is None:
+        hold_trust_list(data_dir / "trust", int(time.time()))
+    with (data_dir / "wallet.env").open("a", encoding="utf-8") as env_file:
+        for name, value in (extra_settings or {}).items():
+            env_file.write(f"{ENV_PREFIX}{name}={value}\n")
     log = data_dir / "server.log"
     command = [
         str(JIGAP), "wallet", "serve", "--data-dir", str(data_dir),

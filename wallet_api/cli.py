@@ -210,20 +210,23 @@ def serve(
 
 
 def _preflight(settings: Settings, *, run_migrations: bool) -> None:
-    """Before listening: the database answers at the head (migrated when asked) and the
-    sealing master keys open."""
+    """Before listening: the database answers at the head (migrated when asked), the
+    sealing master keys open, and the trust store, synced once now if a trust list URL is
+    configured, holds a current trust list (without one no credential can be checked)."""
     from wallet_api.db import migrate, schema_state
     from wallet_api.deployment import make_deployment
-    from wallet_api.readiness import check_ready
+    from wallet_api.readiness import check_ready, prepare_trust
 
     deployment = make_deployment(settings, run_migrations=False)
     try:
         with _one_line_failures():
             if run_migrations and schema_state(deployment.engine).behind:
                 migrate(deployment.engine)
-            check_ready(deployment)
+            check_ready(deployment, trust=False)  # a database down is said before any fetch
+            prepare_trust(deployment)
     finally:
         deployment.engine.dispose()
+        deployment.issuer_http.close()
 
 
 def _settings(data_dir: Path) -> Settings:

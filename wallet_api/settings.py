@@ -91,6 +91,11 @@ class Settings:
             hmac_key = bytes.fromhex(hmac_hex)
         except ValueError:
             raise SettingsError(f"{ENV_PREFIX}HMAC_KEY must be hexadecimal") from None
+        periods = {  # unset: the defaults above
+            name.lower(): _whole_seconds(name, env[ENV_PREFIX + name], lowest)
+            for name, lowest in (("TRUST_REFRESH_SECONDS", 1), ("STATUS_REFRESH_SECONDS", 0))
+            if env.get(ENV_PREFIX + name)
+        }
         return cls(
             database_url=env.get(
                 ENV_PREFIX + "DATABASE_URL", f"sqlite:///{data_dir / 'wallet.sqlite3'}"
@@ -101,4 +106,16 @@ class Settings:
             hmac_key=hmac_key,
             trust_list_url=env.get(ENV_PREFIX + "TRUST_LIST_URL") or None,
             allow_http_issuers=env.get(ENV_PREFIX + "ALLOW_HTTP_ISSUERS", "") in ("1", "true"),
+            **periods,
         )
+
+
+def _whole_seconds(name: str, value: str, lowest: int) -> int:
+    """A period in whole seconds, ``lowest`` (0: off) to a day."""
+    try:
+        seconds = int(value)
+    except ValueError:
+        raise SettingsError(f"{ENV_PREFIX}{name} must be a whole number of seconds") from None
+    if not lowest <= seconds <= 86400:
+        raise SettingsError(f"{ENV_PREFIX}{name} must be between {lowest} and 86400 seconds")
+    return seconds
