@@ -63,11 +63,13 @@ def running_wallet(
     workers: int = 1,
     trust_list_url: str | None = None,
     anchor: Path | None = None,
+    hold_trust: bool | None = None,
     extra_settings: Mapping[str, str] | None = None,
 ) -> Iterator[RunningWallet]:
     """`jigap wallet init [--trust-list URL --anchor FILE]` then `jigap wallet serve
-    --workers N` on a free loopback port; ``extra_settings`` (``JIGAP_WALLET_`` names without
-    the prefix) are added to wallet.env between the two."""
+    --workers N` on a free loopback port. Between the two, ``hold_trust`` (by default, when
+    no trust list URL is given) places ``hold_trust_list``'s store, and ``extra_settings``
+    (``JIGAP_WALLET_`` names without the prefix) are added to wallet.env."""
     port = free_port()
     public_url = f"http://127.0.0.1:{port}"
     trust = [] if trust_list_url is None else ["--trust-list", trust_list_url]
@@ -78,7 +80,7 @@ def running_wallet(
         "--database-url", database_url, *trust,
     )  # fmt: skip
     assert init.returncode == 0, init.stderr
-    if trust_list_url is None:
+    if hold_trust or (hold_trust is None and trust_list_url is None):
         hold_trust_list(data_dir / "trust", int(time.time()))
     with (data_dir / "wallet.env").open("a", encoding="utf-8") as env_file:
         for name, value in (extra_settings or {}).items():

@@ -98,4 +98,8 @@ def prepare_trust(deployment: WalletDeployment) -> None:
     except NotReadyError:
         if failure is None:
             raise
-        raise NotReadyError(Unreadiness.TRUST_UNAVAILABLE, str(failure)) from failure
+        # With nothing held, refresh() raises "nothing held" while handling the sync's error.
+        why = failure.__cause__ or failure.__context__ or failure
+        raise NotReadyError(
+            Unreadiness.TRUST_UNAVAILABLE, f"no trust list held: the sync at start failed: {why}"
+        ) from failure
