@@ -29,6 +29,7 @@ from tests._wallet_service import PASSPHRASE, wallet_settings
 from verifier.trust_store import TRUST_LIST_FILE
 from wallet_api.api.app import create_app
 from wallet_api.deployment import make_deployment
+from wallet_api.settings import PASSPHRASE_ENV, Settings, SettingsError
 
 world, client = _two_services.world, _two_services.client  # fixtures
 
@@ -165,3 +166,33 @@ def test_no_thread_without_a_trust_list_url_or_with_the_period_zero(tmp_path: Pa
                 assert _refresh_threads() == []
         finally:
             deployment.engine.dispose()
+
+
+_ENV = {PASSPHRASE_ENV: PASSPHRASE, "JIGAP_WALLET_HMAC_KEY": "ab" * 32}
+
+
+def test_the_periods_come_from_the_environment() -> None:
+    assert Settings.from_env(_ENV).status_refresh_seconds == 60  # the default
+    settings = Settings.from_env(
+        {
+            **_ENV,
+            "JIGAP_WALLET_STATUS_REFRESH_SECONDS": "0",  # off
+            "JIGAP_WALLET_TRUST_REFRESH_SECONDS": "600",
+        }
+    )
+    assert (settings.status_refresh_seconds, settings.trust_refresh_seconds) == (0, 600)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("STATUS_REFRESH_SECONDS", "1.5", "must be a whole number of seconds"),
+        ("STATUS_REFRESH_SECONDS", "-1", "must be between 0 and 86400 seconds"),
+        ("TRUST_REFRESH_SECONDS", "0", "must be between 1 and 86400 seconds"),
+        ("TRUST_REFRESH_SECONDS", "86401", "must be between 1 and 86400 seconds"),
+    ],
+)
+def test_a_bad_period_is_refused(name: str, value: str, message: str) -> None:
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env({**_ENV, f"JIGAP_WALLET_{name}": value})
+    assert str(refused.value) == f"JIGAP_WALLET_{name} {message}"

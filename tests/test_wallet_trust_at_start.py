@@ -67,7 +67,7 @@ def test_serve_refuses_when_the_first_sync_fails_and_nothing_is_held(tmp_path: P
     # The sync's failure is the reason given (the log has said it once before).
     [line] = _refusals(served.stderr)
     assert line.startswith(
-        f"refused: trust_unavailable: no trust list held: the sync at start failed: {url}"
+        f"refused: trust_unavailable: no current trust list held: the sync at start failed: {url}"
     )
     assert served.stderr.rstrip().endswith(line)
     assert not (data_dir / "trust" / "trust-list.jwt").exists()

@@ -101,5 +101,6 @@ def prepare_trust(deployment: WalletDeployment) -> None:
         # With nothing held, refresh() raises "nothing held" while handling the sync's error.
         why = failure.__cause__ or failure.__context__ or failure
         raise NotReadyError(
-            Unreadiness.TRUST_UNAVAILABLE, f"no trust list held: the sync at start failed: {why}"
+            Unreadiness.TRUST_UNAVAILABLE,
+            f"no current trust list held: the sync at start failed: {why}",
         ) from failure
