@@ -55,6 +55,15 @@ def jigap_wallet(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _hold_owner_only(trust_dir: Path) -> None:
+    """``hold_trust_list``'s store, its files the owner's alone as the rest of the
+    deployment's are (the test helper writes them with the default modes)."""
+    hold_trust_list(trust_dir, int(time.time()))
+    trust_dir.chmod(0o700)
+    for path in trust_dir.iterdir():
+        path.chmod(0o600)
+
+
 @contextlib.contextmanager
 def running_wallet(
     data_dir: Path,
@@ -81,7 +90,7 @@ def running_wallet(
     )  # fmt: skip
     assert init.returncode == 0, init.stderr
     if hold_trust or (hold_trust is None and trust_list_url is None):
-        hold_trust_list(data_dir / "trust", int(time.time()))
+        _hold_owner_only(data_dir / "trust")
     with (data_dir / "wallet.env").open("a", encoding="utf-8") as env_file:
         for name, value in (extra_settings or {}).items():
             env_file.write(f"{ENV_PREFIX}{name}={value}\n")
