@@ -407,9 +407,8 @@ def _run(root: Path, port: int, console: Console) -> int:
             f" {len(doomed_copies)} copies (the issuer's credentials {doomed_copies[0]}"
             f" to {doomed_copies[-1]})"
         )
-        # The wallet service has no periodic status check yet (settings.status_refresh_seconds
-        # is read by nothing): rather than wait out the status lists' ttl, the demo has the
-        # service's trust store sync now, as that check would once a list is due.
+        # The service's own refresh thread would see it once the status list's ttl (5 minutes)
+        # has passed: rather than wait that out, the demo has the trust store sync now.
         wallet.trust.refresh(force=True)
         story.show_held(
             phone,

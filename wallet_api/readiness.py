@@ -98,8 +98,7 @@ def prepare_trust(deployment: WalletDeployment) -> None:
     except NotReadyError:
         if failure is None:
             raise
-        # With nothing held, refresh() raises "nothing held" while handling the sync's error.
-        why = failure.__cause__ or failure.__context__ or failure
+        why = failure.__cause__ or failure  # the sync's own error
         raise NotReadyError(
             Unreadiness.TRUST_UNAVAILABLE,
             f"no current trust list held: the sync at start failed: {why}",

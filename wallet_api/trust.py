@@ -159,7 +159,12 @@ class WalletTrust:
                 logger.warning("trust sync failed: %s", exc)
                 self._failed_at = self._now()
                 if self._store is None:
-                    self._store = self._load()  # raises if nothing is held
+                    try:
+                        self._store = self._load()
+                    except TrustUnavailableError:
+                        raise TrustUnavailableError(
+                            f"trust sync failed, and no trust list is held: {exc}"
+                        ) from exc
                 raise TrustUnavailableError(f"trust sync failed: {exc}") from exc
             for row in report.rows:
                 if row.outcome == "failed":

@@ -22,6 +22,9 @@ router = operations_router(
     check_ready=_check_ready,
     content_type=metrics.CONTENT_TYPE,
     render_metrics=lambda _request: metrics.render(),
-    ready_summary="Readiness: database reachable at the schema head, the sealing keys open",
+    ready_summary=(
+        "Readiness: database reachable at the schema head, the sealing keys open, a current "
+        "trust list held"
+    ),
     logger_name="jigap.wallet.ready",
 )
