@@ -157,17 +157,25 @@ def running_issuer(directory: Path) -> Iterator[Issuer]:
 
 
 @contextlib.contextmanager
-def serving_wallet(seeded: SeededWallet, *, workers: int) -> Iterator[int]:
-    """`jigap wallet serve --workers N` on the deployment's own port; yields its pid."""
-    port = seeded.public_url.rsplit(":", 1)[1]
+def serving_wallet(
+    seeded: SeededWallet, *, workers: int, own_port: bool = False
+) -> Iterator[tuple[str, int]]:
+    """`jigap wallet serve --workers N`; yields its public URL and pid. On the deployment's
+    own port, or with ``own_port`` on a new one (its public URL given in the environment,
+    which wins over wallet.env), so that several servers of one deployment run at once."""
+    env = _clean_env(WALLET_ENV_PREFIX)
+    public_url = seeded.public_url
+    if own_port:
+        public_url = f"http://127.0.0.1:{_free_port()}"
+        env[WALLET_ENV_PREFIX + "PUBLIC_URL"] = public_url
+    port = public_url.rsplit(":", 1)[1]
     command = [
         str(JIGAP), "wallet", "serve", "--data-dir", str(seeded.data_dir),
         "--host", "127.0.0.1", "--port", port, "--workers", str(workers),
     ]  # fmt: skip
-    log = seeded.data_dir / f"server-{workers}.log"
-    env = _clean_env(WALLET_ENV_PREFIX)
-    with _serving(command, env, f"{seeded.public_url}/health", log, workers) as pid:
-        yield pid
+    log = seeded.data_dir / f"server-{port}.log"
+    with _serving(command, env, f"{public_url}/health", log, workers) as pid:
+        yield public_url, pid
 
 
 def open_deployment(seeded: SeededWallet) -> WalletDeployment:
