@@ -2,28 +2,30 @@
 
 A deployment per backend (``bench/wallet_seed.py``: 100 accounts holding 20 credentials of
 three copies each, on a SQLite file and, given a server, in a new PostgreSQL schema) is served
-by `jigap wallet serve` on loopback, with one worker and then two. The phones are the bench
-process: one asyncio loop, one ``httpx.AsyncClient`` with a connection per device (opened
-before the clock starts), each device's P-256 key signing a DPoP proof for every request.
+by `jigap wallet serve` on loopback, with one worker and with two: every server at once, each
+on a port of its own (an idle one costs nothing). The phones are the bench process: one
+asyncio loop (``bench/open_loop.py``), a keep-alive connection per device opened before the
+clock starts, each device's P-256 key signing a DPoP proof for every request.
 
-**Open loop.** Request i is due at ``start + i / rate``, whatever became of the ones before:
-the loop sleeps until it is due, then starts it as a task of its own (devices in turn; for a
-show, a random credential of the device). Latency runs from the due time to the last byte of
-the answer, so time spent waiting (for a connection, behind slower requests, in the server's
-backlog) counts; "client lag" is how late the request left the bench (signing included), to
-tell a client that could not keep up from a server that could not. The first second of a step
-is warm-up, not recorded. A step ends when every request it started has been answered.
+**Open loop.** Request i is due at ``start + i / rate`` whatever became of the ones before
+(devices in turn; for a show, a random credential of the device). Latency runs from the due
+time to the answer's last byte, so queueing counts; "client lag" is how late the request left
+the bench. The first second of a step is warm-up, not recorded; a step ends when every
+request it started has been answered.
+
+**Rounds.** The target rows (100 requests/s) run ``Plan.rounds`` times, every row in turn, so
+that a noisy moment of a shared machine hits them alike; a row gives the median of its rounds.
 
 **Proofs** are signed when the request leaves (about 0.1 ms; the in-process table gives it):
 a proof's `iat` is then the second it is sent and its nonce the last `DPoP-Nonce` any answer
 carried, as a phone does; an answer `use_dpop_nonce` is retried once with the new nonce (the
-retry inside the latency, counted apart). A request that fails is never a latency: it makes
-the step's p99 infinite if it is more than 1 % of the step.
+retry inside the latency). A request that fails is never a latency: it ranks above every
+answered one, and makes the step's p99 infinite if it is more than 1 % of the step.
 
 **Search.** Rates in steps (``Plan.ladder``) until one misses p99 ≤ 100 ms or the ladder ends,
 then ``Plan.bisections`` halvings between the last rate that held and the first that did not.
 
-**In-process.** With the server stopped, the service calls behind each route are timed in the
+**In-process.** With the servers stopped, the service calls behind each route are timed in the
 bench process on the same database (``bench/timing.py``): ``holding.list_credentials`` and
 ``show_credential``, and what every request also pays: ``dpop_guard.check_proof`` (one write
 transaction: the nonce, the account, the replay row) and ``current_nonce`` (the answer's
