@@ -12,7 +12,15 @@ from collections.abc import Sequence
 
 from rich.console import Console
 
-from bench import issuance, issuer_http, qr_size, status_list_load, verification, wallet_http
+from bench import (
+    issuance,
+    issuer_http,
+    qr_size,
+    status_list_load,
+    verification,
+    wallet_http,
+    wallet_report,
+)
 from bench.report import (
     MIN_SHARE_OF_RAW_LIMIT,
     MIN_SPEEDUP_OVER_REFERENCE,
@@ -196,7 +204,7 @@ def _wallet_http_reports(args: argparse.Namespace, console: Console) -> list[Rep
         postgres_url=issuer_http.postgres_url_from(args.database_url),
         log=lambda message: console.print(message, style="dim"),
     )
-    return wallet_http.wallet_reports(measured)
+    return wallet_report.wallet_reports(measured)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

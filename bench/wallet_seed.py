@@ -186,17 +186,23 @@ def open_deployment(seeded: SeededWallet) -> WalletDeployment:
 # --- seeding --------------------------------------------------------------------------------------
 
 
-def _register(http: httpx.Client, public_url: str, key: SigningKey, nonce: str | None) -> str:
-    """POST /accounts with the key's DPoP proof (again with the service's nonce if asked)."""
-    for _attempt in range(2):
-        proof = make_dpop_proof(
-            key, method="POST", uri=f"{public_url}/accounts", now=int(time.time()), nonce=nonce
-        )
-        response = http.post("/accounts", headers={DPOP_HEADER: proof})
-        nonce = response.headers.get(DPOP_NONCE_HEADER, nonce)
-        if response.status_code == httpx.codes.CREATED:
-            return str(response.json()["account_id"])
-    raise RuntimeError(f"registration: {response.status_code} {response.text}")
+def _register(http: httpx.Client, public_url: str, keys: Sequence[SigningKey]) -> list[str]:
+    """POST /accounts with each key's DPoP proof, with the last nonce the service sent (the
+    first is told to use one, and sent again)."""
+    accounts, nonce = [], None
+    for key in keys:
+        for _attempt in range(2):
+            proof = make_dpop_proof(
+                key, method="POST", uri=f"{public_url}/accounts", now=int(time.time()), nonce=nonce
+            )
+            response = http.post("/accounts", headers={DPOP_HEADER: proof})
+            nonce = response.headers.get(DPOP_NONCE_HEADER, nonce)
+            if response.status_code == httpx.codes.CREATED:
+                accounts.append(str(response.json()["account_id"]))
+                break
+        else:
+            raise RuntimeError(f"registration: {response.status_code} {response.text}")
+    return accounts
 
 
 def _receive_real(issuer: Issuer, phone: WalletClient) -> int:
@@ -322,7 +328,7 @@ def seed_wallet(
         httpx.Client(base_url=public_url, timeout=_HTTP_SECONDS) as http,
         WalletClient(public_url, phone_keys) as phone,
     ):
-        accounts = [_register(http, public_url, key, None) for key in keys]
+        accounts = _register(http, public_url, keys)
         donor = phone.register().account_id
         real = _receive_real(issuer, phone)
     deployment = open_deployment(seeded)
