@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import itertools
 import math
 import random
@@ -63,6 +64,7 @@ from bench.wallet_seed import (
 from protocols.dpop import DPOP_HEADER, DPOP_NONCE_HEADER, DpopErrorCode, make_dpop_proof
 from servicekit.db import scratch_postgres_schema
 from wallet_api import holding
+from wallet_api.api.app import create_app
 from wallet_api.dpop_guard import check_proof, current_nonce
 
 __all__ = [
@@ -70,6 +72,7 @@ __all__ = [
     "LIST",
     "QUICK",
     "SHOW",
+    "CollectorPauses",
     "Measured",
     "Plan",
     "WalletRun",
@@ -84,6 +87,7 @@ _NONCE_HEADER = DPOP_NONCE_HEADER.lower().encode("ascii")
 _USE_NONCE = DpopErrorCode.USE_DPOP_NONCE.encode("ascii")
 MIN_SEARCH_STEP = 5  # requests/s: rates closer than this differ by less than the noise
 REQUEST_SECONDS = 30.0
+FULL_COLLECTION = 2  # gc's oldest generation: a collection of every object tracked
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,7 @@ class Plan:
     warmup_seconds: float
     repeats: int  # in-process: batches of each call
     batch_seconds: float
+    gc_lists: int  # lists in a row, their full garbage collections timed
 
 
 FULL = Plan(
@@ -115,6 +120,7 @@ FULL = Plan(
     warmup_seconds=1,
     repeats=5,
     batch_seconds=0.2,
+    gc_lists=2000,
 )
 QUICK = Plan(
     devices=100,
@@ -129,6 +135,7 @@ QUICK = Plan(
     warmup_seconds=0.5,
     repeats=2,
     batch_seconds=0.02,
+    gc_lists=200,
 )
 
 
@@ -383,6 +390,49 @@ def _in_process(seeded: SeededWallet, plan: Plan) -> list[Measurement]:
         deployment.engine.dispose()
 
 
+@dataclass(frozen=True)
+class CollectorPauses:
+    """Python's full (generation-2) collections while one process lists credentials."""
+
+    lists: int
+    tracked: int  # objects the collector tracks, the app built
+    pauses: tuple[float, ...]  # seconds, one per full collection
+
+
+def _collector_pauses(seeded: SeededWallet, lists: int) -> CollectorPauses:
+    """``lists`` lists in a row in a process holding the app a worker holds, timing each
+    full collection: a worker stops for that long, and every request due meanwhile waits."""
+    deployment = open_deployment(seeded)
+    app = create_app(deployment=deployment)  # the heap of a worker: routes, models, schemas
+    pauses: list[float] = []
+    began = [0.0]
+
+    def timed(phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != FULL_COLLECTION:
+            return
+        if phase == "start":
+            began[0] = time.perf_counter()
+        else:
+            pauses.append(time.perf_counter() - began[0])
+
+    try:
+        for device in seeded.devices:  # warm: every account's rows read once
+            holding.list_credentials(deployment, device.account_id)
+        tracked = len(gc.get_objects())
+        gc.callbacks.append(timed)
+        try:
+            for i in range(lists):
+                holding.list_credentials(
+                    deployment, seeded.devices[i % len(seeded.devices)].account_id
+                )
+        finally:
+            gc.callbacks.remove(timed)
+    finally:
+        deployment.engine.dispose()
+    del app
+    return CollectorPauses(lists, tracked, tuple(pauses))
+
+
 # --- all of it ------------------------------------------------------------------------------------
 
 
@@ -390,6 +440,7 @@ def _in_process(seeded: SeededWallet, plan: Plan) -> list[Measurement]:
 class Measured:
     runs: list[WalletRun]
     in_process: dict[str, list[Measurement]]  # backend -> calls
+    collector: dict[str, CollectorPauses]  # backend -> full collections while listing
     seeded: list[SeededWallet]
     plan: Plan
 
@@ -412,6 +463,7 @@ def measure_wallet(
     target rows and search, then the in-process calls with the server stopped."""
     runs: list[WalletRun] = []
     in_process: dict[str, list[Measurement]] = {}
+    collector: dict[str, CollectorPauses] = {}
     seeded: list[SeededWallet] = []
     with (
         tempfile.TemporaryDirectory(prefix="jigap-bench-wallet-") as scratch,
@@ -436,4 +488,5 @@ def measure_wallet(
         for wallet in seeded:
             log(f"measuring the service calls in-process on {wallet.backend} …")
             in_process[wallet.backend] = _in_process(wallet, plan)
-    return Measured(runs, in_process, seeded, plan)
+            collector[wallet.backend] = _collector_pauses(wallet, plan.gc_lists)
+    return Measured(runs, in_process, collector, seeded, plan)

@@ -182,6 +182,19 @@ def _in_process_report(measured: Measured) -> Report:
         "the server stopped; the same database and data directory; accounts in turn, a random "
         "credential for show; check_proof includes signing the proof (its own row below)",
     ]
+    for backend, collector in measured.collector.items():
+        pauses = sorted(collector.pauses)
+        spread = (
+            f"{1000 * statistics.median(pauses):.1f} ms median, {1000 * pauses[-1]:.1f} ms "
+            "the longest"
+            if pauses
+            else "none"
+        )
+        notes.append(
+            f"{backend}: {collector.lists:,} lists in a row, the app built "
+            f"({collector.tracked:,} objects tracked): {len(pauses)} full (generation-2) "
+            f"garbage collections, {spread}"
+        )
     columns = ("backend", "call", "median µs", "calls/s", "spread", "repeats x calls")
     return Report("Wallet service calls in-process (what each request runs)", columns, rows, notes)
 
