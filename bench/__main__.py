@@ -1,5 +1,6 @@
-"""``python -m bench [--quick] [--markdown] [--profile] [--rounds N] [--http | --http-only]``:
-verification, issuance, QR size, status-list loads; and on request the issuer over HTTP."""
+"""``python -m bench [--quick] [--markdown] [--profile] [--rounds N] [--http | --http-only |
+--wallet-http]``: verification, issuance, QR size, status-list loads; and on request the issuer
+over HTTP, or the wallet service over HTTP."""
 
 from __future__ import annotations
 
@@ -11,7 +12,15 @@ from collections.abc import Sequence
 
 from rich.console import Console
 
-from bench import issuance, issuer_http, qr_size, status_list_load, verification
+from bench import (
+    issuance,
+    issuer_http,
+    qr_size,
+    status_list_load,
+    verification,
+    wallet_http,
+    wallet_report,
+)
 from bench.report import (
     MIN_SHARE_OF_RAW_LIMIT,
     MIN_SPEEDUP_OVER_REFERENCE,
@@ -57,10 +66,16 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     http.add_argument(
         "--http-only", action="store_true", help="only the issuer over HTTP (and the machine)"
     )
+    http.add_argument(
+        "--wallet-http",
+        action="store_true",
+        help="only the wallet service over HTTP: listing and showing credentials at fixed "
+        "request rates (and the machine; about 10 min with PostgreSQL)",
+    )
     parser.add_argument(
         "--database-url",
         metavar="URL",
-        help="PostgreSQL server for the HTTP benchmark, beside SQLite "
+        help="PostgreSQL server for the HTTP benchmarks, beside SQLite "
         f"(default: ${issuer_http.DATABASE_URL_ENV}, if set)",
     )
     return parser.parse_args(argv)
@@ -183,6 +198,15 @@ def _http_report(args: argparse.Namespace, parties: Parties, console: Console) -
     return issuer_http.http_report(cells, statistics.median(in_process), plan)
 
 
+def _wallet_http_reports(args: argparse.Namespace, console: Console) -> list[Report]:
+    measured = wallet_http.measure_wallet(
+        wallet_http.QUICK if args.quick else wallet_http.FULL,
+        postgres_url=issuer_http.postgres_url_from(args.database_url),
+        log=lambda message: console.print(message, style="dim"),
+    )
+    return wallet_report.wallet_reports(measured)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parse(argv)
     repeats, seconds, _, _ = QUICK if args.quick else FULL
@@ -191,11 +215,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     started = time.perf_counter()
 
     reports = [machine_report()]  # first: the load average is the one the run started with
-    parties = Parties.create()
-    if not args.http_only:
-        reports += _core_reports(args, parties, console)
-    if args.http or args.http_only:
-        reports.append(_http_report(args, parties, console))
+    if args.wallet_http:
+        reports += _wallet_http_reports(args, console)
+    else:
+        parties = Parties.create()
+        if not args.http_only:
+            reports += _core_reports(args, parties, console)
+        if args.http or args.http_only:
+            reports.append(_http_report(args, parties, console))
     if args.markdown:
         print(markdown(reports))
     else:

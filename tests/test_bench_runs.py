@@ -48,3 +48,24 @@ def test_quick_http_benchmark_runs_against_a_real_server() -> None:
     assert "### Issuer service over HTTP" in done.stdout
     for timed in ("credential request", "wallet flow"):
         assert f"| sqlite | {timed} | 10 | 10 | 1 x 10 |" in done.stdout
+
+
+@pytest.mark.slow
+def test_quick_wallet_benchmark_runs_against_a_real_wallet_service() -> None:
+    # SQLite only, whatever the environment says: the smoke test stays short.
+    env = {name: value for name, value in os.environ.items() if name != DATABASE_URL_ENV}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--wallet-http", "--markdown"],
+        cwd=Path(__file__).parents[1],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+        env=env,
+    )
+    assert "### Wallet service over HTTP at 100 requests/s (open loop)" in done.stdout
+    for operation in ("list", "show"):
+        assert f"| sqlite | 1 | {operation} | 1 x 200 |" in done.stdout
+    # Every credential listed was judged by the status lists the service synced.
+    assert "the credentials' states in a list: valid" in done.stdout
+    assert "| sqlite | dpop_guard.check_proof" in done.stdout
