@@ -13,10 +13,10 @@ a new phone (its copies are bound to the old phone's keys); unknown while no lis
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
@@ -54,6 +54,24 @@ class CredentialState(StrEnum):
     UNKNOWN = "unknown"  # no status list held for it yet
 
 
+class _CopyState(Protocol):
+    """What judging a copy reads: a ``CredentialCopy`` row, or just these columns of it."""
+
+    @property
+    def status_uri(self) -> str | None: ...
+    @property
+    def status_index(self) -> int | None: ...
+    @property
+    def used_at(self) -> int | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _ListedCopy:
+    status_uri: str | None
+    status_index: int | None
+    used_at: int | None
+
+
 @dataclass(frozen=True, slots=True)
 class _Judged:
     state: CredentialState
@@ -61,7 +79,7 @@ class _Judged:
 
 
 def _judge(
-    credential: Credential, copies: list[CredentialCopy], store: TrustStore | None, now: int
+    credential: Credential, copies: Sequence[_CopyState], store: TrustStore | None, now: int
 ) -> _Judged:
     values = [
         copy_status(store, credential.issuer_id, c.status_uri, c.status_index)
@@ -106,7 +124,7 @@ def _summary(
     deployment: WalletDeployment,
     store: TrustStore | None,
     credential: Credential,
-    copies: list[CredentialCopy],
+    copies: Sequence[_CopyState],
 ) -> dict[str, Any]:
     judged = _judge(credential, copies, store, deployment.now())
     credential_type = deployment.registry.by_vct(credential.vct)
@@ -136,11 +154,18 @@ def list_credentials(deployment: WalletDeployment, account_id: str) -> list[dict
             .where(Credential.account_id == account_id)
             .order_by(col(Credential.received_at), col(Credential.id))
         ).all()
-        copies: dict[str, list[CredentialCopy]] = defaultdict(list)
-        for copy in session.exec(
-            select(CredentialCopy).where(CredentialCopy.account_id == account_id)
+        # The columns a list reads, not the rows: no sealed copy is loaded to be left unopened.
+        copies: dict[str, list[_CopyState]] = defaultdict(list)
+        for row in session.exec(
+            select(
+                CredentialCopy.credential_id,
+                CredentialCopy.status_uri,
+                CredentialCopy.status_index,
+                CredentialCopy.used_at,
+            ).where(CredentialCopy.account_id == account_id)
         ).all():
-            copies[copy.credential_id].append(copy)
+            credential_id, uri, index, used_at = row
+            copies[credential_id].append(_ListedCopy(uri, index, used_at))
     store = _store(deployment)
     return [_summary(deployment, store, c, copies[c.id]) for c in credentials]
 
