@@ -60,6 +60,7 @@ CONFIGURATION_ID = RESIDENT  # the agency names each configuration after its typ
 OTHER_TYPE = next(t.id for t in REGISTRY.types if t.id != RESIDENT)
 BATCH_SIZE = 10
 HANG_SECONDS = 30.0  # a silent step's bound; the wallet gives up long before
+TRICKLE_BYTES, TRICKLE_SECONDS = 300, 0.1  # 30 s of a body, a byte every 0.1 s
 
 TOKEN_PATH, NONCE_PATH = "/token", "/nonce"
 CREDENTIAL_PATH, NOTIFICATION_PATH = "/credential", "/notification"
@@ -74,6 +75,8 @@ class Defect(StrEnum):
     OVERSIZED = "oversized"  # 200 with a JSON body over the wallet's MAX_RESPONSE_BYTES
     SILENT = "silent"  # the request is read, and no answer ever comes
     SERVER_ERROR = "server_error"  # 500
+    # The answer's body arrives a byte at a time, each well within the timeout of one read.
+    TRICKLE = "trickle"
     # Credential answers (the step is the credential endpoint):
     FOREIGN_KEY = "foreign_key"  # signed by a key the trust list does not hold
     OTHER_CNF = "other_cnf"  # bound to a key the phone never made
@@ -175,6 +178,18 @@ def _handler(agency: Agency) -> type[BaseHTTPRequestHandler]:
             with contextlib.suppress(OSError):  # the wallet may hang up on an oversized one
                 self.wfile.write(body)
 
+        def _trickle(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(TRICKLE_BYTES))
+            self.end_headers()
+            with contextlib.suppress(OSError):  # until the wallet hangs up
+                for _ in range(TRICKLE_BYTES):
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                    if agency.released.wait(TRICKLE_SECONDS):
+                        return
+
         def _answer(self, honest: Callable[[], Any]) -> None:
             defect = agency.defects.get(self.path, Defect.NONE)
             if defect is Defect.SILENT:
@@ -184,6 +199,8 @@ def _handler(agency: Agency) -> type[BaseHTTPRequestHandler]:
             elif defect is Defect.OVERSIZED:
                 padding = b" " * (MAX_RESPONSE_BYTES + 1)
                 self._send(200, b'{"pad": "' + padding + b'"}')
+            elif defect is Defect.TRICKLE:
+                self._trickle()
             elif defect is Defect.SERVER_ERROR:
                 self._send(500, b'{"error": "server_error"}')
             else:

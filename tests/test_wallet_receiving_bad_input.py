@@ -507,7 +507,7 @@ def test_a_trusted_issuer_that_never_answers_costs_the_timeout(bench: Receiving)
 
 @pytest.mark.parametrize(
     "defect",
-    [Defect.MALFORMED_JSON, Defect.OVERSIZED, Defect.SILENT, Defect.SERVER_ERROR],
+    [Defect.MALFORMED_JSON, Defect.OVERSIZED, Defect.SILENT, Defect.TRICKLE, Defect.SERVER_ERROR],
 )
 def test_an_agency_whose_metadata_is_broken_is_issuer_unavailable(
     bench: Receiving, defect: Defect
@@ -581,7 +581,13 @@ def test_an_honest_answer_from_the_loopback_agency_is_stored(bench: Receiving) -
     assert bench.agency.notifications == ["credential_accepted"]
 
 
-_UNAVAILABLE = [Defect.MALFORMED_JSON, Defect.OVERSIZED, Defect.SILENT, Defect.SERVER_ERROR]
+_UNAVAILABLE = [
+    Defect.MALFORMED_JSON,
+    Defect.OVERSIZED,
+    Defect.SILENT,
+    Defect.TRICKLE,
+    Defect.SERVER_ERROR,
+]
 
 
 @pytest.mark.parametrize("defect", _UNAVAILABLE)

@@ -8,6 +8,7 @@ protocol: this code asks them to sign, never sees a private key.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -93,8 +94,11 @@ class IssuanceClient:
         """Send a request; its status and JSON object body, read within a bound.
 
         What an issuer answers is outside data: read as strict I-JSON, at most
-        ``MAX_RESPONSE_BYTES``, and an error body becomes an ``IssuanceError``.
+        ``MAX_RESPONSE_BYTES``, and an error body becomes an ``IssuanceError``. httpx's timeout
+        bounds each read, not the answer: a body sent a byte at a time would hold the phone's
+        request for as long as the issuer likes, so the body must be whole by the deadline.
         """
+        deadline = time.monotonic() + self._timeout
         try:
             with self._http.stream(method, url, timeout=self._timeout, **options) as response:
                 data = bytearray()
@@ -102,6 +106,8 @@ class IssuanceClient:
                     data += chunk
                     if len(data) > MAX_RESPONSE_BYTES:
                         raise IssuanceError("invalid_response", f"{url}: an answer too large")
+                    if time.monotonic() > deadline:
+                        raise IssuanceError("http_error", f"{url}: no whole answer in time")
         except httpx.HTTPError as exc:
             raise IssuanceError("http_error", f"{url}: {exc}") from exc
         try:
