@@ -44,6 +44,13 @@ from wallet_api.issuance_client import MAX_RESPONSE_BYTES
 
 __all__ = [
     "CONFIGURATION_ID",
+    "CREDENTIAL_PATH",
+    "DEFERRED_PATH",
+    "NONCE_PATH",
+    "NOTIFICATION_PATH",
+    "OFFER_PATH",
+    "TOKEN_PATH",
+    "WELL_KNOWN_CREDENTIAL_ISSUER",
     "Agency",
     "Defect",
     "closed_port_url",
@@ -65,6 +72,7 @@ TRICKLE_BYTES, TRICKLE_SECONDS = 300, 0.1  # 30 s of a body, a byte every 0.1 s
 TOKEN_PATH, NONCE_PATH = "/token", "/nonce"
 CREDENTIAL_PATH, NOTIFICATION_PATH = "/credential", "/notification"
 OFFER_PATH, STATUS_PATH = "/offers/1", "/status/1"
+DEFERRED_PATH = "/deferred"
 
 
 class Defect(StrEnum):
@@ -85,6 +93,12 @@ class Defect(StrEnum):
     NOT_SD_JWT = "not_sd_jwt"  # a string that is no credential at all
     MORE_THAN_KEYS = "more_than_keys"  # one credential more than proofs sent
     EXPIRED = "expired"  # issued and expired a year ago
+    SIBLING = "sibling"  # issued and signed by another issuer on the trust list
+    DEFERRED = "deferred"  # 202: issued later, at the deferred endpoint
+    # Metadata and redirects that would send the wallet to ``Agency.elsewhere``:
+    REDIRECT = "redirect"  # 302 there
+    FOREIGN_ENDPOINT = "foreign_endpoint"  # metadata naming its credential endpoint there
+    FOREIGN_METADATA = "foreign_metadata"  # metadata of the issuer there (§12.2.2)
 
 
 @dataclass
@@ -95,23 +109,24 @@ class Agency:
     defects: dict[str, Defect] = field(default_factory=dict)  # path -> what it answers
     requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path) received
     notifications: list[str] = field(default_factory=list)  # events the wallet sent
-    status_list: StatusList = field(default_factory=lambda: StatusList(1024))
     released: threading.Event = field(default_factory=threading.Event)
     offer_issuer: str | None = None  # whom the offer by reference names (default: itself)
+    elsewhere: str = "http://127.0.0.1:9"  # where the defects that point away point
+    sibling: tuple[str, SigningKey] | None = None  # another trusted issuer's id and key
+    _proofs: list[str] = field(default_factory=list)  # of a deferred issuance
     _next_index: int = 0
-
-    @property
-    def status_uri(self) -> str:
-        return self.url + STATUS_PATH
 
     def defect(self, path: str, defect: Defect) -> None:
         self.defects = {path: defect}
 
     def metadata(self) -> dict[str, Any]:
+        defect = self.defects.get(WELL_KNOWN_CREDENTIAL_ISSUER)
+        foreign = defect is Defect.FOREIGN_ENDPOINT
         return {
-            "credential_issuer": self.url,
-            "credential_endpoint": self.url + CREDENTIAL_PATH,
+            "credential_issuer": self.elsewhere if defect is Defect.FOREIGN_METADATA else self.url,
+            "credential_endpoint": (self.elsewhere if foreign else self.url) + CREDENTIAL_PATH,
             "nonce_endpoint": self.url + NONCE_PATH,
+            "deferred_credential_endpoint": self.url + DEFERRED_PATH,
             "notification_endpoint": self.url + NOTIFICATION_PATH,
             "batch_credential_issuance": {"batch_size": BATCH_SIZE},
             "credential_configurations_supported": {
@@ -130,6 +145,10 @@ class Agency:
             holders = [*holders, SigningKey.generate().public_key]
         type_id = OTHER_TYPE if defect is Defect.OTHER_TYPE else RESIDENT
         signer = SigningKey.generate() if defect is Defect.FOREIGN_KEY else self.key
+        issuer_id = self.url
+        if defect is Defect.SIBLING:
+            assert self.sibling is not None
+            issuer_id, signer = self.sibling
         now = int(self.clock())
         issued_at = now - 400 * 86400 if defect is Defect.EXPIRED else now
         made = []
@@ -140,20 +159,25 @@ class Agency:
                 issue_sd_jwt_vc(
                     credential_type,
                     credential_type.examples[0],
-                    issuer_id=self.url,
+                    issuer_id=issuer_id,
                     signing_key=signer,
                     holder_key=holder,
-                    status=StatusReference(self.status_uri, self._next_index),
+                    status=StatusReference(issuer_id + STATUS_PATH, self._next_index),
                     now=issued_at,
                     expires_at=issued_at + 30 * 86400 if defect is Defect.EXPIRED else None,
                 ).compact
             )
         return made
 
-    def status_token(self) -> str:
-        return build_status_list_token(
-            self.status_list, self.status_uri, self.key, now=int(self.clock()), ttl=3600
-        )
+    def credential_answer(self, defect: Defect) -> dict[str, Any]:
+        """The body of a credential (§8.3) or deferred credential (§9.2) answer."""
+        if defect is Defect.DEFERRED:
+            return {"transaction_id": "tx-1", "interval": 5}
+        if defect is Defect.NOT_SD_JWT:
+            credentials = ["not~an~sd-jwt~"]
+        else:
+            credentials = self.credentials(self._proofs, defect)
+        return {"credentials": [{"credential": c} for c in credentials], "notification_id": "n-1"}
 
 
 def _proof_key(proof: str) -> PublicKey:
@@ -203,8 +227,13 @@ def _handler(agency: Agency) -> type[BaseHTTPRequestHandler]:
                 self._trickle()
             elif defect is Defect.SERVER_ERROR:
                 self._send(500, b'{"error": "server_error"}')
+            elif defect is Defect.REDIRECT:
+                self.send_response(302)
+                self.send_header("Location", agency.elsewhere + self.path)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
             else:
-                self._send(200, json_dumps(honest()))
+                self._send(202 if defect is Defect.DEFERRED else 200, json_dumps(honest()))
 
         def do_GET(self) -> None:
             agency.requests.append(("GET", self.path))
@@ -226,28 +255,18 @@ def _handler(agency: Agency) -> type[BaseHTTPRequestHandler]:
                 self._answer(lambda: {"access_token": "an-access-token", "token_type": "Bearer"})
             elif self.path == NONCE_PATH:
                 self._answer(lambda: {"c_nonce": "a-nonce"})
-            elif self.path == CREDENTIAL_PATH:
+            elif self.path in (CREDENTIAL_PATH, DEFERRED_PATH):
+                if self.path == CREDENTIAL_PATH:
+                    agency._proofs = json.loads(body)["proofs"]["jwt"]
                 defect = agency.defects.get(self.path, Defect.NONE)
-                proofs = json.loads(body)["proofs"]["jwt"] if body else []
-                if defect is Defect.NOT_SD_JWT:
-                    answer = {
-                        "credentials": [{"credential": "not~an~sd-jwt~"}],
-                        "notification_id": "n-1",
-                    }
-                    self._answer(lambda: answer)
-                    return
-                self._answer(
-                    lambda: {
-                        "credentials": [
-                            {"credential": c} for c in agency.credentials(proofs, defect)
-                        ],
-                        "notification_id": "n-1",
-                    }
-                )
+                self._answer(lambda: agency.credential_answer(defect))
             elif self.path == NOTIFICATION_PATH:
                 agency.notifications.append(str(json.loads(body).get("event")))
-                self.send_response(204)
-                self.end_headers()
+                if self.path in agency.defects:
+                    self._answer(dict)
+                else:
+                    self.send_response(204)
+                    self.end_headers()
             else:
                 self._send(404, b'{"error": "not_found"}')
 
@@ -307,11 +326,9 @@ def offer_by_reference(url: str) -> str:
     return "openid-credential-offer://?credential_offer_uri=" + quote(url, safe="")
 
 
-def hold_trust(
-    trust_dir: Path, now: int, issuers: Mapping[str, SigningKey], agency: Agency
-) -> None:
+def hold_trust(trust_dir: Path, now: int, issuers: Mapping[str, SigningKey]) -> None:
     """The trust store a sync would have left: ``issuers`` (id -> key) on a signed list for
-    every registry type, the anchor pinned, and ``agency``'s status list held."""
+    every registry type, the anchor pinned, and each one's status list (all valid) held."""
     anchor = SigningKey.generate()
     types = frozenset(t.vct for t in REGISTRY.types)
     entries = {
@@ -329,5 +346,13 @@ def hold_trust(
     trust_dir.mkdir(parents=True, exist_ok=True)
     (trust_dir / TRUST_LIST_FILE).write_text(sign_trust_list(trust_list, anchor))
     (trust_dir / ANCHOR_FILE).write_bytes(json_dumps(anchor.public_key.to_jwk()))
-    held = {agency.status_uri: {"token": agency.status_token(), "fetched_at": now}}
+    held = {
+        issuer_id + STATUS_PATH: {
+            "token": build_status_list_token(
+                StatusList(1024), issuer_id + STATUS_PATH, key, now=now, ttl=3600
+            ),
+            "fetched_at": now,
+        }
+        for issuer_id, key in issuers.items()
+    }
     (trust_dir / STATUS_LISTS_FILE).write_text(json.dumps(held))

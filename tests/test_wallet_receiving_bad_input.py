@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -31,9 +32,12 @@ from protocols.dpop import make_dpop_proof
 from tests._agency import (
     CONFIGURATION_ID,
     CREDENTIAL_PATH,
+    DEFERRED_PATH,
     NONCE_PATH,
+    NOTIFICATION_PATH,
     OFFER_PATH,
     TOKEN_PATH,
+    WELL_KNOWN_CREDENTIAL_ISSUER,
     Agency,
     Defect,
     closed_port_url,
@@ -52,7 +56,6 @@ from wallet_api.holder.client import WalletApiError, WalletClient
 
 TIMEOUT = 0.5  # issuer_timeout_seconds: small, so that a silent issuer costs little
 SLACK = 1.5  # a loaded 2-core machine's scheduling, on top of the timeout
-WELL_KNOWN_ISSUER = "/.well-known/openid-credential-issuer"
 
 
 @dataclass
@@ -95,8 +98,10 @@ def bench(database_url: str, tmp_path: Path) -> Iterator[Receiving]:
         )
         SealingKeyStore(settings.sealing_dir, PASSPHRASE, scrypt_n=MIN_SCRYPT_N).generate()
         trusted = {agency.url: agency.key, silent: SigningKey.generate()}
+        agency.sibling = (silent, trusted[silent])  # another issuer the list trusts
+        agency.elsewhere = stranger.url
         trusted[closed] = SigningKey.generate()
-        hold_trust(settings.trust_dir, int(START), trusted, agency)
+        hold_trust(settings.trust_dir, int(START), trusted)
         deployment = make_deployment(settings, clock=clock)  # real sockets to the issuers
         try:
             with TestClient(create_app(deployment=deployment)) as http:
@@ -513,7 +518,7 @@ def test_an_agency_whose_metadata_is_broken_is_issuer_unavailable(
     bench: Receiving, defect: Defect
 ) -> None:
     phone = bench.phone()
-    bench.agency.defect(WELL_KNOWN_ISSUER, defect)
+    bench.agency.defect(WELL_KNOWN_CREDENTIAL_ISSUER, defect)
     started = time.monotonic()
     status = _refused(lambda: phone.hand_over(offer_by_value(bench.agency.url)))
     assert status == (502, "issuer_unavailable")
@@ -618,6 +623,7 @@ def test_a_credential_answer_that_is_not_one_leaves_the_intake_signing(
         (Defect.NOT_SD_JWT, "malformed"),
         (Defect.MORE_THAN_KEYS, "malformed"),
         (Defect.EXPIRED, "expired"),
+        (Defect.SIBLING, "issuer_not_authorised"),
     ],
 )
 def test_a_credential_our_verifier_refuses_is_not_stored(
@@ -669,3 +675,135 @@ def test_only_the_photo_path_takes_a_body_with_nul_bytes(bench: Receiving) -> No
     )
     assert _error(response) == (400, "invalid_request")
     assert response.json()["error_description"] == "a NUL character in the request body"
+
+
+@pytest.mark.parametrize(
+    ("defect", "status"),
+    [
+        (Defect.REDIRECT, (502, "issuer_unavailable")),
+        (Defect.FOREIGN_ENDPOINT, (403, "untrusted_issuer")),
+        (Defect.FOREIGN_METADATA, (502, "issuer_unavailable")),
+    ],
+)
+def test_metadata_that_points_elsewhere_sends_the_wallet_nowhere(
+    bench: Receiving, defect: Defect, status: tuple[int, str]
+) -> None:
+    """A trusted agency cannot make the wallet call a server the trust list does not name:
+    no redirect is followed, no endpoint off the agency's origin is used."""
+    phone = bench.phone()
+    bench.agency.defect(WELL_KNOWN_CREDENTIAL_ISSUER, defect)
+    assert _refused(lambda: phone.hand_over(offer_by_value(bench.agency.url))) == status
+    assert bench.stranger.requests == []
+    assert bench.intakes() == 0
+
+
+def test_a_redirect_from_the_credential_endpoint_is_not_followed(bench: Receiving) -> None:
+    phone = bench.phone()
+    intake = bench.intake(phone)
+    bench.agency.defect(CREDENTIAL_PATH, Defect.REDIRECT)
+    assert _refused(lambda: phone.accept(intake, copies=1)) == (502, "issuer_unavailable")
+    assert bench.stranger.requests == []
+    assert phone.intake(intake)["state"] == "signing"
+    assert bench.stored() == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("defect", "status"),
+    [
+        (Defect.FOREIGN_KEY, (502, "credential_refused")),
+        (Defect.OTHER_CNF, (502, "credential_refused")),
+        (Defect.MALFORMED_JSON, (502, "issuer_unavailable")),
+        (Defect.OVERSIZED, (502, "issuer_unavailable")),
+        (Defect.SILENT, (502, "issuer_unavailable")),
+    ],
+)
+def test_a_deferred_credential_is_checked_as_one_sent_at_once(
+    bench: Receiving, defect: Defect, status: tuple[int, str]
+) -> None:
+    phone = bench.phone()
+    intake = bench.intake(phone)
+    bench.agency.defects = {CREDENTIAL_PATH: Defect.DEFERRED, DEFERRED_PATH: defect}
+    deferred = phone.accept(intake, copies=2)
+    assert (deferred["state"], deferred["retry_after"]) == ("deferred", 5)
+    assert _refused(lambda: phone.poll(intake)) == status
+    assert bench.stored() == (0, 0)
+    refused = status[1] == "credential_refused"
+    assert phone.intake(intake)["state"] == ("failed" if refused else "deferred")
+    if not refused:  # the agency recovers: the next poll receives
+        bench.agency.defects = {}
+        assert phone.poll(intake)["state"] == "done"
+        assert bench.stored() == (1, 2)
+
+
+def test_a_notification_endpoint_that_never_answers_delays_the_phone_by_the_timeout_only(
+    bench: Receiving,
+) -> None:
+    """The notification is best effort: the credentials are stored first."""
+    phone = bench.phone()
+    intake = bench.intake(phone)
+    bench.agency.defect(NOTIFICATION_PATH, Defect.SILENT)
+    started = time.monotonic()
+    assert phone.accept(intake, copies=2)["state"] == "done"
+    assert time.monotonic() - started < TIMEOUT + SLACK
+    assert bench.stored() == (1, 2)
+
+
+@pytest.mark.parametrize(
+    "offer",
+    [
+        "https://agency.example/offer",
+        "openid-credential-offer://",
+        "openid-credential-offer://?credential_offer=%7B",
+        "openid-credential-offer://?credential_offer=%5B%5D",
+        "openid-credential-offer://?credential_offer_uri=file%3A%2F%2F%2Fetc%2Fpasswd",
+        "openid-credential-offer://?credential_offer_uri=ftp%3A%2F%2F127.0.0.1%2Fo",
+        "openid-credential-offer://?credential_offer=%7B%7D&credential_offer_uri=x",
+        "openid-credential-offer://?credential_offer=%ZZ",
+        "openid-credential-offer://?credential_offer=%FF",
+    ],
+    ids=[
+        "not an offer URI",
+        "no parameter",
+        "truncated JSON",
+        "an array",
+        "a file reference",
+        "an ftp reference",
+        "both parameters",
+        "bad percent-encoding",
+        "not UTF-8",
+    ],
+)
+def test_an_offer_uri_that_is_no_offer_is_invalid_offer(bench: Receiving, offer: str) -> None:
+    phone = bench.phone()
+    assert _refused(lambda: phone.hand_over(offer)) == (400, "invalid_offer")
+    assert bench.agency.requests == [] and bench.stranger.requests == []
+    assert bench.intakes() == 0
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["no grant", "an empty code", "a code that is a number", "no types", "types not strings"],
+)
+def test_an_offer_missing_what_the_wallet_needs_is_invalid_offer(
+    bench: Receiving, change: str
+) -> None:
+    phone = bench.phone()
+    grant = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
+    offer: dict[str, Any] = {
+        "credential_issuer": bench.agency.url,
+        "credential_configuration_ids": [CONFIGURATION_ID],
+        "grants": {grant: {"pre-authorized_code": "a-code"}},
+    }
+    if change == "no grant":
+        offer["grants"] = {}
+    elif change == "an empty code":
+        offer["grants"][grant]["pre-authorized_code"] = ""
+    elif change == "a code that is a number":
+        offer["grants"][grant]["pre-authorized_code"] = 7
+    elif change == "no types":
+        offer["credential_configuration_ids"] = []
+    else:
+        offer["credential_configuration_ids"] = [7]
+    uri = "openid-credential-offer://?credential_offer=" + quote(json.dumps(offer), safe="")
+    assert _refused(lambda: phone.hand_over(uri)) == (400, "invalid_offer")
+    assert bench.intakes() == 0
