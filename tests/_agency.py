@@ -67,6 +67,7 @@ CONFIGURATION_ID = RESIDENT  # the agency names each configuration after its typ
 OTHER_TYPE = next(t.id for t in REGISTRY.types if t.id != RESIDENT)
 BATCH_SIZE = 10
 HANG_SECONDS = 30.0  # a silent step's bound; the wallet gives up long before
+HUGE_LENGTH = 100_000
 TRICKLE_BYTES, TRICKLE_SECONDS = 300, 0.1  # 30 s of a body, a byte every 0.1 s
 
 TOKEN_PATH, NONCE_PATH = "/token", "/nonce"
@@ -95,6 +96,9 @@ class Defect(StrEnum):
     EXPIRED = "expired"  # issued and expired a year ago
     SIBLING = "sibling"  # issued and signed by another issuer on the trust list
     DEFERRED = "deferred"  # 202: issued later, at the deferred endpoint
+    # A token, nonce or transaction id of 100,000 characters: what the wallet would keep,
+    # and sign over once per copy.
+    HUGE_VALUE = "huge_value"
     # Metadata and redirects that would send the wallet to ``Agency.elsewhere``:
     REDIRECT = "redirect"  # 302 there
     FOREIGN_ENDPOINT = "foreign_endpoint"  # metadata naming its credential endpoint there
@@ -173,6 +177,8 @@ class Agency:
         """The body of a credential (§8.3) or deferred credential (§9.2) answer."""
         if defect is Defect.DEFERRED:
             return {"transaction_id": "tx-1", "interval": 5}
+        if defect is Defect.HUGE_VALUE:  # deferred, under a huge transaction id
+            return {"transaction_id": "x" * HUGE_LENGTH, "interval": 5}
         if defect is Defect.NOT_SD_JWT:
             credentials = ["not~an~sd-jwt~"]
         else:
@@ -227,6 +233,8 @@ def _handler(agency: Agency) -> type[BaseHTTPRequestHandler]:
                 self._trickle()
             elif defect is Defect.SERVER_ERROR:
                 self._send(500, b'{"error": "server_error"}')
+            elif defect is Defect.HUGE_VALUE and self.path == CREDENTIAL_PATH:
+                self._send(202, json_dumps(honest()))
             elif defect is Defect.REDIRECT:
                 self.send_response(302)
                 self.send_header("Location", agency.elsewhere + self.path)
@@ -251,10 +259,11 @@ def _handler(agency: Agency) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             agency.requests.append(("POST", self.path))
             body = self._body()
+            huge = "x" * HUGE_LENGTH if agency.defects.get(self.path) is Defect.HUGE_VALUE else ""
             if self.path == TOKEN_PATH:
-                self._answer(lambda: {"access_token": "an-access-token", "token_type": "Bearer"})
+                self._answer(lambda: {"access_token": huge or "a-token", "token_type": "Bearer"})
             elif self.path == NONCE_PATH:
-                self._answer(lambda: {"c_nonce": "a-nonce"})
+                self._answer(lambda: {"c_nonce": huge or "a-nonce"})
             elif self.path in (CREDENTIAL_PATH, DEFERRED_PATH):
                 if self.path == CREDENTIAL_PATH:
                     agency._proofs = json.loads(body)["proofs"]["jwt"]

@@ -652,6 +652,8 @@ def test_a_credential_our_verifier_refuses_is_not_stored(
         (NONCE_PATH, Defect.MALFORMED_JSON, "redeemed"),
         (NONCE_PATH, Defect.OVERSIZED, "redeemed"),
         (NONCE_PATH, Defect.SILENT, "redeemed"),
+        (TOKEN_PATH, Defect.HUGE_VALUE, "offered"),
+        (NONCE_PATH, Defect.HUGE_VALUE, "redeemed"),
     ],
 )
 def test_a_broken_token_or_nonce_answer_leaves_the_intake_where_it_was(
@@ -664,6 +666,14 @@ def test_a_broken_token_or_nonce_answer_leaves_the_intake_where_it_was(
     assert phone.intake(intake)["state"] == state
     assert ("POST", CREDENTIAL_PATH) not in bench.agency.requests
     assert bench.stored() == (0, 0)
+
+
+def test_a_huge_transaction_id_is_not_kept(bench: Receiving) -> None:
+    phone = bench.phone()
+    intake = bench.intake(phone)
+    bench.agency.defect(CREDENTIAL_PATH, Defect.HUGE_VALUE)
+    assert _refused(lambda: phone.accept(intake, copies=1)) == (502, "issuer_unavailable")
+    assert phone.intake(intake)["state"] == "signing"
 
 
 def test_only_the_photo_path_takes_a_body_with_nul_bytes(bench: Receiving) -> None:
