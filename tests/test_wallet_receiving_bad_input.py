@@ -529,16 +529,38 @@ def test_an_agency_whose_metadata_is_broken_is_issuer_unavailable(
 # -- photos -----------------------------------------------------------------------------------
 
 
-def _png_without_qr() -> bytes:
+def _blank_png(width: int = 200, height: int = 200) -> bytes:
     from PIL import Image
 
     out = io.BytesIO()
-    Image.new("L", (200, 200), 255).save(out, format="PNG")
+    Image.new("1", (width, height), 1).save(out, format="PNG")
+    return out.getvalue()
+
+
+def _two_codes(text: str) -> bytes:
+    from PIL import Image
+
+    from verifier.qr_image import render_png
+
+    code = Image.open(io.BytesIO(render_png(text)))
+    both = Image.new("L", (code.width * 2, code.height), 255)
+    both.paste(code, (0, 0))
+    both.paste(code, (code.width, 0))
+    out = io.BytesIO()
+    both.save(out, format="PNG")
     return out.getvalue()
 
 
 @pytest.mark.parametrize(
-    "case", ["not an image", "a PNG with no QR code", "a QR code of no offer", "a truncated PNG"]
+    "case",
+    [
+        "not an image",
+        "a PNG with no QR code",
+        "a QR code of no offer",
+        "a truncated PNG",
+        "two QR codes",
+        "a decompression bomb",
+    ],
 )
 def test_a_photo_without_an_offer_is_invalid_offer(bench: Receiving, case: str) -> None:
     pytest.importorskip("zxingcpp")
@@ -547,10 +569,14 @@ def test_a_photo_without_an_offer_is_invalid_offer(bench: Receiving, case: str) 
     phone = bench.phone()
     image = {
         "not an image": b"this is not an image" * 5000,  # over the JSON limit, under the photo's
-        "a PNG with no QR code": _png_without_qr(),
+        "a PNG with no QR code": _blank_png(),
         "a QR code of no offer": render_png("https://example.com/not-an-offer"),
         "a truncated PNG": render_png(offer_by_value(bench.agency.url))[:300],
+        "two QR codes": _two_codes(offer_by_value(bench.agency.url)),
+        # 100 megapixels in a small file: refused from its header, before any pixel is decoded
+        "a decompression bomb": _blank_png(10_000, 10_000),
     }[case]
+    assert len(image) <= MAX_PHOTO_BYTES
     assert _refused(lambda: phone.hand_over_photo(image)) == (400, "invalid_offer")
     assert bench.agency.requests == []
     assert bench.intakes() == 0
@@ -563,15 +589,33 @@ def test_an_empty_photo_is_invalid_request(bench: Receiving) -> None:
 
 def test_a_photo_of_an_untrusted_offer_calls_no_one(bench: Receiving) -> None:
     pytest.importorskip("zxingcpp")
+    from PIL import Image
+
     from verifier.qr_image import render_png
 
     phone = bench.phone()
     photo = render_png(offer_by_value(bench.stranger.url))
     assert _refused(lambda: phone.hand_over_photo(photo)) == (403, "untrusted_issuer")
     assert bench.stranger.requests == []
-    # And the same photo of the trusted agency's offer is read.
+    # And the same photo of the trusted agency's offer is read, as a PNG or a JPEG.
     shown = phone.hand_over_photo(render_png(offer_by_value(bench.agency.url)))
     assert shown["issuer"]["id"] == bench.agency.url
+    jpeg = io.BytesIO()
+    Image.open(io.BytesIO(render_png(offer_by_value(bench.agency.url)))).convert("L").save(
+        jpeg, format="JPEG", quality=90
+    )
+    assert phone.hand_over_photo(jpeg.getvalue(), "image/jpeg")["state"] == "offered"
+
+
+def test_offers_under_way_are_bounded_per_account(bench: Receiving) -> None:
+    phone = bench.phone()
+    limit = bench.world.deployment.settings.max_open_intakes
+    for _ in range(limit):
+        bench.intake(phone)
+    assert _refused(lambda: bench.intake(phone)) == (409, "too_many_offers")
+    assert bench.intakes() == limit
+    other = bench.phone()  # another account's offers are its own
+    assert bench.intake(other)
 
 
 # -- a hostile or broken trusted agency: nothing stored -------------------------------------
