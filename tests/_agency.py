@@ -21,6 +21,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,9 +29,10 @@ from typing import Any
 from urllib.parse import quote
 
 from credential_schemas import Registry
-from issuer.credential import StatusReference, issue_sd_jwt_vc
+from issuer.credential import KOREA, StatusReference, issue_sd_jwt_vc
 from keys.encoding import b64url_decode, json_dumps, json_loads_object
 from keys.jwk import Jwks, PublicKey, SigningKey, public_key_from_jwk
+from keys.jws import KID, TYP, sign_compact
 from keys.trust_list import TrustedIssuer, TrustList, sign_trust_list
 from protocols.oid4vci import (
     PRE_AUTHORIZED_CODE_GRANT,
@@ -38,6 +40,8 @@ from protocols.oid4vci import (
     WELL_KNOWN_CREDENTIAL_ISSUER,
     WELL_KNOWN_OAUTH_AS,
 )
+from verifier import sd_jwt_vc as vc
+from verifier.sd_jwt import SD_ALG_KEY, SD_DIGESTS_KEY, SHA_256, SdJwt, encode_disclosure
 from verifier.status_list import StatusList, build_status_list_token
 from verifier.trust_store import ANCHOR_FILE, STATUS_LISTS_FILE, TRUST_LIST_FILE
 from wallet_api.issuance_client import MAX_RESPONSE_BYTES
@@ -49,6 +53,7 @@ __all__ = [
     "NONCE_PATH",
     "NOTIFICATION_PATH",
     "OFFER_PATH",
+    "SECRET_CLAIM",
     "TOKEN_PATH",
     "WELL_KNOWN_CREDENTIAL_ISSUER",
     "Agency",
@@ -66,6 +71,7 @@ RESIDENT = "resident_register_extract"
 CONFIGURATION_ID = RESIDENT  # the agency names each configuration after its type
 OTHER_TYPE = next(t.id for t in REGISTRY.types if t.id != RESIDENT)
 BATCH_SIZE = 10
+SECRET_CLAIM = "claim-value-never-logged"
 HANG_SECONDS = 30.0  # a silent step's bound; the wallet gives up long before
 HUGE_LENGTH = 100_000
 TRICKLE_BYTES, TRICKLE_SECONDS = 300, 0.1  # 30 s of a body, a byte every 0.1 s
@@ -95,6 +101,9 @@ class Defect(StrEnum):
     MORE_THAN_KEYS = "more_than_keys"  # one credential more than proofs sent
     EXPIRED = "expired"  # issued and expired a year ago
     SIBLING = "sibling"  # issued and signed by another issuer on the trust list
+    # Made here as ``issue_sd_jwt_vc`` makes them, but without its check of the claims:
+    HAND_MADE = "hand_made"  # the example claims (the control: stored)
+    SCHEMA_INVALID = "schema_invalid"  # `sex` is SECRET_CLAIM, which the type's schema refuses
     DEFERRED = "deferred"  # 202: issued later, at the deferred endpoint
     # A token, nonce or transaction id of 100,000 characters: what the wallet would keep,
     # and sign over once per copy.
@@ -159,6 +168,13 @@ class Agency:
         for holder in holders:
             self._next_index += 1
             credential_type = REGISTRY.get(type_id)
+            if defect in (Defect.HAND_MADE, Defect.SCHEMA_INVALID):
+                claims = dict(credential_type.examples[0])
+                if defect is Defect.SCHEMA_INVALID:
+                    claims["sex"] = SECRET_CLAIM
+                status = StatusReference(issuer_id + STATUS_PATH, self._next_index)
+                made.append(_hand_made(issuer_id, signer, holder, claims, status, now))
+                continue
             made.append(
                 issue_sd_jwt_vc(
                     credential_type,
@@ -184,6 +200,38 @@ class Agency:
         else:
             credentials = self.credentials(self._proofs, defect)
         return {"credentials": [{"credential": c} for c in credentials], "notification_id": "n-1"}
+
+
+def _hand_made(
+    issuer_id: str,
+    key: SigningKey,
+    holder: PublicKey,
+    claims: dict[str, Any],
+    status: StatusReference,
+    now: int,
+) -> str:
+    """An SD-JWT VC laid out as ``issue_sd_jwt_vc`` lays it out, of claims it never checked."""
+    credential_type = REGISTRY.get(RESIDENT)
+    today = datetime.fromtimestamp(now, KOREA).date()
+    claims = {**claims, **credential_type.derive(claims, today)}
+    payload: dict[str, Any] = {
+        vc.ISS: issuer_id,
+        vc.IAT: now,
+        vc.EXP: now + 30 * 86400,
+        vc.VCT: credential_type.vct,
+    }
+    disclosures = []
+    for name, value in claims.items():
+        if name in credential_type.selectively_disclosable:
+            disclosures.append(encode_disclosure(name, value))
+        else:
+            payload[name] = value
+    payload[SD_DIGESTS_KEY] = [d.digest for d in disclosures]
+    payload[SD_ALG_KEY] = SHA_256
+    payload[vc.CNF] = {vc.JWK: holder.to_thumbprint_jwk()}
+    payload[vc.STATUS] = status.to_claim()
+    jwt = sign_compact(payload, key, {TYP: vc.CREDENTIAL_TYP, KID: key.kid})
+    return SdJwt(jwt, tuple(d.encoded for d in disclosures), None).serialize()
 
 
 def _proof_key(proof: str) -> PublicKey:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from tests._agency import (
     NONCE_PATH,
     NOTIFICATION_PATH,
     OFFER_PATH,
+    SECRET_CLAIM,
     TOKEN_PATH,
     WELL_KNOWN_CREDENTIAL_ISSUER,
     Agency,
@@ -621,9 +623,14 @@ def test_offers_under_way_are_bounded_per_account(bench: Receiving) -> None:
 # -- a hostile or broken trusted agency: nothing stored -------------------------------------
 
 
-def test_an_honest_answer_from_the_loopback_agency_is_stored(bench: Receiving) -> None:
-    """The control: the agency below differs from this only in its one defect."""
+@pytest.mark.parametrize("made", [Defect.NONE, Defect.HAND_MADE])
+def test_an_honest_answer_from_the_loopback_agency_is_stored(
+    bench: Receiving, made: Defect
+) -> None:
+    """The control: the agency below differs from this only in its one defect (and a
+    credential made by hand, as the schema-invalid one is, is stored when its claims are)."""
     phone = bench.phone()
+    bench.agency.defect(CREDENTIAL_PATH, made)
     done = phone.accept(bench.intake(phone), copies=3)
     assert done["state"] == "done"
     assert bench.stored() == (1, 3)
@@ -668,23 +675,30 @@ def test_a_credential_answer_that_is_not_one_leaves_the_intake_signing(
         (Defect.MORE_THAN_KEYS, "malformed"),
         (Defect.EXPIRED, "expired"),
         (Defect.SIBLING, "issuer_not_authorised"),
+        (Defect.SCHEMA_INVALID, "schema_violation"),
     ],
 )
 def test_a_credential_our_verifier_refuses_is_not_stored(
-    bench: Receiving, defect: Defect, reason: str
+    bench: Receiving, defect: Defect, reason: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     phone = bench.phone()
     intake = bench.intake(phone)
     bench.agency.defect(CREDENTIAL_PATH, defect)
-    assert _refused(lambda: phone.accept(intake, copies=3)) == (502, "credential_refused")
+    with pytest.raises(WalletApiError) as refused:
+        phone.accept(intake, copies=3)
+    assert (refused.value.status, refused.value.error) == (502, "credential_refused")
     assert bench.stored() == (0, 0)
     shown = phone.intake(intake)
+    assert SECRET_CLAIM not in refused.value.description + json.dumps(shown)
     assert shown["state"] == "failed"
     assert shown["refused"] == reason
     assert shown["received"] == []
     assert bench.agency.notifications == ["credential_failure"]
     assert phone.credentials() == []
+    assert phone.export()["credentials"] == []
     assert _refused(lambda: phone.accept(intake, copies=3)) == (409, "wrong_state")
+    assert SECRET_CLAIM not in caplog.text  # what the credential said is no one's to log
 
 
 @pytest.mark.parametrize(
