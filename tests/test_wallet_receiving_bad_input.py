@@ -432,6 +432,14 @@ def test_a_photo_of_an_untrusted_offer_calls_no_one(bench: Receiving) -> None:
     assert phone.hand_over_photo(jpeg.getvalue(), "image/jpeg")["state"] == "offered"
 
 
+def test_only_the_photo_path_takes_a_photo_sized_body(bench: Receiving) -> None:
+    """The photo's limit is its path's alone: an id that begins like it is not a photo."""
+    phone = bench.phone()
+    body = b'{"device_keys": [' + b" " * bench.world.deployment.settings.max_body_bytes + b"]}"
+    response = phone.send("POST", "/intakes/photo-x/accept", content=body, content_type=JSON)
+    assert answer_of(response) == (413, "too_large")
+
+
 def test_only_the_photo_path_takes_a_body_with_nul_bytes(bench: Receiving) -> None:
     """Images hold NUL bytes, so the photo's body is not scanned for them; a path that merely
     begins like it (an intake id) still is."""
