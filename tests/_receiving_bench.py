@@ -2,7 +2,8 @@
 agency whose answers the test chooses (``tests._agency``), to a live server the trust list
 does not name, to a trusted issuer that never answers and to one whose port is closed.
 
-``issuer_timeout_seconds`` is small (``TIMEOUT``), so that a silent issuer costs little.
+``bench`` keeps the default ``issuer_timeout_seconds``; ``impatient`` has a small one
+(``TIMEOUT``), for the tests of issuers that never answer, so that each costs little.
 """
 
 from __future__ import annotations
@@ -32,8 +33,10 @@ from tests._wallet_service import PASSPHRASE, START, WalletWorld, wallet_setting
 from wallet_api.api.app import create_app
 from wallet_api.deployment import make_deployment
 from wallet_api.holder.client import WalletApiError, WalletClient
+from wallet_api.settings import Settings
 
-TIMEOUT = 0.5  # issuer_timeout_seconds: small, so that a silent issuer costs little
+TIMEOUT = 1.0  # the impatient wallet's issuer_timeout_seconds: what a silent issuer costs
+PATIENT_TIMEOUT = Settings.issuer_timeout_seconds  # every other test's: the default, 10 s
 SLACK = 1.5  # a loaded 2-core machine's scheduling, on top of the timeout
 
 
@@ -64,8 +67,7 @@ class Receiving:
             return int(connection.execute(text("SELECT count(*) FROM wallet_intakes")).scalar_one())
 
 
-@pytest.fixture
-def bench(database_url: str, tmp_path: Path) -> Iterator[Receiving]:
+def _bench(database_url: str, tmp_path: Path, timeout: float) -> Iterator[Receiving]:
     clock = Clock(START)
     with serve_agency(clock) as agency, serve_agency(clock) as stranger, silent_url() as silent:
         closed = closed_port_url()
@@ -73,7 +75,7 @@ def bench(database_url: str, tmp_path: Path) -> Iterator[Receiving]:
             database_url,
             tmp_path / "wallet-data",
             allow_http_issuers=True,
-            issuer_timeout_seconds=TIMEOUT,
+            issuer_timeout_seconds=timeout,
         )
         SealingKeyStore(settings.sealing_dir, PASSPHRASE, scrypt_n=MIN_SCRYPT_N).generate()
         trusted = {agency.url: agency.key, silent: SigningKey.generate()}
@@ -89,6 +91,20 @@ def bench(database_url: str, tmp_path: Path) -> Iterator[Receiving]:
         finally:
             deployment.issuer_http.close()
             deployment.engine.dispose()
+
+
+@pytest.fixture
+def bench(database_url: str, tmp_path: Path) -> Iterator[Receiving]:
+    """The wallet with the settings' own issuer timeout: the agency, in this process, may be
+    slow to answer on a loaded machine, and no test here is about that."""
+    yield from _bench(database_url, tmp_path, PATIENT_TIMEOUT)
+
+
+@pytest.fixture
+def impatient(database_url: str, tmp_path: Path) -> Iterator[Receiving]:
+    """The wallet with ``issuer_timeout_seconds=TIMEOUT``: for the tests of issuers that never
+    answer, or answer too slowly."""
+    yield from _bench(database_url, tmp_path, TIMEOUT)
 
 
 def refusal(call: Any) -> tuple[int, str]:
