@@ -25,8 +25,10 @@ class BodyTooLargeError(Exception):
 class BodyLimit:
     """Refuse a request body over the limit (413) before a route reads it into memory.
 
-    Declared lengths are checked up front; a chunked body is counted as it streams. Paths
-    starting with one of ``upload_paths`` have ``upload_limit`` instead. ``body_error``: what
+    Declared lengths are checked up front; a chunked body is counted as it streams. The paths
+    in ``upload_paths`` have ``upload_limit`` instead: exactly those, as the text guard's
+    ``binary_paths`` (a prefix would give ``/intakes/photo-x/accept``, an id beginning like the
+    photo path, the photo's limit for its JSON). ``body_error``: what
     the body's next read raises once over, a class the service's streaming routes catch (made
     with no arguments) so that a route that has begun its answer can report it there.
     """
@@ -49,7 +51,7 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.upload_limit if scope["path"].startswith(self.upload_paths) else self.limit
+        limit = self.upload_limit if scope["path"] in self.upload_paths else self.limit
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await _too_large(send, limit)

@@ -8,6 +8,7 @@ protocol: this code asks them to sign, never sees a private key.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,10 @@ __all__ = [
 _TIMEOUT_SECONDS = 20.0
 # Metadata of a few hundred certificate types, or a batch of ten credentials, fits easily.
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+# A token, nonce or transaction id the wallet keeps, sends back, or signs over once per copy:
+# far above what issuers hand out (tens of characters; a JWT access token, a few hundred),
+# and a key proof over the longest nonce stays within an issuer's bound on proofs (8 KiB).
+_MAX_VALUE_LENGTH = 4096
 
 
 class IssuanceError(Exception):
@@ -68,10 +73,12 @@ class Issued:
     notification_id: str | None
 
 
-def _string(body: dict[str, Any], name: str) -> str:
+def _string(body: dict[str, Any], name: str, max_length: int = _MAX_VALUE_LENGTH) -> str:
     value = body.get(name)
     if not isinstance(value, str):
         raise IssuanceError("invalid_response", f"`{name}` is missing or not a string")
+    if len(value) > max_length:
+        raise IssuanceError("invalid_response", f"`{name}` is over {max_length} characters")
     return value
 
 
@@ -93,8 +100,11 @@ class IssuanceClient:
         """Send a request; its status and JSON object body, read within a bound.
 
         What an issuer answers is outside data: read as strict I-JSON, at most
-        ``MAX_RESPONSE_BYTES``, and an error body becomes an ``IssuanceError``.
+        ``MAX_RESPONSE_BYTES``, and an error body becomes an ``IssuanceError``. httpx's timeout
+        bounds each read, not the answer: a body sent a byte at a time would hold the phone's
+        request for as long as the issuer likes, so the body must be whole by the deadline.
         """
+        deadline = time.monotonic() + self._timeout
         try:
             with self._http.stream(method, url, timeout=self._timeout, **options) as response:
                 data = bytearray()
@@ -102,6 +112,8 @@ class IssuanceClient:
                     data += chunk
                     if len(data) > MAX_RESPONSE_BYTES:
                         raise IssuanceError("invalid_response", f"{url}: an answer too large")
+                    if time.monotonic() > deadline:
+                        raise IssuanceError("http_error", f"{url}: no whole answer in time")
         except httpx.HTTPError as exc:
             raise IssuanceError("http_error", f"{url}: {exc}") from exc
         try:
@@ -249,7 +261,7 @@ class IssuanceClient:
         credentials = body.get("credentials")
         if not isinstance(credentials, list) or not all(isinstance(c, dict) for c in credentials):
             raise IssuanceError("invalid_response", "`credentials` is not a list of objects")
-        return [_string(item, "credential") for item in credentials]
+        return [_string(item, "credential", MAX_RESPONSE_BYTES) for item in credentials]
 
 
 def _issued_or_deferred(
@@ -260,8 +272,8 @@ def _issued_or_deferred(
         if type(interval) is not int or interval < 0:
             raise IssuanceError("invalid_response", "`interval` is not a non-negative integer")
         given = body.get("transaction_id", transaction_id)
-        if not isinstance(given, str):
-            raise IssuanceError("invalid_response", "`transaction_id` is missing")
+        if not isinstance(given, str) or len(given) > _MAX_VALUE_LENGTH:
+            raise IssuanceError("invalid_response", "`transaction_id` is missing or too long")
         return Deferred(given, interval)
     credentials = body.get("credentials")
     if not isinstance(credentials, list) or not credentials:
@@ -269,6 +281,9 @@ def _issued_or_deferred(
     if not all(isinstance(c, dict) for c in credentials):
         raise IssuanceError("invalid_response", "`credentials` is not a list of objects")
     notification_id = body.get("notification_id")
-    if notification_id is not None and not isinstance(notification_id, str):
-        raise IssuanceError("invalid_response", "`notification_id` is not a string")
-    return Issued(tuple(_string(item, "credential") for item in credentials), notification_id)
+    if notification_id is not None and (
+        not isinstance(notification_id, str) or len(notification_id) > _MAX_VALUE_LENGTH
+    ):
+        raise IssuanceError("invalid_response", "`notification_id` is not a short string")
+    credential = [_string(item, "credential", MAX_RESPONSE_BYTES) for item in credentials]
+    return Issued(tuple(credential), notification_id)
