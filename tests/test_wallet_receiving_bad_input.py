@@ -18,13 +18,13 @@ import pytest
 from keys.encoding import b64url_encode
 from keys.jwk import Algorithm, SigningKey
 from protocols.dpop import make_dpop_proof
-from tests import _receiving_bench
+from tests import _loopback_issuers
 from tests._agency import offer_by_value
-from tests._receiving_bench import Receiving, answer_of, device_jwk, refusal
+from tests._loopback_issuers import Receiving, answer_of, device_jwk, refusal
 from tests._wallet_service import PUBLIC_URL
 from wallet_api.api.routes.credentials import MAX_PHOTO_BYTES
 
-bench = _receiving_bench.bench  # the fixture
+bench = _loopback_issuers.bench  # the fixture
 
 
 # -- every endpoint: bodies ----------------------------------------------------------------

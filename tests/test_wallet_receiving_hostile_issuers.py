@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests import _receiving_bench
+from tests import _loopback_issuers
 from tests._agency import (
     CONFIGURATION_ID,
     CREDENTIAL_PATH,
@@ -34,10 +34,10 @@ from tests._agency import (
     offer_by_reference,
     offer_by_value,
 )
-from tests._receiving_bench import SLACK, TIMEOUT, Receiving, refusal
+from tests._loopback_issuers import SLACK, TIMEOUT, Receiving, refusal
 from wallet_api.holder.client import WalletApiError
 
-bench, impatient = _receiving_bench.bench, _receiving_bench.impatient  # fixtures
+bench, impatient = _loopback_issuers.bench, _loopback_issuers.impatient  # fixtures
 
 
 # -- offers naming unknown, unreachable or slow issuers -------------------------------------
