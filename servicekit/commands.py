@@ -68,6 +68,17 @@ PortOption = Annotated[
     int | None, typer.Option(min=1, max=65535, help="Port [default: the public URL's port]")
 ]
 WorkersOption = Annotated[int, typer.Option(min=1, max=64, help="Worker processes")]
+# `rotate-sealing-key`, the same in both services.
+ResumeOption = Annotated[
+    bool, typer.Option("--resume", help="No new key: finish an interrupted rotation")
+]
+KeepOldOption = Annotated[
+    bool, typer.Option("--keep-old", help="Keep the retired master key files")
+]
+BatchOption = Annotated[int, typer.Option(min=1, max=10_000, help="Rows per transaction")]
+GraceOption = Annotated[
+    float, typer.Option(min=0.0, help="Seconds for requests sealing under the old key to commit")
+]
 MigrateOption = Annotated[
     bool, typer.Option("--migrate", help="Migrate a database behind the head first")
 ]

@@ -9,6 +9,7 @@ by the anchor whose public key is pinned in the wallet's trust directory.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -74,10 +75,16 @@ def pin_anchor(issuer: IssuerWorld, trust_dir: Path) -> None:
     (trust_dir / ANCHOR_FILE).write_bytes(json_dumps(anchor.public_key.to_jwk()))
 
 
-@pytest.fixture
-def pair(
-    world: IssuerWorld, client: TestClient, database_url: str, tmp_path: Path
+@contextmanager
+def two_services(
+    world: IssuerWorld,
+    client: TestClient,
+    database_url: str,
+    tmp_path: Path,
+    *,
+    status_refresh_seconds: int = 0,
 ) -> Iterator[Pair]:
+    """The wallet wired to the in-process issuer; its refresh thread off unless asked for."""
     wallet_db = (
         f"sqlite:///{tmp_path / 'wallet.sqlite3'}"
         if database_url.startswith("sqlite")
@@ -88,7 +95,7 @@ def pair(
         tmp_path / "wallet-data",
         trust_list_url=TRUST_LIST_URL,
         allow_http_issuers=True,
-        status_refresh_seconds=0,
+        status_refresh_seconds=status_refresh_seconds,
     )
     SealingKeyStore(settings.sealing_dir, PASSPHRASE, scrypt_n=MIN_SCRYPT_N).generate()
     pin_anchor(world, settings.trust_dir)
@@ -100,3 +107,11 @@ def pair(
             yield Pair(world, client, deployment, http, tmp_path)
     finally:
         deployment.engine.dispose()
+
+
+@pytest.fixture
+def pair(
+    world: IssuerWorld, client: TestClient, database_url: str, tmp_path: Path
+) -> Iterator[Pair]:
+    with two_services(world, client, database_url, tmp_path) as running:
+        yield running

@@ -24,7 +24,7 @@ from keys.store import MIN_SCRYPT_N
 from tests import _two_services
 from tests._issuer import IssuerWorld
 from tests._issuer_client import admin
-from tests._two_services import TRUST_LIST_URL, Pair, pin_anchor
+from tests._two_services import TRUST_LIST_URL, Pair, pin_anchor, two_services
 from tests._wallet_service import PASSPHRASE, wallet_settings
 from verifier.trust_store import TRUST_LIST_FILE
 from wallet_api.api.app import create_app
@@ -56,30 +56,10 @@ def refreshing_pair(
     world: IssuerWorld, client: TestClient, database_url: str, tmp_path: Path
 ) -> Iterator[Pair]:
     """``tests._two_services.pair`` with the status refresh on, every second."""
-    wallet_db = (
-        f"sqlite:///{tmp_path / 'wallet.sqlite3'}"
-        if database_url.startswith("sqlite")
-        else database_url
-    )
-    settings = wallet_settings(
-        wallet_db,
-        tmp_path / "wallet-data",
-        trust_list_url=TRUST_LIST_URL,
-        allow_http_issuers=True,
-        status_refresh_seconds=1,
-    )
-    SealingKeyStore(settings.sealing_dir, PASSPHRASE, scrypt_n=MIN_SCRYPT_N).generate()
-    pin_anchor(world, settings.trust_dir)
-    deployment = make_deployment(
-        settings, clock=world.clock, issuer_http=cast(httpx.Client, client)
-    )
-    try:
-        with TestClient(create_app(deployment=deployment)) as http:
-            assert len(_refresh_threads()) == 1
-            yield Pair(world, client, deployment, http, tmp_path)
-        assert _refresh_threads() == []  # stopped at shutdown
-    finally:
-        deployment.engine.dispose()
+    with two_services(world, client, database_url, tmp_path, status_refresh_seconds=1) as pair:
+        assert len(_refresh_threads()) == 1
+        yield pair
+    assert _refresh_threads() == []  # stopped at shutdown
 
 
 def test_a_revocation_shows_once_the_status_list_is_due(refreshing_pair: Pair) -> None:

@@ -246,21 +246,13 @@ def _settings(data_dir: Path) -> Settings:
         return Settings.from_env(env)
 
 
-# The issuer's command, option for option (tests/test_wallet_sealing_rotation.py compares them).
 @app.command("rotate-sealing-key")
 def rotate_sealing_key(
     data_dir: _DataDir = Path("jigap-wallet-data"),
-    resume: Annotated[
-        bool, typer.Option("--resume", help="No new key: finish an interrupted rotation")
-    ] = False,
-    keep_old: Annotated[
-        bool, typer.Option("--keep-old", help="Keep the retired master key files")
-    ] = False,
-    batch: Annotated[int, typer.Option(min=1, max=10_000, help="Rows per transaction")] = 200,
-    grace: Annotated[
-        float,
-        typer.Option(min=0.0, help="Seconds for requests sealing under the old key to commit"),
-    ] = 10.0,
+    resume: commands.ResumeOption = False,
+    keep_old: commands.KeepOldOption = False,
+    batch: commands.BatchOption = 200,
+    grace: commands.GraceOption = 10.0,
 ) -> None:
     """A new master key for what accounts hold; every sealed value re-wrapped under it while
     the service runs; the old key file deleted once no row uses it."""
