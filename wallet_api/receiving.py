@@ -125,10 +125,6 @@ class ProofsToSign:
         }
 
 
-def _refused(code: WalletErrorCode, detail: str) -> WalletError:
-    return WalletError(code, detail)
-
-
 def _client(deployment: WalletDeployment) -> IssuanceClient:
     settings = deployment.settings
     return IssuanceClient(
@@ -144,7 +140,7 @@ def _trust_store(deployment: WalletDeployment) -> TrustStore:
     try:
         return deployment.trust.store()
     except TrustUnavailableError as exc:
-        raise _refused(WalletErrorCode.TRUST_UNAVAILABLE, str(exc)) from exc
+        raise WalletError(WalletErrorCode.TRUST_UNAVAILABLE, str(exc)) from exc
 
 
 def _origin(url: str) -> str:
@@ -155,8 +151,8 @@ def _origin(url: str) -> str:
 def _issuer_problem(exc: IssuanceError) -> WalletError:
     """An issuer's refusal (4xx) is the citizen's to act on; anything else is the agency's."""
     if exc.status is not None and 400 <= exc.status < 500:
-        return _refused(WalletErrorCode.OFFER_REFUSED, f"the agency answered {exc.code}")
-    return _refused(WalletErrorCode.ISSUER_UNAVAILABLE, exc.detail)
+        return WalletError(WalletErrorCode.OFFER_REFUSED, f"the agency answered {exc.code}")
+    return WalletError(WalletErrorCode.ISSUER_UNAVAILABLE, exc.detail)
 
 
 # -- 1. reading the offer -------------------------------------------------------------------
@@ -169,7 +165,7 @@ def read_offer_photo(deployment: WalletDeployment, account_id: str, image: bytes
     try:
         text = read_qr_image(image)
     except VerificationError as exc:
-        raise _refused(WalletErrorCode.INVALID_OFFER, f"the photo: {exc.detail}") from exc
+        raise WalletError(WalletErrorCode.INVALID_OFFER, f"the photo: {exc.detail}") from exc
     return read_offer(deployment, account_id, offer_uri=text.strip())
 
 
@@ -180,34 +176,40 @@ def read_offer(deployment: WalletDeployment, account_id: str, *, offer_uri: str)
     try:
         parsed = parse_offer_uri(offer_uri, allow_http=settings.allow_http_issuers)
     except InvalidOfferError as exc:
-        raise _refused(WalletErrorCode.INVALID_OFFER, str(exc)) from exc
+        raise WalletError(WalletErrorCode.INVALID_OFFER, str(exc)) from exc
     if isinstance(parsed, str):  # by reference: only from a trusted issuer's own origin
         if not any(_origin(parsed) == _origin(i) for i in store.issuers):
-            raise _refused(WalletErrorCode.UNTRUSTED_ISSUER, "the offer is not at a trusted issuer")
+            raise WalletError(
+                WalletErrorCode.UNTRUSTED_ISSUER, "the offer is not at a trusted issuer"
+            )
         try:
             offer = client.fetch_offer(parsed)
             check_offer(offer)
         except IssuanceError as exc:
             raise _issuer_problem(exc) from exc
         except InvalidOfferError as exc:
-            raise _refused(WalletErrorCode.INVALID_OFFER, str(exc)) from exc
+            raise WalletError(WalletErrorCode.INVALID_OFFER, str(exc)) from exc
         if _origin(offer["credential_issuer"]) != _origin(parsed):
-            raise _refused(WalletErrorCode.UNTRUSTED_ISSUER, "an offer for another issuer's origin")
+            raise WalletError(
+                WalletErrorCode.UNTRUSTED_ISSUER, "an offer for another issuer's origin"
+            )
     else:
         offer = parsed
     grant = offer.get("grants", {}).get(PRE_AUTHORIZED_CODE_GRANT)
     if grant is None:
-        raise _refused(WalletErrorCode.INVALID_OFFER, "the offer has no pre-authorized code")
+        raise WalletError(WalletErrorCode.INVALID_OFFER, "the offer has no pre-authorized code")
     issuer_id: str = offer["credential_issuer"]
     entry = store.issuer(issuer_id)
     now = deployment.now()
     if entry is None or not entry.is_current(now):
-        raise _refused(WalletErrorCode.UNTRUSTED_ISSUER, "the trust list does not name this issuer")
+        raise WalletError(
+            WalletErrorCode.UNTRUSTED_ISSUER, "the trust list does not name this issuer"
+        )
     try:
         metadata = client.metadata(issuer_id)
         server = client.authorization_server(issuer_id)
     except IssuanceError as exc:
-        raise _refused(WalletErrorCode.ISSUER_UNAVAILABLE, exc.detail) from exc
+        raise WalletError(WalletErrorCode.ISSUER_UNAVAILABLE, exc.detail) from exc
     protocol = _protocol_state(deployment, store, issuer_id, offer, metadata, server)
     summary = _summary(store, issuer_id, protocol, grant)
     intake = Intake(
@@ -240,20 +242,22 @@ def _protocol_state(
     assert entry is not None  # noqa: S101 - checked by the caller
     supported = metadata.get("credential_configurations_supported")
     if not isinstance(supported, dict):
-        raise _refused(WalletErrorCode.ISSUER_UNAVAILABLE, "metadata without configurations")
+        raise WalletError(WalletErrorCode.ISSUER_UNAVAILABLE, "metadata without configurations")
     configurations: dict[str, dict[str, str]] = {}
     for configuration_id in offer["credential_configuration_ids"]:
         configuration = supported.get(configuration_id)
         vct = configuration.get("vct") if isinstance(configuration, dict) else None
         if not isinstance(configuration, dict) or not isinstance(vct, str):
-            raise _refused(WalletErrorCode.INVALID_OFFER, f"{configuration_id!r} is not offered")
+            raise WalletError(WalletErrorCode.INVALID_OFFER, f"{configuration_id!r} is not offered")
         if configuration.get("format") != SD_JWT_VC_FORMAT:
-            raise _refused(WalletErrorCode.INVALID_OFFER, f"{configuration_id!r}: not SD-JWT VC")
+            raise WalletError(WalletErrorCode.INVALID_OFFER, f"{configuration_id!r}: not SD-JWT VC")
         credential_type = deployment.registry.by_vct(vct)
         if credential_type is None:
-            raise _refused(WalletErrorCode.INVALID_OFFER, f"{vct!r}: an unknown certificate type")
+            raise WalletError(
+                WalletErrorCode.INVALID_OFFER, f"{vct!r}: an unknown certificate type"
+            )
         if not entry.may_issue(vct):
-            raise _refused(
+            raise WalletError(
                 WalletErrorCode.UNTRUSTED_ISSUER, f"this issuer may not issue {credential_type.id}"
             )
         configurations[configuration_id] = {
@@ -273,7 +277,7 @@ def _protocol_state(
         if url is None and name in ("deferred", "notification"):
             continue
         if not isinstance(url, str) or _origin(url) != _origin(issuer_id):
-            raise _refused(
+            raise WalletError(
                 WalletErrorCode.UNTRUSTED_ISSUER, f"the {name} endpoint is not the issuer's"
             )
     batch = metadata.get("batch_credential_issuance")
@@ -333,7 +337,7 @@ def _insert_intake(deployment: WalletDeployment, intake: Intake) -> None:
             select(func.count()).select_from(Intake).where(Intake.account_id == intake.account_id)
         ).one()
         if open_count >= settings.max_open_intakes:
-            raise _refused(
+            raise WalletError(
                 WalletErrorCode.TOO_MANY_OFFERS,
                 f"{open_count} offers under way: finish or cancel one first",
             )
@@ -355,7 +359,7 @@ def _owned(
         else None
     )
     if intake is None or intake.expires_at <= deployment.now():
-        raise _refused(WalletErrorCode.NOT_FOUND, "no such offer")
+        raise WalletError(WalletErrorCode.NOT_FOUND, "no such offer")
     return intake
 
 
@@ -380,8 +384,8 @@ def cancel_intake(deployment: WalletDeployment, account_id: str, intake_id: str)
 
 def _device_keys(jwks: Sequence[object], batch_size: int) -> list[PublicKey]:
     if not 1 <= len(jwks) <= batch_size:
-        raise _refused(
-            WalletErrorCode.INVALID_OFFER if batch_size < 1 else WalletErrorCode.INVALID_REQUEST,
+        raise WalletError(
+            WalletErrorCode.INVALID_REQUEST,
             f"between 1 and {batch_size} device keys, one per copy",
         )
     keys: list[PublicKey] = []
@@ -391,10 +395,10 @@ def _device_keys(jwks: Sequence[object], batch_size: int) -> list[PublicKey]:
         except KeyManagementError:
             key = None
         if key is None or key.algorithm not in _DEVICE_KEY_ALGORITHMS:
-            raise _refused(WalletErrorCode.INVALID_REQUEST, "device keys are P-256 public JWKs")
+            raise WalletError(WalletErrorCode.INVALID_REQUEST, "device keys are P-256 public JWKs")
         keys.append(key)
     if len({k.kid for k in keys}) != len(keys):
-        raise _refused(WalletErrorCode.INVALID_REQUEST, "a device key given twice")
+        raise WalletError(WalletErrorCode.INVALID_REQUEST, "a device key given twice")
     return keys
 
 
@@ -411,22 +415,24 @@ def accept_offer(
     with session_scope(deployment.read_engine) as session:
         intake = _owned(session, deployment, account_id, intake_id)
     if intake.state not in (IntakeState.OFFERED, IntakeState.REDEEMED, IntakeState.SIGNING):
-        raise _refused(WalletErrorCode.WRONG_STATE, f"this offer is {intake.state}")
+        raise WalletError(WalletErrorCode.WRONG_STATE, f"this offer is {intake.state}")
     protocol = _open(deployment, intake)
     remaining = [c for c in protocol["configurations"] if c not in protocol["received"]]
     if configuration_id is None:
         configuration_id = remaining[0] if len(remaining) == 1 else None
         if configuration_id is None:
-            raise _refused(WalletErrorCode.INVALID_REQUEST, "name the configuration_id to receive")
+            raise WalletError(
+                WalletErrorCode.INVALID_REQUEST, "name the configuration_id to receive"
+            )
     if configuration_id not in remaining:
-        raise _refused(WalletErrorCode.INVALID_REQUEST, "not a type this offer still holds")
+        raise WalletError(WalletErrorCode.INVALID_REQUEST, "not a type this offer still holds")
     keys = _device_keys(device_keys, protocol["batch_size"])
     client = _client(deployment)
     if intake.state == IntakeState.OFFERED:
         if protocol["tx_code_required"] and not tx_code:
-            raise _refused(WalletErrorCode.INVALID_REQUEST, "the transaction code is needed")
+            raise WalletError(WalletErrorCode.INVALID_REQUEST, "the transaction code is needed")
         if tx_code is not None and len(tx_code) > _MAX_TX_CODE_LENGTH:
-            raise _refused(WalletErrorCode.INVALID_REQUEST, "the transaction code is too long")
+            raise WalletError(WalletErrorCode.INVALID_REQUEST, "the transaction code is too long")
         try:
             protocol["access_token"] = client.redeem(
                 protocol["endpoints"]["token"],
@@ -470,20 +476,20 @@ def submit_proofs(
     with session_scope(deployment.read_engine) as session:
         intake = _owned(session, deployment, account_id, intake_id)
     if intake.state != IntakeState.SIGNING:
-        raise _refused(WalletErrorCode.WRONG_STATE, f"this offer is {intake.state}")
+        raise WalletError(WalletErrorCode.WRONG_STATE, f"this offer is {intake.state}")
     protocol = _open(deployment, intake)
     pending = protocol["pending"]
     keys = [public_key_from_jwk(jwk) for jwk in pending["keys"]]
     inputs: list[str] = pending["signing_inputs"]
     if len(signatures) != len(inputs) or not all(isinstance(s, str) for s in signatures):
-        raise _refused(WalletErrorCode.INVALID_REQUEST, f"{len(inputs)} signatures, in order")
+        raise WalletError(WalletErrorCode.INVALID_REQUEST, f"{len(inputs)} signatures, in order")
     proofs = []
     for key, text, signature in zip(keys, inputs, signatures, strict=True):
         assert isinstance(signature, str)  # noqa: S101 - checked above
         try:
             key.verify(b64url_decode(signature), text.encode("ascii"))
         except KeyManagementError:
-            raise _refused(
+            raise WalletError(
                 WalletErrorCode.INVALID_SIGNATURE, f"the signature for key {key.kid}"
             ) from None
         proofs.append(f"{text}.{signature}")
@@ -509,7 +515,7 @@ def poll_intake(deployment: WalletDeployment, account_id: str, intake_id: str) -
     protocol = _open(deployment, intake)
     endpoint = protocol["endpoints"]["deferred"]
     if endpoint is None:
-        raise _refused(WalletErrorCode.ISSUER_UNAVAILABLE, "the issuer has no deferred endpoint")
+        raise WalletError(WalletErrorCode.ISSUER_UNAVAILABLE, "the issuer has no deferred endpoint")
     try:
         answer = _client(deployment).poll_deferred(
             endpoint, protocol["access_token"], protocol["pending"]["transaction_id"]
@@ -554,7 +560,7 @@ def _take_answer(
         _notify(deployment, protocol, answer, NotificationEvent.CREDENTIAL_FAILURE)
         summary["refused"] = str(exc.code)
         _advance(deployment, intake, IntakeState.FAILED, protocol, summary)
-        raise _refused(
+        raise WalletError(
             WalletErrorCode.CREDENTIAL_REFUSED, f"{exc.code}: nothing was stored"
         ) from exc
     credential_id = uuid.uuid4().hex
@@ -597,7 +603,7 @@ def _check_all(
         try:
             store = deployment.trust.store()
         except TrustUnavailableError as exc:
-            raise _refused(WalletErrorCode.TRUST_UNAVAILABLE, str(exc)) from exc
+            raise WalletError(WalletErrorCode.TRUST_UNAVAILABLE, str(exc)) from exc
         try:
             checked = [
                 check_received(
@@ -694,7 +700,7 @@ def _advance(
             )
         )
         if _rowcount(moved) != 1:
-            raise _refused(WalletErrorCode.WRONG_STATE, "this offer changed meanwhile: read it")
+            raise WalletError(WalletErrorCode.WRONG_STATE, "this offer changed meanwhile: read it")
         intake.step, intake.state, intake.summary = intake.step + 1, str(state), summary
         intake.expires_at = expires_at
         if store is not None:
