@@ -356,6 +356,22 @@ _REF = f"credential_offer_uri={quote(ISSUER + '/o/1', safe='')}"
             ),
             id="tx-code-not-object",
         ),
+        *(
+            pytest.param(
+                _by_value(
+                    _GOOD | {"grants": {PRE_AUTHORIZED_CODE_GRANT: _GRANT | {"tx_code": tx_code}}}
+                ),
+                id=name,
+            )
+            for name, tx_code in [
+                ("tx-code-description-over-300", {"description": "x" * 301}),  # §4.1.1
+                ("tx-code-description-not-text", {"description": 7}),
+                ("tx-code-length-zero", {"length": 0}),
+                ("tx-code-length-huge", {"length": 10**6}),
+                ("tx-code-length-bool", {"length": True}),
+                ("tx-code-input-mode-unknown", {"input_mode": "emoji"}),
+            ]
+        ),
         pytest.param(
             f"{CREDENTIAL_OFFER_SCHEME}?credential_offer_uri=ftp%3A%2F%2Fx.example%2Fo",
             id="reference-not-https",
@@ -368,6 +384,12 @@ _REF = f"credential_offer_uri={quote(ISSUER + '/o/1', safe='')}"
 def test_parse_offer_uri_refuses(uri: str) -> None:
     with pytest.raises(InvalidOfferError):
         parse_offer_uri(uri)
+
+
+def test_a_transaction_code_at_its_bounds_is_accepted() -> None:
+    tx_code = {"length": 64, "input_mode": "text", "description": "x" * 300}
+    offer = _GOOD | {"grants": {PRE_AUTHORIZED_CODE_GRANT: _GRANT | {"tx_code": tx_code}}}
+    assert parse_offer_uri(_by_value(offer)) == offer
 
 
 # --- the package boundary --------------------------------------------------------------------

@@ -47,7 +47,7 @@ from protocols.oid4vci import (
     parse_offer_uri,
 )
 from protocols.oid4vci.errors import CredentialErrorCode
-from protocols.oid4vci.offer import check_offer
+from protocols.oid4vci.offer import MAX_TX_CODE_LENGTH, check_offer
 from servicekit.db import retrying, session_scope
 from verifier import ErrorCode, TrustStore
 from verifier.errors import VerificationError
@@ -75,7 +75,6 @@ __all__ = [
 
 logger = logging.getLogger("jigap.wallet.receiving")
 _MAX_ID_LENGTH = 64
-_MAX_TX_CODE_LENGTH = 64
 _DEVICE_KEY_ALGORITHMS = frozenset({Algorithm.ES256})  # what phones' secure hardware offers
 
 
@@ -301,13 +300,13 @@ def _summary(
     list's (the trust operator's word), not what the issuer calls itself."""
     listed = store.trust_list.issuers[issuer_id] if store.trust_list else None
     names = dict(listed.names) if listed is not None else {"ko": issuer_id, "en": issuer_id}
-    tx_code = grant.get("tx_code")
+    tx_code = grant.get("tx_code")  # its members checked with the offer (check_offer)
     shown_tx_code = None
-    if isinstance(tx_code, dict):
+    if tx_code is not None:
         shown_tx_code = {
             key: tx_code[key]
             for key in ("length", "input_mode", "description")
-            if isinstance(tx_code.get(key), int | str) and not isinstance(tx_code[key], bool)
+            if tx_code.get(key) is not None
         }
     return {
         "issuer": {"id": issuer_id, "name": names},
@@ -431,7 +430,7 @@ def accept_offer(
     if intake.state == IntakeState.OFFERED:
         if protocol["tx_code_required"] and not tx_code:
             raise WalletError(WalletErrorCode.INVALID_REQUEST, "the transaction code is needed")
-        if tx_code is not None and len(tx_code) > _MAX_TX_CODE_LENGTH:
+        if tx_code is not None and len(tx_code) > MAX_TX_CODE_LENGTH:
             raise WalletError(WalletErrorCode.INVALID_REQUEST, "the transaction code is too long")
         try:
             protocol["access_token"] = client.redeem(

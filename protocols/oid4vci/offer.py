@@ -26,6 +26,7 @@ from protocols.oid4vci.constants import (
 __all__ = [
     "MAX_OFFER_URI_LENGTH",
     "MAX_TX_CODE_DESCRIPTION",
+    "MAX_TX_CODE_LENGTH",
     "InvalidOfferError",
     "TxCodeSpec",
     "check_offer",
@@ -36,6 +37,7 @@ __all__ = [
 ]
 
 MAX_TX_CODE_DESCRIPTION = 300  # §4.1.1
+MAX_TX_CODE_LENGTH = 64  # characters a citizen types; far above any agency's code
 # Far above what a QR code holds; bounds the work a pasted link can cause.
 MAX_OFFER_URI_LENGTH = 16 * 1024
 
@@ -153,5 +155,22 @@ def check_offer(offer: dict[str, Any]) -> None:
         code = grant.get(PRE_AUTHORIZED_CODE_PARAM)
         if not isinstance(code, str) or not code:
             raise InvalidOfferError("pre-authorized_code missing or not a string")
-        if TX_CODE_PARAM in grant and not isinstance(grant[TX_CODE_PARAM], dict):
-            raise InvalidOfferError("tx_code is not an object")
+        if TX_CODE_PARAM in grant:
+            _check_tx_code(grant[TX_CODE_PARAM])
+
+
+def _check_tx_code(tx_code: object) -> None:
+    """§4.1.1 `tx_code`: what the wallet shows the citizen, so bounded like what we issue."""
+    if not isinstance(tx_code, dict):
+        raise InvalidOfferError("tx_code is not an object")
+    length = tx_code.get("length")
+    if length is not None and (type(length) is not int or not 0 < length <= MAX_TX_CODE_LENGTH):
+        raise InvalidOfferError(f"tx_code length is not an integer from 1 to {MAX_TX_CODE_LENGTH}")
+    mode = tx_code.get("input_mode")
+    if mode is not None and mode not in tuple(TxCodeInputMode):
+        raise InvalidOfferError("tx_code input_mode is neither numeric nor text")
+    description = tx_code.get("description")
+    if description is not None and (
+        not isinstance(description, str) or len(description) > MAX_TX_CODE_DESCRIPTION
+    ):  # §4.1.1: MUST NOT exceed 300 characters
+        raise InvalidOfferError(f"tx_code description over {MAX_TX_CODE_DESCRIPTION} characters")
