@@ -5,7 +5,11 @@ key, whose public half every verifier pins. Its payload::
 
     {"iss": operator, "iat": int, "exp": int, "sequence": int,
      "issuers": [{"id": https URL, "name": {"ko": str, "en": str}, "jwks": RFC 7517 set,
-                  "credential_types": [vct, ...], "valid_from": int, "valid_until": int}]}
+                  "credential_types": [vct, ...], "valid_from": int, "valid_until": int}],
+     "relying_parties": [...]}
+
+``relying_parties`` (keys.relying_party) is optional and omitted when empty, so that a list
+signed before counters were registered keeps its digest.
 
 ``sequence`` grows with every publication; a verifier keeps the highest it has accepted and
 refuses anything lower (rollback). A list with the *same* sequence is accepted only if its
@@ -26,7 +30,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,6 +39,7 @@ from keys.encoding import b64url_encode, json_dumps, json_loads_object
 from keys.errors import KeyErrorCode, KeyManagementError, SignatureError, TrustListError
 from keys.jwk import Jwks, PublicKey, Signer
 from keys.jws import KID, TYP, decode_compact, sign_compact, verify_with
+from keys.relying_party import MAX_RELYING_PARTIES, RelyingParty, relying_party_from_entry
 
 __all__ = [
     "MAX_CREDENTIAL_TYPES",
@@ -51,10 +56,12 @@ __all__ = [
 
 TRUST_LIST_TYP = "jigap-trust-list+jwt"
 ISS, IAT, EXP, SEQUENCE, ISSUERS = "iss", "iat", "exp", "sequence", "issuers"
+RELYING_PARTIES = "relying_parties"
 ID, NAME, JWKS, CREDENTIAL_TYPES = "id", "name", "jwks", "credential_types"
 VALID_FROM, VALID_UNTIL = "valid_from", "valid_until"
 NAME_LANGUAGES = ("ko", "en")
 _CLAIMS = frozenset({ISS, IAT, EXP, SEQUENCE, ISSUERS})
+_OPTIONAL_CLAIMS = frozenset({RELYING_PARTIES})
 _ENTRY_MEMBERS = frozenset({ID, NAME, JWKS, CREDENTIAL_TYPES, VALID_FROM, VALID_UNTIL})
 
 MAX_ISSUERS = 1000
@@ -99,15 +106,20 @@ class TrustList:
     issued_at: int
     expires_at: int
     issuers: Mapping[str, TrustedIssuer]
+    relying_parties: Mapping[str, RelyingParty] = field(default_factory=dict)
 
     def to_claims(self) -> dict[str, Any]:
-        return {
+        claims: dict[str, Any] = {
             ISS: self.operator,
             IAT: self.issued_at,
             EXP: self.expires_at,
             SEQUENCE: self.sequence,
             ISSUERS: [self.issuers[issuer_id].to_entry() for issuer_id in sorted(self.issuers)],
         }
+        if self.relying_parties:
+            parties = self.relying_parties
+            claims[RELYING_PARTIES] = [parties[rp].to_entry() for rp in sorted(parties)]
+        return claims
 
     @property
     def digest(self) -> str:
@@ -206,7 +218,7 @@ def trusted_issuer_from_entry(entry: object) -> TrustedIssuer:
 
 
 def _trust_list_from_claims(claims: Mapping[str, Any]) -> TrustList:
-    _require_members(claims, _CLAIMS, "trust list")
+    _require_members(claims, _CLAIMS, "trust list", optional=_OPTIONAL_CLAIMS)
     operator = claims[ISS]
     if not isinstance(operator, str) or not operator:
         raise _invalid("iss is not a non-empty string")
@@ -232,12 +244,43 @@ def _trust_list_from_claims(claims: Mapping[str, Any]) -> TrustList:
             holder = key_holders.setdefault(kid, issuer.id)
             if holder != issuer.id:
                 raise _invalid(f"key {kid} is listed under {holder} and {issuer.id}")
-    return TrustList(operator, sequence, issued_at, expires_at, MappingProxyType(issuers))
+    parties = _relying_parties(claims.get(RELYING_PARTIES, []), key_holders)
+    return TrustList(
+        operator,
+        sequence,
+        issued_at,
+        expires_at,
+        MappingProxyType(issuers),
+        MappingProxyType(parties),
+    )
 
 
-def _require_members(obj: Mapping[str, Any], members: frozenset[str], where: str) -> None:
-    if obj.keys() != members:
-        missing, unknown = sorted(members - obj.keys()), sorted(obj.keys() - members)
+def _relying_parties(entries: object, key_holders: dict[str, str]) -> dict[str, RelyingParty]:
+    if not isinstance(entries, list) or len(entries) > MAX_RELYING_PARTIES:
+        raise _invalid(f"relying_parties must be a list of at most {MAX_RELYING_PARTIES}")
+    parties: dict[str, RelyingParty] = {}
+    for entry in entries:
+        party = relying_party_from_entry(entry)
+        if party.id in parties:
+            raise _invalid(f"relying party {party.id} listed twice")
+        parties[party.id] = party
+        # One key, one holder, across issuers and relying parties alike: a counter's key
+        # must never sign a credential, nor an agency's key a request.
+        for kid in party.jwks.keys:
+            holder = key_holders.setdefault(kid, party.id)
+            if holder != party.id:
+                raise _invalid(f"key {kid} is listed under {holder} and {party.id}")
+    return parties
+
+
+def _require_members(
+    obj: Mapping[str, Any],
+    members: frozenset[str],
+    where: str,
+    optional: frozenset[str] = frozenset(),
+) -> None:
+    missing, unknown = sorted(members - obj.keys()), sorted(obj.keys() - members - optional)
+    if missing or unknown:
         raise _invalid(f"{where}: missing {missing}, unknown {unknown}")
 
 

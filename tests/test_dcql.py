@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from protocols.dcql import (
+from verifier.dcql import (
     MAX_CLAIMS,
     MAX_CREDENTIALS,
     ClaimQuery,

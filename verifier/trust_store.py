@@ -24,6 +24,7 @@ from typing import Any
 from keys.encoding import json_loads_object
 from keys.jwk import Jwks, PublicKey, public_key_from_jwk
 from keys.jws import KID
+from keys.relying_party import RelyingParty
 from keys.store import write_atomically
 from keys.trust_list import TrustList, verify_trust_list
 from verifier.errors import ErrorCode, VerificationError
@@ -158,6 +159,12 @@ class TrustStore:
 
     def issuer(self, issuer_id: str) -> IssuerEntry | None:
         return self._issuers.get(issuer_id)
+
+    def relying_party(self, client_id: str) -> RelyingParty | None:
+        """A counter registered in the trust list (keys.relying_party), by its client_id."""
+        if self.trust_list is None:
+            return None
+        return self.trust_list.relying_parties.get(client_id)
 
     def status_list(self, uri: str) -> HeldStatusList | None:
         return self._status_lists.get(uri)
