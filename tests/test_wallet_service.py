@@ -42,7 +42,7 @@ def test_both_services_migrate_one_database_without_clashing(database_url: str) 
         assert not issuer_schema_state(engine).at_head  # the issuer's table is its own
         migrate_issuer(engine)
         assert issuer_schema_state(engine).at_head
-        assert schema_state(engine).current == head_revision() == "0002"
+        assert schema_state(engine).current == head_revision() == "0003"
         tables = set(inspect(engine).get_table_names())
         assert {VERSION_TABLE, "alembic_version", "wallet_accounts", "offer"} <= tables
     finally:

@@ -32,6 +32,11 @@ class WalletDeployment:
     issuer_http: httpx.Client = field(
         default_factory=lambda: httpx.Client(follow_redirects=False), repr=False
     )
+    # What the service talks to counters with (a request by reference, a direct_post answer):
+    # a client of its own, no redirects followed; a counter is never an issuer's business.
+    counter_http: httpx.Client = field(
+        default_factory=lambda: httpx.Client(follow_redirects=False), repr=False
+    )
     read_engine: Engine = field(init=False, repr=False)
     dpop_policy: DpopPolicy = field(init=False)
     trust: WalletTrust = field(init=False, repr=False)

@@ -33,6 +33,17 @@ class WalletErrorCode(StrEnum):
     # 502: the agency sent a credential our verifier refuses: nothing was stored.
     CREDENTIAL_REFUSED = "credential_refused"
     TRUST_UNAVAILABLE = "trust_unavailable"  # 503: no trust list held: nothing can be checked
+    # Presenting (docs/wallet.md): each refusal discloses nothing and consumes no copy.
+    # 400: the counter's request fails a check of verifier.openid4vp.read_request; the
+    # description starts with its RequestErrorCode (e.g. `unregistered_client: ...`).
+    UNTRUSTED_REQUEST = "untrusted_request"
+    REQUEST_REPLAYED = "request_replayed"  # 409: this wallet has already read this request
+    # 409: no credential held of a type asked, or one that lacks claims asked (named).
+    NO_MATCHING_CREDENTIAL = "no_matching_credential"
+    # 409: the only matching credentials are revoked, suspended, expired or need re-issue.
+    CREDENTIAL_UNUSABLE = "credential_unusable"
+    NO_UNUSED_COPY = "no_unused_copy"  # 409: every copy was used: ask the agency for more
+    COUNTER_UNAVAILABLE = "counter_unavailable"  # 502: the counter's server did not answer
 
 
 _STATUS = {
@@ -51,6 +62,12 @@ _STATUS = {
     WalletErrorCode.ISSUER_UNAVAILABLE: 502,
     WalletErrorCode.CREDENTIAL_REFUSED: 502,
     WalletErrorCode.TRUST_UNAVAILABLE: 503,
+    WalletErrorCode.UNTRUSTED_REQUEST: 400,
+    WalletErrorCode.REQUEST_REPLAYED: 409,
+    WalletErrorCode.NO_MATCHING_CREDENTIAL: 409,
+    WalletErrorCode.CREDENTIAL_UNUSABLE: 409,
+    WalletErrorCode.NO_UNUSED_COPY: 409,
+    WalletErrorCode.COUNTER_UNAVAILABLE: 502,
 }
 
 

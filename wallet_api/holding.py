@@ -36,6 +36,7 @@ from wallet_api.trust import TrustUnavailableError, copy_status
 
 __all__ = [
     "CredentialState",
+    "credential_state",
     "delete_credential",
     "export_account",
     "list_credentials",
@@ -100,6 +101,13 @@ def _judge(
     if not known or len(known) < len(copies):
         return _Judged(CredentialState.UNKNOWN, known_at)
     return _Judged(CredentialState.VALID, known_at)
+
+
+def credential_state(
+    credential: Credential, copies: Sequence[_CopyState], store: TrustStore | None, now: int
+) -> CredentialState:
+    """What the citizen's list says of ``credential`` (presenting uses only a valid one)."""
+    return _judge(credential, copies, store, now).state
 
 
 def _store(deployment: WalletDeployment) -> TrustStore | None:

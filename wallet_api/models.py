@@ -25,6 +25,8 @@ __all__ = [
     "DpopNonce",
     "DpopReplay",
     "Intake",
+    "Presentation",
+    "SeenRequest",
     "WalletTable",
 ]
 
@@ -144,3 +146,41 @@ class CredentialCopy(WalletTable, table=True):
     status_index: int | None = None
     used_at: int | None = None
     sealed: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # the SD-JWT VC
+
+
+class Presentation(WalletTable, table=True):
+    """One presentation: a counter's request (or a preset) the phone was shown, and what
+    became of it (wallet_api.presenting). The row is the citizen's history: to whom, why,
+    which claims (paths, never values), when. The working data of one still under way (the
+    copy chosen, the SD-JWT with the disclosures to show, the KB-JWT signing input) is sealed
+    in ``sealed_state`` and dropped once it is answered or refused."""
+
+    __tablename__ = "wallet_presentations"
+
+    id: str = Field(primary_key=True, max_length=64)
+    account_id: str = Field(sa_column=_owner())
+    created_at: int = Field(index=True)
+    expires_at: int  # the request's `exp`: nothing is answered after it
+    step: int = 0  # grows with every change: each UPDATE is conditional on it
+    state: str = Field(max_length=16)
+    client_id: str = Field(max_length=128)  # the registered relying party
+    relying_party_name: dict[str, str] = Field(sa_column=Column(JSON, nullable=False))
+    purpose_name: dict[str, str] = Field(sa_column=Column(JSON, nullable=False))
+    credential_type: str = Field(max_length=128)  # registry id
+    # Concrete claims paths (OpenID4VP 1.0 §7) and their labels: what the counter sees.
+    disclosed: list[Any] = Field(sa_column=Column(JSON, nullable=False))
+    request_hash: str = Field(max_length=64)  # the replay key: SHA-256 of (client_id, nonce)
+    response_mode: str = Field(max_length=16)
+    answered_at: int | None = None
+    sealed_state: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+
+
+class SeenRequest(WalletTable, table=True):
+    """A counter's request this wallet has read (primary key: SHA-256 of its client_id and
+    nonce), until it expires: a request is answered once, by every worker (OpenID4VP 1.0
+    §14.1: the nonce binds one answer to one request)."""
+
+    __tablename__ = "wallet_presentation_requests"
+
+    request_hash: str = Field(primary_key=True, max_length=64)
+    expires_at: int = Field(index=True)

@@ -1,20 +1,29 @@
 """The holder's side of RFC 9901: choose disclosures, then bind them with a KB-JWT (§4.3).
 
 The wallet API never holds the phone's private key, so building a presentation is two steps:
-``prepare_presentation`` returns the exact bytes the phone signs, ``finish_presentation``
-attaches the phone's signature. ``build_presentation`` does both for a key held in-process
-(tests, the reference client).
+``prepare_key_binding`` returns the exact bytes the phone signs over the disclosures chosen
+(by ``verifier.dcql_select.select_for_query``, the selection the wallet service and the holder
+client's offline answer share), and ``PreparedPresentation.finish`` attaches the phone's
+signature. ``prepare_presentation`` / ``build_presentation`` choose top-level claims by name
+(tests, the demo) and do the same.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
+
+from credential_schemas import CredentialType
+from credential_schemas.errors import SchemaRegistryError
 
 from keys.encoding import b64url_encode, json_dumps
 from keys.jwk import Algorithm, SigningKey
 from keys.jws import ALG, TYP
 from verifier import sd_jwt_vc as vc
+from verifier.dcql import ClaimsPath
+from verifier.dcql_select import Selection
 from verifier.sd_jwt import SD_HASH_KEY, SdJwt, decode_disclosure, sd_hash, split_compact
 
 
@@ -47,7 +56,22 @@ def prepare_presentation(
     nonce: str,
     now: int,
 ) -> PreparedPresentation:
-    chosen = select_disclosures(credential, requested_claims)
+    return prepare_key_binding(
+        select_disclosures(credential, requested_claims),
+        holder_algorithm=holder_algorithm,
+        audience=audience,
+        nonce=nonce,
+        now=now,
+    )
+
+
+def prepare_key_binding(
+    chosen: SdJwt, *, holder_algorithm: Algorithm, audience: str, nonce: str, now: int
+) -> PreparedPresentation:
+    """The KB-JWT's signing input over ``chosen`` (RFC 9901 §4.3: `typ` kb+jwt, `iat`, `aud`,
+    `nonce`, `sd_hash` of the presentation without the KB-JWT; OpenID4VP 1.0 §B.3.6: `aud` is
+    the client_id, `nonce` the request's)."""
+    chosen = SdJwt(chosen.issuer_jwt, chosen.disclosures, None)
     header = {TYP: vc.KB_JWT_TYP, ALG: holder_algorithm.value}
     payload = {
         vc.IAT: now,
@@ -77,3 +101,52 @@ def build_presentation(
         now=now,
     )
     return prepared.finish(holder_key.sign(prepared.signing_input))
+
+
+def request_hash(client_id: str, nonce: str) -> str:
+    """What the wallet keeps of a counter's request: SHA-256 of its client_id and nonce, hex
+    (the replay key, and the history's reference to the request; the nonce itself is not kept)."""
+    return hashlib.sha256(json_dumps([client_id, nonce])).hexdigest()
+
+
+def shown_claims(selection: Selection) -> list[tuple[ClaimsPath, Any]]:
+    """What the counter will see, as the phone shows it before the citizen says yes: each
+    claim the query matched (OpenID4VP 1.0 §7 concrete paths) with its value, and any claim the
+    credential shows to everyone (not selectively disclosable), at the top level."""
+    shown: list[tuple[ClaimsPath, Any]] = [
+        (path, value_at(selection.claims, path)) for path in selection.disclosed
+    ]
+    covered = {path[0] for path in selection.disclosed if path}
+    shown += [((name,), value) for name, value in selection.claims.items() if name not in covered]
+    return shown
+
+
+def value_at(claims: Any, path: ClaimsPath) -> Any:
+    """The value at a concrete path (names and indices), or None if there is none."""
+    node = claims
+    for element in path:
+        if isinstance(element, str) and isinstance(node, dict):
+            node = node.get(element)
+        elif type(element) is int and isinstance(node, list) and 0 <= element < len(node):
+            node = node[element]
+        else:
+            return None
+    return node
+
+
+def claim_label(credential_type: CredentialType | None, path: ClaimsPath) -> dict[str, str]:
+    """The registry's Korean and English label of a claims path (``address_history[].address``
+    for ``["address_history", 0, "address"]``; an element is labelled as its array), else the
+    path itself."""
+    name = "".join(
+        (f".{e}" if i else e) if isinstance(e, str) else "[]" for i, e in enumerate(path)
+    )
+    candidate = name
+    while credential_type is not None and candidate:
+        try:
+            return {lang: credential_type.claim_label(candidate, lang) for lang in ("ko", "en")}
+        except SchemaRegistryError:
+            if not candidate.endswith("[]"):
+                break
+            candidate = candidate[:-2]
+    return {"ko": name, "en": name}

@@ -4,7 +4,7 @@ The machinery (a new key, every sealed value re-wrapped in batches by conditiona
 grace period, retired keys deleted once no row names them, resume) is
 ``servicekit.sealing_rotation``'s, shared with the issuer; here are the wallet's sealed
 columns (``wallet_api.models``, contexts from ``wallet_api.sealed``): an issuance's state
-while it is under way, and every copy of a credential held.
+while it is under way, every copy of a credential held, and a presentation under way.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from servicekit.sealing_rotation import (
     RotationReport,
     SealedColumn,
 )
-from wallet_api.models import METADATA, CredentialCopy, Intake
-from wallet_api.sealed import copy_context, intake_context
+from wallet_api.models import METADATA, CredentialCopy, Intake, Presentation
+from wallet_api.sealed import copy_context, intake_context, presentation_context
 
 __all__ = [
     "DEFAULT_BATCH",
@@ -41,6 +41,12 @@ SEALED_COLUMNS = (
     ),
     SealedColumn.of(
         METADATA.tables[str(CredentialCopy.__tablename__)], "id", "sealed", copy_context
+    ),
+    SealedColumn.of(
+        METADATA.tables[str(Presentation.__tablename__)],
+        "id",
+        "sealed_state",
+        presentation_context,
     ),
 )
 

@@ -29,7 +29,7 @@ from servicekit.telemetry import RequestTelemetry
 from servicekit.text_guard import TextGuard
 from servicekit.timeouts import BodyTimeout, SlowClientProtocol
 from wallet_api.api.errors import install_error_handlers
-from wallet_api.api.routes import accounts, credentials, operations
+from wallet_api.api.routes import accounts, credentials, operations, presentations
 from wallet_api.deployment import WalletDeployment, make_deployment
 from wallet_api.metrics import HTTP_METRICS
 from wallet_api.observability import configure_logging
@@ -64,6 +64,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(accounts.router)
     app.include_router(credentials.router)
+    app.include_router(presentations.router)
     app.include_router(operations.router)
     app.add_middleware(
         BodyLimit,

@@ -1,0 +1,759 @@
+"""Presenting: the citizen's side of OpenID4VP 1.0 at a counter, on the phone's behalf.
+
+A counter shows a signed request (a JR1 QR, a compact JWS, or an ``openid4vp://`` link to it by
+reference); or the phone picks a registered one-way preset. Each step is one call:
+
+1. ``ask``: the request is checked by ``verifier.openid4vp.read_request`` against the
+   wallet's trust store (a registered, current relying party, its key, times, a registered
+   purpose, nothing asked beyond it); a request by reference is fetched only from the origin of
+   one of the relying party's registered response URIs. A credential of a type asked, valid,
+   with an unused copy, is chosen and ``verifier.dcql_select.select_for_query`` picks the
+   fewest disclosures. The phone is shown who asks (the trust list's name), why, and exactly
+   which claims with their values. The request is recorded as read (single use, §14.1).
+2. ``accept``: one unused copy is taken (a conditional UPDATE of ``used_at``: a copy is never
+   used twice, so two counters never see the same signature or digests) and the KB-JWT's
+   signing input returned (`aud` the client_id, `nonce` the request's, §B.3.6).
+3. ``sign``: the phone's signature is checked with the copy's key; the answer is the JG1
+   envelope (a QR the phone draws, or PNG/SVG), or it is posted to the counter (§8.2).
+4. ``refuse``: nothing is disclosed (direct_post: the counter is told `access_denied`).
+
+Every change of a presentation is conditional on the step it was read at (``step``), as
+intakes are. Refusals disclose nothing and consume no copy. The working data of a
+presentation under way (the copy, its disclosures, the signing input) is sealed and dropped
+once it is answered, refused or expired; what stays is the citizen's history
+(``wallet_api.presentation_history``): to whom, why, which claims (paths, never values), when.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import secrets
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from sqlalchemy import CursorResult, delete, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from keys.encoding import b64url_decode, b64url_encode, json_dumps, json_loads_object
+from keys.errors import KeyManagementError
+from keys.jwk import public_key_from_jwk
+from keys.jws import decode_compact
+from keys.relying_party import Purpose, RelyingParty
+from servicekit.db import retrying, session_scope
+from verifier import TrustStore
+from verifier import sd_jwt_vc as vc
+from verifier.dcql import ClaimQuery, CredentialQuery, parse_dcql_query
+from verifier.dcql_select import NotSatisfiable, Selection, select_for_query
+from verifier.envelope import encode_envelope
+from verifier.openid4vp import (
+    RESPONSE_MODE_DIRECT_POST,
+    RESPONSE_MODE_QR,
+    RequestError,
+    RequestErrorCode,
+    read_request,
+)
+from verifier.sd_jwt import split_compact
+from wallet_api.counter_client import CounterClient, CounterError, origin
+from wallet_api.deployment import WalletDeployment
+from wallet_api.errors import WalletError, WalletErrorCode
+from wallet_api.holding import CredentialState, credential_state
+from wallet_api.models import Credential, CredentialCopy, Presentation, SeenRequest
+from wallet_api.presentation import (
+    claim_label,
+    prepare_key_binding,
+    request_hash,
+    shown_claims,
+)
+from wallet_api.receiving import _trust_store
+from wallet_api.sealed import copy_context, presentation_context
+
+__all__ = [
+    "PRESET_SECONDS",
+    "AnswerFormat",
+    "PresentationState",
+    "accept",
+    "ask",
+    "ask_preset",
+    "owned",
+    "refuse",
+    "sign",
+]
+
+logger = logging.getLogger("jigap.wallet.presenting")
+_MAX_ID_LENGTH = 64
+OPENID4VP_SCHEME = "openid4vp"
+# A preset has no request to expire with: the phone signs and shows it within this, and the
+# counter accepts it for the purpose's `one_way_seconds` after the phone signed.
+PRESET_SECONDS = 300
+
+
+class PresentationState(StrEnum):
+    ASKED = "asked"  # shown to the citizen, who decides
+    ACCEPTED = "accepted"  # a copy taken, the KB-JWT's signing input handed out
+    ANSWERED = "answered"  # the answer handed to the phone (a QR to show)
+    SUBMITTED = "submitted"  # the answer posted to the counter (direct_post)
+    REFUSED = "refused"  # the citizen said no: nothing was disclosed
+    EXPIRED = "expired"  # the request expired before an answer: nothing was disclosed
+    OFFLINE = "offline"  # built by the phone without network, reported afterwards
+
+
+UNDER_WAY = (PresentationState.ASKED, PresentationState.ACCEPTED)
+
+
+class AnswerFormat(StrEnum):
+    TEXT = "text"  # the envelope text only: the phone draws the QR
+    PNG = "png"
+    SVG = "svg"
+
+
+@dataclass(frozen=True, slots=True)
+class _Asked:
+    """A request every check passed, or a preset the wallet made a request of."""
+
+    client_id: str
+    relying_party: RelyingParty
+    purpose: Purpose
+    nonce: str
+    expires_at: int
+    query: CredentialQuery
+    response_mode: str
+    response_uri: str | None
+    state: str | None
+
+
+def _refused_request(exc: RequestError) -> WalletError:
+    return WalletError(WalletErrorCode.UNTRUSTED_REQUEST, f"{exc.code}: {exc.detail}")
+
+
+def _counter(deployment: WalletDeployment) -> CounterClient:
+    return CounterClient(deployment.counter_http)
+
+
+# -- 1. asking ------------------------------------------------------------------------------
+
+
+def ask(deployment: WalletDeployment, account_id: str, *, request: str) -> dict[str, Any]:
+    """Read a counter's request; what the phone shows the citizen."""
+    store = _trust_store(deployment)
+    token = _request_token(deployment, store, request.strip())
+    try:
+        checked = read_request(token, store, now=deployment.now())
+    except RequestError as exc:
+        raise _refused_request(exc) from exc
+    asked = _Asked(
+        checked.client_id,
+        checked.relying_party,
+        checked.purpose,
+        checked.nonce,
+        checked.expires_at,
+        checked.credential_query,
+        checked.response_mode,
+        checked.response_uri,
+        checked.state,
+    )
+    return _open_presentation(deployment, store, account_id, asked, single_use=True)
+
+
+def _request_token(deployment: WalletDeployment, store: TrustStore, text: str) -> str:
+    """The request object: given whole, or fetched by reference (§5.7) from the origin of one
+    of the relying party's registered response URIs, never from anywhere a link names."""
+    if not text.lower().startswith(f"{OPENID4VP_SCHEME}:"):
+        return text
+    query = parse_qs(urlsplit(text).query, max_num_fields=8)
+    client_ids, request_uris = query.get("client_id", []), query.get("request_uri", [])
+    if "request" in query and len(query["request"]) == 1 and not request_uris:
+        return query["request"][0]  # by value in the link
+    if len(client_ids) != 1 or len(request_uris) != 1:
+        raise WalletError(
+            WalletErrorCode.UNTRUSTED_REQUEST,
+            f"{RequestErrorCode.MALFORMED}: a link with one client_id and one request_uri",
+        )
+    party = store.relying_party(client_ids[0])
+    if party is None:
+        raise WalletError(
+            WalletErrorCode.UNTRUSTED_REQUEST,
+            f"{RequestErrorCode.UNREGISTERED_CLIENT}: the trust list does not name this counter",
+        )
+    request_uri = request_uris[0]
+    if not any(origin(request_uri) == origin(uri) for uri in party.response_uris):
+        raise WalletError(
+            WalletErrorCode.UNTRUSTED_REQUEST,
+            f"{RequestErrorCode.RESPONSE_URI_NOT_REGISTERED}: the request is not at the "
+            "counter's registered origin",
+        )
+    try:
+        return _counter(deployment).fetch_request(request_uri)
+    except CounterError as exc:
+        raise WalletError(WalletErrorCode.COUNTER_UNAVAILABLE, str(exc)) from exc
+
+
+def ask_preset(
+    deployment: WalletDeployment, account_id: str, *, client_id: str, purpose_id: str
+) -> dict[str, Any]:
+    """A one-way preset: a registered purpose with `one_way_seconds`, answered with no request
+    (a counter with no screen); the wallet chooses the nonce."""
+    store = _trust_store(deployment)
+    now = deployment.now()
+    party = store.relying_party(client_id)
+    if party is None or not party.is_current(now):
+        raise WalletError(
+            WalletErrorCode.UNTRUSTED_REQUEST,
+            f"{RequestErrorCode.UNREGISTERED_CLIENT}: no current counter of that name",
+        )
+    purpose = party.purpose(purpose_id)
+    if purpose is None or purpose.one_way_seconds is None:
+        raise WalletError(
+            WalletErrorCode.UNTRUSTED_REQUEST,
+            f"{RequestErrorCode.PURPOSE_NOT_REGISTERED}: no preset of that name",
+        )
+    held = _held_types(deployment, account_id)
+    registration = next(
+        (c for c in purpose.credentials if c.vct in held), purpose.credentials[0]
+    )
+    credential_type = deployment.registry.by_vct(registration.vct)
+    query = CredentialQuery(
+        id=credential_type.id if credential_type is not None else "credential",
+        vct_values=(registration.vct,),
+        claims=tuple(ClaimQuery(path) for path in registration.claims),
+    )
+    asked = _Asked(
+        client_id,
+        party,
+        purpose,
+        b64url_encode(secrets.token_bytes(16)),
+        now + PRESET_SECONDS,
+        query,
+        RESPONSE_MODE_QR,
+        None,
+        None,
+    )
+    return _open_presentation(deployment, store, account_id, asked, single_use=False)
+
+
+def _held_types(deployment: WalletDeployment, account_id: str) -> set[str]:
+    with session_scope(deployment.read_engine) as session:
+        return set(
+            session.exec(select(Credential.vct).where(Credential.account_id == account_id)).all()
+        )
+
+
+def _open_presentation(
+    deployment: WalletDeployment,
+    store: TrustStore,
+    account_id: str,
+    asked: _Asked,
+    *,
+    single_use: bool,
+) -> dict[str, Any]:
+    now = deployment.now()
+    with session_scope(deployment.read_engine) as session:
+        credential, copies = _choose(session, deployment, store, account_id, asked.query, now)
+    shown_copy = next(c for c in copies if c.used_at is None)
+    selection = _select(deployment, shown_copy, asked.query)
+    credential_type = deployment.registry.by_vct(credential.vct)
+    shown = shown_claims(selection)
+    presentation = Presentation(
+        id=uuid.uuid4().hex,
+        account_id=account_id,
+        created_at=now,
+        expires_at=asked.expires_at,
+        state=str(PresentationState.ASKED),
+        client_id=asked.client_id,
+        relying_party_name=dict(asked.relying_party.names),
+        purpose_name=dict(asked.purpose.names),
+        credential_type=credential.credential_type,
+        disclosed=[
+            {"path": list(path), "label": claim_label(credential_type, path)} for path, _ in shown
+        ],
+        request_hash=request_hash(asked.client_id, asked.nonce),
+        response_mode=asked.response_mode,
+    )
+    working = {
+        "credential_id": credential.id,
+        "copy_id": shown_copy.id,
+        "client_id": asked.client_id,
+        "nonce": asked.nonce,
+        "query": _query_json(asked.query),
+        "response_uri": asked.response_uri,
+        "state": asked.state,
+    }
+    presentation.sealed_state = _seal(deployment, presentation.id, working)
+    _insert(deployment, presentation, remember=single_use)
+    view = history_entry(presentation, now)
+    view["credential"] = {
+        "id": credential.id,
+        "type": credential.credential_type,
+        "name": _type_names(deployment, credential.vct, credential.credential_type),
+    }
+    view["disclosed"] = [
+        {**row, "value": value}
+        for row, (_, value) in zip(presentation.disclosed, shown, strict=True)
+    ]
+    return view
+
+
+def _type_names(deployment: WalletDeployment, vct: str, fallback: str) -> dict[str, str]:
+    credential_type = deployment.registry.by_vct(vct)
+    if credential_type is None:
+        return {"ko": fallback, "en": fallback}
+    return {lang: credential_type.display_name(lang) for lang in ("ko", "en")}
+
+
+def _choose(
+    session: Session,
+    deployment: WalletDeployment,
+    store: TrustStore,
+    account_id: str,
+    query: CredentialQuery,
+    now: int,
+) -> tuple[Credential, list[CredentialCopy]]:
+    """The account's newest credential of a type asked that is valid and has an unused copy,
+    and answers the query; each refusal says which of these failed."""
+    credentials = session.exec(
+        select(Credential)
+        .where(Credential.account_id == account_id, col(Credential.vct).in_(query.vct_values))
+        .order_by(col(Credential.received_at).desc(), col(Credential.id))
+    ).all()
+    types = ", ".join(query.vct_values)
+    if not credentials:
+        raise WalletError(WalletErrorCode.NO_MATCHING_CREDENTIAL, f"no credential of {types}")
+    states: list[CredentialState] = []
+    candidates: list[tuple[Credential, list[CredentialCopy]]] = []
+    for credential in credentials:
+        copies = list(
+            session.exec(
+                select(CredentialCopy)
+                .where(CredentialCopy.credential_id == credential.id)
+                .order_by(col(CredentialCopy.id))
+            ).all()
+        )
+        state = credential_state(credential, copies, store, now)
+        states.append(state)
+        if state is CredentialState.VALID:
+            candidates.append((credential, copies))
+    if not candidates:
+        raise WalletError(
+            WalletErrorCode.CREDENTIAL_UNUSABLE,
+            f"{', '.join(sorted(set(states)))}: ask the agency to issue it again",
+        )
+    with_copies = [(c, copies) for c, copies in candidates if any(k.used_at is None for k in copies)]
+    if not with_copies:
+        raise WalletError(
+            WalletErrorCode.NO_UNUSED_COPY,
+            "every copy has been used once: ask the agency for more copies",
+        )
+    first_missing: NotSatisfiable | None = None
+    for credential, copies in with_copies:
+        unused = next(k for k in copies if k.used_at is None)
+        try:
+            _select(deployment, unused, query)
+        except NotSatisfiable as exc:
+            first_missing = first_missing or exc
+            continue
+        return credential, copies
+    assert first_missing is not None  # noqa: S101 - every candidate was tried
+    missing = ", ".join(_path_text(p) for p in first_missing.missing)
+    raise WalletError(
+        WalletErrorCode.NO_MATCHING_CREDENTIAL, f"the {types} held lacks {missing}"
+    )
+
+
+def _path_text(path: tuple[Any, ...]) -> str:
+    return json_dumps(list(path)).decode("utf-8")
+
+
+def _select(
+    deployment: WalletDeployment, copy: CredentialCopy, query: CredentialQuery
+) -> Selection:
+    compact = deployment.sealer.open(copy.sealed, context=copy_context(copy.id)).decode("ascii")
+    return select_for_query(compact, query)
+
+
+def _query_json(query: CredentialQuery) -> dict[str, Any]:
+    """The credential query as DCQL (§6.1), to be read back with ``parse_dcql_query``."""
+    claims = []
+    for claim in query.claims or ():
+        item: dict[str, Any] = {"path": list(claim.path)}
+        if claim.id is not None:
+            item["id"] = claim.id
+        if claim.values is not None:
+            item["values"] = list(claim.values)
+        claims.append(item)
+    out: dict[str, Any] = {
+        "id": query.id,
+        "format": "dc+sd-jwt",
+        "meta": {"vct_values": list(query.vct_values)},
+        "claims": claims,
+    }
+    if query.claim_sets is not None:
+        out["claim_sets"] = [list(option) for option in query.claim_sets]
+    return out
+
+
+def _query_of(working: Mapping[str, Any]) -> CredentialQuery:
+    return parse_dcql_query({"credentials": [working["query"]]}).credentials[0]
+
+
+@retrying
+def _insert(deployment: WalletDeployment, presentation: Presentation, *, remember: bool) -> None:
+    """The presentation and, for a counter's request, the request as read: a request read
+    before (by this account or another, in any worker) is ``request_replayed``."""
+    now = presentation.created_at
+    try:
+        with session_scope(deployment.engine) as session:
+            _forget_expired(session, now)
+            if remember:
+                session.add(
+                    SeenRequest(
+                        request_hash=presentation.request_hash, expires_at=presentation.expires_at
+                    )
+                )
+                session.flush()  # the primary key decides, before anything else is written
+            session.add(Presentation.model_validate(presentation.model_dump()))
+    except IntegrityError:
+        raise WalletError(
+            WalletErrorCode.REQUEST_REPLAYED, "this request has been read before"
+        ) from None
+
+
+def _forget_expired(session: Session, now: int) -> None:
+    """Requests past their `exp` cannot be answered: their replay rows go, and presentations
+    left under way lose their working data (the copy's disclosures) and say expired."""
+    session.execute(delete(SeenRequest).where(col(SeenRequest.expires_at) <= now))
+    session.execute(
+        update(Presentation)
+        .where(
+            col(Presentation.expires_at) <= now,
+            col(Presentation.state).in_([str(s) for s in UNDER_WAY]),
+        )
+        .values(state=str(PresentationState.EXPIRED), sealed_state=None)
+    )
+
+
+# -- reading one, the history row -----------------------------------------------------------
+
+
+def owned(
+    session: Session, account_id: str, presentation_id: str
+) -> Presentation:
+    """The account's presentation; another account's is answered as none at all."""
+    presentation = (
+        session.exec(
+            select(Presentation).where(
+                Presentation.id == presentation_id, Presentation.account_id == account_id
+            )
+        ).first()
+        if len(presentation_id) <= _MAX_ID_LENGTH
+        else None
+    )
+    if presentation is None:
+        raise WalletError(WalletErrorCode.NOT_FOUND, "no such presentation")
+    return presentation
+
+
+def shown_state(presentation: Presentation, now: int) -> str:
+    if presentation.state in UNDER_WAY and presentation.expires_at <= now:
+        return str(PresentationState.EXPIRED)
+    return presentation.state
+
+
+def history_entry(presentation: Presentation, now: int) -> dict[str, Any]:
+    """To whom, why, which claims (paths and labels, never values), when."""
+    return {
+        "id": presentation.id,
+        "state": shown_state(presentation, now),
+        "created_at": presentation.created_at,
+        "expires_at": presentation.expires_at,
+        "answered_at": presentation.answered_at,
+        "relying_party": {"id": presentation.client_id, "name": presentation.relying_party_name},
+        "purpose": presentation.purpose_name,
+        "credential_type": presentation.credential_type,
+        "disclosed": presentation.disclosed,
+        "request_hash": presentation.request_hash,
+        "response_mode": presentation.response_mode,
+    }
+
+
+def _under_way(deployment: WalletDeployment, account_id: str, presentation_id: str) -> Presentation:
+    with session_scope(deployment.read_engine) as session:
+        presentation = owned(session, account_id, presentation_id)
+    state = shown_state(presentation, deployment.now())
+    if state == PresentationState.EXPIRED:
+        raise WalletError(
+            WalletErrorCode.UNTRUSTED_REQUEST,
+            f"{RequestErrorCode.EXPIRED}: the request expired; nothing was disclosed",
+        )
+    if state not in UNDER_WAY:
+        raise WalletError(WalletErrorCode.WRONG_STATE, f"this presentation is {state}")
+    return presentation
+
+
+# -- 2. accepting: a copy, the KB-JWT's signing input ----------------------------------------
+
+
+def accept(
+    deployment: WalletDeployment,
+    account_id: str,
+    presentation_id: str,
+    *,
+    answer_format: AnswerFormat = AnswerFormat.TEXT,
+) -> dict[str, Any]:
+    presentation = _under_way(deployment, account_id, presentation_id)
+    if presentation.state != PresentationState.ASKED:
+        raise WalletError(WalletErrorCode.WRONG_STATE, f"this presentation is {presentation.state}")
+    working = _open(deployment, presentation)
+    query = _query_of(working)
+    store = _trust_store(deployment)
+    now = deployment.now()
+    with session_scope(deployment.read_engine) as session:
+        credential = session.get(Credential, working["credential_id"])
+        copies = list(
+            session.exec(
+                select(CredentialCopy).where(
+                    CredentialCopy.credential_id == working["credential_id"]
+                )
+            ).all()
+        )
+    if credential is None:
+        raise WalletError(WalletErrorCode.NO_MATCHING_CREDENTIAL, "the credential was deleted")
+    state = credential_state(credential, copies, store, now)
+    if state is not CredentialState.VALID:  # revoked (or moved) since it was shown
+        raise WalletError(
+            WalletErrorCode.CREDENTIAL_UNUSABLE, f"{state}: ask the agency to issue it again"
+        )
+    return _take_copy_and_bind(deployment, presentation, working, query, answer_format, copies)
+
+
+@retrying
+def _take_copy_and_bind(
+    deployment: WalletDeployment,
+    presentation: Presentation,
+    working: dict[str, Any],
+    query: CredentialQuery,
+    answer_format: AnswerFormat,
+    copies: list[CredentialCopy],
+) -> dict[str, Any]:
+    """In one transaction: an unused copy taken (the one shown, if still unused), the signing
+    input made over its disclosures, the presentation moved on. Another request that took the
+    presentation meanwhile rolls the copy back: a copy is consumed only by an accepted one."""
+    now = deployment.now()
+    unused = sorted(
+        (c for c in copies if c.used_at is None), key=lambda c: c.id != working["copy_id"]
+    )
+    with session_scope(deployment.engine) as session:
+        for copy in unused:
+            taken = session.execute(
+                update(CredentialCopy)
+                .where(col(CredentialCopy.id) == copy.id, col(CredentialCopy.used_at).is_(None))
+                .values(used_at=now)
+            )
+            if _rowcount(taken) == 1:
+                break
+        else:
+            raise WalletError(
+                WalletErrorCode.NO_UNUSED_COPY,
+                "every copy has been used once: ask the agency for more copies",
+            )
+        try:
+            selection = _select(deployment, copy, query)
+        except NotSatisfiable as exc:  # copies of one credential hold the same claims
+            raise WalletError(WalletErrorCode.NO_MATCHING_CREDENTIAL, exc.detail) from exc
+        holder = _holder_key(selection)
+        prepared = prepare_key_binding(
+            selection.sd_jwt,
+            holder_algorithm=holder.algorithm,
+            audience=working["client_id"],
+            nonce=working["nonce"],
+            now=now,
+        )
+        signing_input = prepared.signing_input.decode("ascii")
+        working.update(
+            copy_id=copy.id,
+            holder_jwk=holder.to_jwk(),
+            presentation=prepared.sd_jwt.without_key_binding(),
+            signing_input=signing_input,
+            format=str(answer_format),
+        )
+        _advance(session, deployment, presentation, PresentationState.ACCEPTED, working)
+    return {
+        "id": presentation.id,
+        "state": str(PresentationState.ACCEPTED),
+        "signing_input": signing_input,
+        "holder_jkt": holder.kid,
+    }
+
+
+def _holder_key(selection: Selection) -> Any:
+    """The copy's `cnf` key (SD-JWT VC §3.2.2.2): the key the phone signs the KB-JWT with.
+    The copy was verified when it arrived; it is read here, not checked again."""
+    payload = decode_compact(
+        selection.sd_jwt.issuer_jwt, expected_typ=vc.CREDENTIAL_TYP
+    ).unverified_claims()
+    return public_key_from_jwk(payload[vc.CNF][vc.JWK])
+
+
+# -- 3. the phone's signature: the answer ---------------------------------------------------
+
+
+def sign(
+    deployment: WalletDeployment, account_id: str, presentation_id: str, *, signature: str
+) -> dict[str, Any]:
+    presentation = _under_way(deployment, account_id, presentation_id)
+    if presentation.state != PresentationState.ACCEPTED:
+        raise WalletError(WalletErrorCode.WRONG_STATE, f"this presentation is {presentation.state}")
+    working = _open(deployment, presentation)
+    key = public_key_from_jwk(working["holder_jwk"])
+    signing_input: str = working["signing_input"]
+    try:
+        key.verify(b64url_decode(signature), signing_input.encode("ascii"))
+    except KeyManagementError:
+        raise WalletError(
+            WalletErrorCode.INVALID_SIGNATURE, f"not a signature by the copy's key {key.kid}"
+        ) from None
+    answer = f"{working['presentation']}{signing_input}.{signature}"
+    split_compact(answer)  # the answer is well formed: the service made every part of it
+    if presentation.response_mode == RESPONSE_MODE_DIRECT_POST:
+        return _submit(deployment, presentation, working, answer)
+    envelope = encode_envelope(answer)
+    body: dict[str, Any] = {"id": presentation.id, "state": str(PresentationState.ANSWERED),
+                            "envelope": envelope}  # fmt: skip
+    image_format = AnswerFormat(working.get("format", AnswerFormat.TEXT))
+    if image_format is not AnswerFormat.TEXT:
+        body[str(image_format)] = _image(envelope, image_format)
+    _finish(deployment, presentation, PresentationState.ANSWERED)
+    return body
+
+
+def _image(envelope: str, image_format: AnswerFormat) -> str:
+    from verifier.qr_image import render_png, render_svg
+
+    if image_format is AnswerFormat.PNG:
+        return base64.b64encode(render_png(envelope)).decode("ascii")
+    return base64.b64encode(render_svg(envelope).encode("utf-8")).decode("ascii")
+
+
+def _submit(
+    deployment: WalletDeployment,
+    presentation: Presentation,
+    working: dict[str, Any],
+    answer: str,
+) -> dict[str, Any]:
+    """§8.2: `vp_token` (a JSON object: the query id -> [the presentation]) and `state`, posted
+    once: the presentation is marked submitted first (a second signature sent at once finds it
+    taken), and back to accepted if the counter did not take it, so the phone may try again."""
+    _move(deployment, presentation, PresentationState.SUBMITTED, working)
+    form = {"vp_token": json_dumps({working["query"]["id"]: [answer]}).decode("utf-8")}
+    if working.get("state") is not None:
+        form["state"] = working["state"]
+    try:
+        submitted = _counter(deployment).post_response(working["response_uri"], form)
+    except CounterError as exc:
+        _move(deployment, presentation, PresentationState.ACCEPTED, working)
+        raise WalletError(WalletErrorCode.COUNTER_UNAVAILABLE, str(exc)) from exc
+    _finish(deployment, presentation, PresentationState.SUBMITTED)
+    body: dict[str, Any] = {
+        "id": presentation.id,
+        "state": str(PresentationState.SUBMITTED),
+        "submitted": True,
+    }
+    if submitted.redirect_uri is not None:
+        body["redirect_uri"] = submitted.redirect_uri
+    return body
+
+
+# -- 4. refusing ----------------------------------------------------------------------------
+
+
+def refuse(deployment: WalletDeployment, account_id: str, presentation_id: str) -> dict[str, Any]:
+    """No: nothing is disclosed; a copy taken by accept stays used (it was never shown)."""
+    presentation = _under_way(deployment, account_id, presentation_id)
+    working = _open(deployment, presentation)
+    _finish(deployment, presentation, PresentationState.REFUSED)
+    told = None
+    if presentation.response_mode == RESPONSE_MODE_DIRECT_POST:
+        form = {"error": "access_denied"}  # §8.5: the End-User did not give consent
+        if working.get("state") is not None:
+            form["state"] = working["state"]
+        try:
+            _counter(deployment).post_response(working["response_uri"], form)
+            told = True
+        except CounterError as exc:
+            logger.info(
+                "refusal not delivered", extra={"event": "refusal_undelivered", "error": str(exc)}
+            )
+            told = False
+    return {"id": presentation.id, "state": str(PresentationState.REFUSED), "counter_told": told}
+
+
+# -- the presentation's row -----------------------------------------------------------------
+
+
+def _seal(deployment: WalletDeployment, presentation_id: str, working: Mapping[str, Any]) -> bytes:
+    return deployment.sealer.seal(json_dumps(working), context=presentation_context(presentation_id))
+
+
+def _open(deployment: WalletDeployment, presentation: Presentation) -> dict[str, Any]:
+    if presentation.sealed_state is None:
+        raise WalletError(WalletErrorCode.WRONG_STATE, f"this presentation is {presentation.state}")
+    return json_loads_object(
+        deployment.sealer.open(
+            presentation.sealed_state, context=presentation_context(presentation.id)
+        )
+    )
+
+
+def _rowcount(result: Any) -> int:
+    assert isinstance(result, CursorResult)  # noqa: S101 - an UPDATE's result
+    return result.rowcount
+
+
+def _advance(
+    session: Session,
+    deployment: WalletDeployment,
+    presentation: Presentation,
+    state: PresentationState,
+    working: Mapping[str, Any] | None,
+    *,
+    answered_at: int | None = None,
+) -> None:
+    """Move ``presentation`` on from the step it was read at (``wrong_state`` if another
+    request moved it meanwhile); ``working`` None drops the sealed working data."""
+    moved = session.execute(
+        update(Presentation)
+        .where(col(Presentation.id) == presentation.id, col(Presentation.step) == presentation.step)
+        .values(
+            step=presentation.step + 1,
+            state=str(state),
+            sealed_state=None if working is None else _seal(deployment, presentation.id, working),
+            answered_at=answered_at,
+        )
+    )
+    if _rowcount(moved) != 1:
+        raise WalletError(WalletErrorCode.WRONG_STATE, "this presentation changed meanwhile")
+    presentation.step += 1
+    presentation.state = str(state)
+
+
+@retrying
+def _move(
+    deployment: WalletDeployment,
+    presentation: Presentation,
+    state: PresentationState,
+    working: Mapping[str, Any],
+) -> None:
+    with session_scope(deployment.engine) as session:
+        _advance(session, deployment, presentation, state, working)
+
+
+@retrying
+def _finish(
+    deployment: WalletDeployment, presentation: Presentation, state: PresentationState
+) -> None:
+    with session_scope(deployment.engine) as session:
+        _advance(session, deployment, presentation, state, None, answered_at=deployment.now())
