@@ -341,3 +341,91 @@ def rotate_sealing_key(
     finally:
         engine.dispose()
     typer.echo(report.summary())
+
+
+relying_party_app = typer.Typer(
+    help="Register the counters (relying parties) the trust list names.", no_args_is_help=True
+)
+app.add_typer(relying_party_app, name="relying-party")
+
+
+def _registry_deployment(data_dir: Path) -> Any:
+    """The deployment, its schema at the head: what registering a counter writes into."""
+    from issuer.api.app import make_deployment
+    from issuer.db import schema_state
+
+    settings, _ = _settings(data_dir)
+    deployment = make_deployment(settings, run_migrations=False)
+    with _one_line_failures():
+        state = schema_state(deployment.engine)
+    if not state.at_head:
+        deployment.engine.dispose()
+        raise _refuse(
+            f"refused: database schema at {state.current or 'nothing'}, head {state.head}: "
+            "run `jigap issuer migrate` first",
+            EXIT_SCHEMA,
+        )
+    return deployment
+
+
+@relying_party_app.command("add")
+def add_relying_party(
+    entry_file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="The counter's entry (JSON)")
+    ],
+    data_dir: _DataDir = Path("jigap-issuer-data"),
+) -> None:
+    """Register a counter (or replace its registration); the next trust list names it."""
+    from issuer.services.relying_parties import register_relying_party
+    from keys.encoding import json_loads
+
+    deployment = _registry_deployment(data_dir)
+    try:
+        with _one_line_failures():
+            party = register_relying_party(deployment, json_loads(entry_file.read_bytes()))
+    finally:
+        deployment.engine.dispose()
+    purposes = ", ".join(p.id for p in party.purposes)
+    typer.echo(f"registered {party.id} ({party.names['en']}): {purposes}")
+
+
+@relying_party_app.command("list")
+def list_relying_parties(data_dir: _DataDir = Path("jigap-issuer-data")) -> None:
+    """The registered counters and what each may ask for."""
+    from issuer.services.relying_parties import registered_relying_parties
+    from servicekit.db import session_scope
+
+    deployment = _registry_deployment(data_dir)
+    try:
+        with _one_line_failures(), session_scope(deployment.read_engine) as session:
+            parties = registered_relying_parties(session)
+    finally:
+        deployment.engine.dispose()
+    for party in parties.values():
+        typer.echo(f"{party.id} ({party.names['en']}), {len(party.jwks.keys)} keys")
+        for purpose in party.purposes:
+            asked = "; ".join(
+                f"{c.vct}: " + ", ".join(".".join(map(str, p)) for p in c.claims)
+                for c in purpose.credentials
+            )
+            one_way = f", one-way {purpose.one_way_seconds} s" if purpose.one_way_seconds else ""
+            typer.echo(f"  {purpose.id} ({purpose.names['en']}{one_way}): {asked}")
+
+
+@relying_party_app.command("remove")
+def remove_relying_party(
+    client_id: Annotated[str, typer.Argument(help="The counter's id")],
+    data_dir: _DataDir = Path("jigap-issuer-data"),
+) -> None:
+    """Withdraw a counter: the next trust list no longer names it."""
+    from issuer.services.relying_parties import remove_relying_party as remove
+
+    deployment = _registry_deployment(data_dir)
+    try:
+        with _one_line_failures():
+            removed = remove(deployment, client_id)
+    finally:
+        deployment.engine.dispose()
+    if not removed:
+        raise _refuse(f"refused: {client_id} is not registered")
+    typer.echo(f"removed {client_id}")
