@@ -17,7 +17,6 @@ from typing import Any
 
 from credential_schemas import CredentialType
 from credential_schemas.errors import SchemaRegistryError
-
 from keys.encoding import b64url_encode, json_dumps
 from keys.jwk import Algorithm, SigningKey
 from keys.jws import ALG, TYP

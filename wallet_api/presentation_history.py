@@ -68,7 +68,9 @@ def get_presentation(
 
 
 @retrying
-def delete_presentation(deployment: WalletDeployment, account_id: str, presentation_id: str) -> None:
+def delete_presentation(
+    deployment: WalletDeployment, account_id: str, presentation_id: str
+) -> None:
     """Forget one (one under way with it: nothing of it can be answered after)."""
     with session_scope(deployment.engine) as session:
         presentation = owned(session, account_id, presentation_id)

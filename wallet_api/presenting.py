@@ -48,7 +48,7 @@ from keys.relying_party import Purpose, RelyingParty
 from servicekit.db import retrying, session_scope
 from verifier import TrustStore
 from verifier import sd_jwt_vc as vc
-from verifier.dcql import ClaimQuery, CredentialQuery, parse_dcql_query
+from verifier.dcql import CredentialQuery, parse_dcql_query
 from verifier.dcql_select import NotSatisfiable, Selection, select_for_query
 from verifier.envelope import encode_envelope
 from verifier.openid4vp import (
@@ -56,6 +56,7 @@ from verifier.openid4vp import (
     RESPONSE_MODE_QR,
     RequestError,
     RequestErrorCode,
+    query_for,
     read_request,
 )
 from verifier.sd_jwt import split_compact
@@ -143,7 +144,7 @@ def ask(deployment: WalletDeployment, account_id: str, *, request: str) -> dict[
     store = _trust_store(deployment)
     token = _request_token(deployment, store, request.strip())
     try:
-        checked = read_request(token, store, now=deployment.now())
+        checked = read_request(token, store, now=deployment.now(), registry=deployment.registry)
     except RequestError as exc:
         raise _refused_request(exc) from exc
     asked = _Asked(
@@ -213,15 +214,10 @@ def ask_preset(
             f"{RequestErrorCode.PURPOSE_NOT_REGISTERED}: no preset of that name",
         )
     held = _held_types(deployment, account_id)
-    registration = next(
-        (c for c in purpose.credentials if c.vct in held), purpose.credentials[0]
-    )
+    registration = next((c for c in purpose.credentials if c.vct in held), purpose.credentials[0])
     credential_type = deployment.registry.by_vct(registration.vct)
-    query = CredentialQuery(
-        id=credential_type.id if credential_type is not None else "credential",
-        vct_values=(registration.vct,),
-        claims=tuple(ClaimQuery(path) for path in registration.claims),
-    )
+    query_id = credential_type.id if credential_type is not None else "credential"
+    query = parse_dcql_query(query_for(registration, query_id)).credentials[0]
     asked = _Asked(
         client_id,
         party,
@@ -342,7 +338,9 @@ def _choose(
             WalletErrorCode.CREDENTIAL_UNUSABLE,
             f"{', '.join(sorted(set(states)))}: ask the agency to issue it again",
         )
-    with_copies = [(c, copies) for c, copies in candidates if any(k.used_at is None for k in copies)]
+    with_copies = [
+        (c, copies) for c, copies in candidates if any(k.used_at is None for k in copies)
+    ]
     if not with_copies:
         raise WalletError(
             WalletErrorCode.NO_UNUSED_COPY,
@@ -359,9 +357,7 @@ def _choose(
         return credential, copies
     assert first_missing is not None  # noqa: S101 - every candidate was tried
     missing = ", ".join(_path_text(p) for p in first_missing.missing)
-    raise WalletError(
-        WalletErrorCode.NO_MATCHING_CREDENTIAL, f"the {types} held lacks {missing}"
-    )
+    raise WalletError(WalletErrorCode.NO_MATCHING_CREDENTIAL, f"the {types} held lacks {missing}")
 
 
 def _path_text(path: tuple[Any, ...]) -> str:
@@ -439,9 +435,7 @@ def _forget_expired(session: Session, now: int) -> None:
 # -- reading one, the history row -----------------------------------------------------------
 
 
-def owned(
-    session: Session, account_id: str, presentation_id: str
-) -> Presentation:
+def owned(session: Session, account_id: str, presentation_id: str) -> Presentation:
     """The account's presentation; another account's is answered as none at all."""
     presentation = (
         session.exec(
@@ -695,7 +689,9 @@ def refuse(deployment: WalletDeployment, account_id: str, presentation_id: str) 
 
 
 def _seal(deployment: WalletDeployment, presentation_id: str, working: Mapping[str, Any]) -> bytes:
-    return deployment.sealer.seal(json_dumps(working), context=presentation_context(presentation_id))
+    return deployment.sealer.seal(
+        json_dumps(working), context=presentation_context(presentation_id)
+    )
 
 
 def _open(deployment: WalletDeployment, presentation: Presentation) -> dict[str, Any]:

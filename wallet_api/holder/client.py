@@ -8,23 +8,43 @@ new nonce and sends the request once more (docs/wallet.md walks through each req
 
 The keys stay in ``DeviceKeys`` (the phone's secure hardware, in software): the client signs
 through a handle and never sees a private key.
+
+Presenting at a counter goes through the service (``present``, ``accept_presentation``,
+``sign_presentation``), or, with no network at the counter, happens on the phone alone
+(``answer_offline``: the same request checks, the same selection of disclosures and the same
+KB-JWT code as the service, over copies downloaded earlier), reported when back online.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
 import httpx
 
 from keys.encoding import b64url_encode
+from keys.jwk import public_key_from_jwk
+from keys.jws import decode_compact
 from protocols.dpop import DPOP_HEADER, DPOP_NONCE_HEADER, DpopErrorCode, make_dpop_proof
+from verifier import TrustStore
+from verifier import sd_jwt_vc as vc
+from verifier.dcql_select import NotSatisfiable, select_for_query
+from verifier.envelope import encode_envelope
+from verifier.openid4vp import RequestError, read_request
 from wallet_api.holder.device_keys import DeviceKeys
+from wallet_api.presentation import prepare_key_binding, request_hash, shown_claims
 
-__all__ = ["DEFAULT_COPIES", "Bound", "WalletApiError", "WalletClient"]
+__all__ = [
+    "DEFAULT_COPIES",
+    "Bound",
+    "OfflineAnswer",
+    "OfflineRefusedError",
+    "WalletApiError",
+    "WalletClient",
+]
 
 _TIMEOUT_SECONDS = 30.0  # receiving waits on the agency too
 DEFAULT_COPIES = 10  # one copy per presentation: ten counters before asking for more
@@ -38,6 +58,25 @@ class WalletApiError(Exception):
         self.status = status
         self.error = error
         self.description = description
+
+
+class OfflineRefusedError(Exception):
+    """The phone, offline, refuses a request; ``code`` is the service's code for the same
+    refusal (``untrusted_request``, ``no_matching_credential``, ``no_unused_copy``)."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineAnswer:
+    """An answer built on the phone: the QR text, what was shown, and the report to send."""
+
+    envelope: str
+    disclosed: tuple[tuple[Any, ...], ...]
+    report: dict[str, Any] = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +112,9 @@ class WalletClient:
         self._owns_http = http is None
         self._clock = clock
         self.nonce: str | None = None  # the last DPoP-Nonce the service sent
+        # Answers built offline, to report when back online; copies they used, never reused.
+        self.offline_reports: list[dict[str, Any]] = []
+        self._used_offline: set[str] = set()
 
     def __enter__(self) -> Self:
         return self
@@ -225,6 +267,137 @@ class WalletClient:
 
     def delete_credential(self, credential_id: str) -> None:
         self.call("DELETE", f"/credentials/{credential_id}")
+
+    # -- presenting at a counter (OpenID4VP 1.0 through the service; the phone signs) -------
+
+    def present(self, request_text: str) -> dict[str, Any]:
+        """A counter's request (JR1 QR text, compact JWS, or `openid4vp://` link): who asks,
+        why, and exactly which claims would be shown, with their values."""
+        return _body(self.call("POST", "/presentations", json={"request": request_text}))
+
+    def present_preset(self, client_id: str, purpose_id: str) -> dict[str, Any]:
+        """A one-way preset (``presets``): no request, the service chooses the nonce."""
+        body = {"preset": {"client_id": client_id, "purpose_id": purpose_id}}
+        return _body(self.call("POST", "/presentations", json=body))
+
+    def accept_presentation(
+        self, presentation_id: str, answer_format: str = "text"
+    ) -> dict[str, Any]:
+        """Yes: a copy is taken; the KB-JWT's signing input and the key to sign it with."""
+        return _body(
+            self.call(
+                "POST", f"/presentations/{presentation_id}/accept", json={"format": answer_format}
+            )
+        )
+
+    def sign_presentation(self, presentation_id: str, signing: Mapping[str, Any]) -> dict[str, Any]:
+        """Sign the signing input with the key it names (the copy's); the answer."""
+        signature = self.keys.sign(signing["holder_jkt"], signing["signing_input"].encode("ascii"))
+        body = {"signature": b64url_encode(signature)}
+        return _body(self.call("POST", f"/presentations/{presentation_id}/signature", json=body))
+
+    def answer(self, request_text: str, answer_format: str = "text") -> dict[str, Any]:
+        """The whole of answering: present, accept, sign."""
+        shown = self.present(request_text)
+        signing = self.accept_presentation(shown["id"], answer_format)
+        return self.sign_presentation(shown["id"], signing)
+
+    def refuse(self, presentation_id: str) -> dict[str, Any]:
+        return _body(self.call("POST", f"/presentations/{presentation_id}/refuse"))
+
+    def presentations(self) -> list[dict[str, Any]]:
+        """The history: to whom, why, which claims (no values), when."""
+        entries: list[dict[str, Any]] = _body(self.call("GET", "/presentations"))["presentations"]
+        return entries
+
+    def delete_presentation(self, presentation_id: str) -> None:
+        self.call("DELETE", f"/presentations/{presentation_id}")
+
+    def presets(self) -> list[dict[str, Any]]:
+        presets: list[dict[str, Any]] = _body(self.call("GET", "/presets"))["presets"]
+        return presets
+
+    # -- presenting offline: the phone alone, reported later --------------------------------
+
+    def answer_offline(
+        self,
+        request_text: str,
+        credentials: Iterable[Mapping[str, Any]],
+        store: TrustStore,
+        *,
+        now: int | None = None,
+    ) -> OfflineAnswer:
+        """Answer a counter's request with no network: ``credentials`` as My data lists them
+        (``export()["credentials"]``, each copy as issued), ``store`` the trust store the phone
+        synced. The request is checked as the service checks it; a valid credential's unused
+        copy answers (never one used before, here or at the service); the report waits in
+        ``offline_reports`` for ``report_offline``."""
+        now = int(self._clock()) if now is None else now
+        try:
+            request = read_request(request_text, store, now=now)
+        except RequestError as exc:
+            raise OfflineRefusedError("untrusted_request", f"{exc.code}: {exc.detail}") from exc
+        query = request.credential_query
+        matching = [c for c in credentials if c.get("vct") in query.vct_values]
+        if not matching:
+            raise OfflineRefusedError("no_matching_credential", "no credential of a type asked")
+        usable = [c for c in matching if c.get("status") == "valid"]
+        if not usable:
+            raise OfflineRefusedError("credential_unusable", "ask the agency to issue it again")
+        missing: NotSatisfiable | None = None
+        for credential in usable:
+            unused = [
+                copy
+                for copy in credential.get("copies", [])
+                if copy.get("used_at") is None and copy["copy_id"] not in self._used_offline
+            ]
+            if not unused:
+                continue
+            copy = unused[0]
+            try:
+                selection = select_for_query(copy["sd_jwt_vc"], query)
+            except NotSatisfiable as exc:
+                missing = missing or exc
+                continue
+            payload = decode_compact(
+                selection.sd_jwt.issuer_jwt, expected_typ=vc.CREDENTIAL_TYP
+            ).unverified_claims()
+            holder = public_key_from_jwk(payload[vc.CNF][vc.JWK])
+            prepared = prepare_key_binding(
+                selection.sd_jwt,
+                holder_algorithm=holder.algorithm,
+                audience=request.client_id,
+                nonce=request.nonce,
+                now=now,
+            )
+            answer = prepared.finish(self.keys.sign(holder.kid, prepared.signing_input))
+            self._used_offline.add(copy["copy_id"])
+            disclosed = tuple(path for path, _ in shown_claims(selection))
+            report = {
+                "client_id": request.client_id,
+                "purpose": dict(request.purpose.names),
+                "copy_id": copy["copy_id"],
+                "disclosed": [list(path) for path in disclosed],
+                "request_hash": request_hash(request.client_id, request.nonce),
+                "answered_at": now,
+            }
+            self.offline_reports.append(report)
+            return OfflineAnswer(encode_envelope(answer), disclosed, report)
+        if missing is not None:
+            raise OfflineRefusedError("no_matching_credential", missing.detail)
+        raise OfflineRefusedError(
+            "no_unused_copy", "every copy has been used once: ask the agency for more copies"
+        )
+
+    def report_offline(self) -> list[dict[str, Any]]:
+        """Back online: each answer built offline is recorded in the history (its copy marked
+        used); the entries as recorded."""
+        recorded = []
+        while self.offline_reports:
+            report = self.offline_reports[0]
+            recorded.append(_body(self.call("POST", "/presentations/offline", json=report)))
+            self.offline_reports.pop(0)
+        return recorded
 
 
 def _body(response: httpx.Response) -> dict[str, Any]:

@@ -3,7 +3,7 @@ signed or refused; presets; the citizen's history. Each handler calls one servic
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
@@ -79,8 +79,8 @@ class RequestIn(BaseModel):
 class AcceptIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    format: AnswerFormat = Field(
-        default=AnswerFormat.TEXT,
+    format: Literal["text", "png", "svg"] = Field(
+        default="text",
         description="`text` (the envelope: the phone draws the QR), `png` or `svg` besides",
     )
 
@@ -154,7 +154,7 @@ def accept(
     presentation_id: str, body: AcceptIn, device: AccountDep, deployment: DeploymentDep
 ) -> JSONResponse:
     signing = presenting.accept(
-        deployment, _account_id(device), presentation_id, answer_format=body.format
+        deployment, _account_id(device), presentation_id, answer_format=AnswerFormat(body.format)
     )
     return _answer(deployment, signing)
 
@@ -198,9 +198,7 @@ def history(device: AccountDep, deployment: DeploymentDep) -> JSONResponse:
     responses={**_DPOP, **_NOT_FOUND},
 )
 def read(presentation_id: str, device: AccountDep, deployment: DeploymentDep) -> JSONResponse:
-    entry = presentation_history.get_presentation(
-        deployment, _account_id(device), presentation_id
-    )
+    entry = presentation_history.get_presentation(deployment, _account_id(device), presentation_id)
     return _answer(deployment, entry)
 
 
