@@ -10,12 +10,7 @@ reference); or the phone picks a registered one-way preset. Each step is one cal
    with an unused copy, is chosen and ``verifier.dcql_select.select_for_query`` picks the
    fewest disclosures. The phone is shown who asks (the trust list's name), why, and exactly
    which claims with their values. The request is recorded as read (single use, §14.1).
-2. ``accept``: one unused copy is taken (a conditional UPDATE of ``used_at``: a copy is never
-   used twice, so two counters never see the same signature or digests) and the KB-JWT's
-   signing input returned (`aud` the client_id, `nonce` the request's, §B.3.6).
-3. ``sign``: the phone's signature is checked with the copy's key; the answer is the JG1
-   envelope (a QR the phone draws, or PNG/SVG), or it is posted to the counter (§8.2).
-4. ``refuse``: nothing is disclosed (direct_post: the counter is told `access_denied`).
+2-4. ``accept``, ``sign``, ``refuse``: ``wallet_api.answering``.
 
 Every change of a presentation is conditional on the step it was read at (``step``), as
 intakes are. Refusals disclose nothing and consume no copy. The working data of a
@@ -26,8 +21,6 @@ once it is answered, refused or expired; what stays is the citizen's history
 
 from __future__ import annotations
 
-import base64
-import logging
 import secrets
 import uuid
 from collections.abc import Mapping
@@ -40,71 +33,56 @@ from sqlalchemy import CursorResult, delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from keys.encoding import b64url_decode, b64url_encode, json_dumps, json_loads_object
-from keys.errors import KeyManagementError
-from keys.jwk import public_key_from_jwk
-from keys.jws import decode_compact
+from keys.encoding import b64url_encode, json_dumps, json_loads_object
 from keys.relying_party import Purpose, RelyingParty
 from servicekit.db import retrying, session_scope
 from verifier import TrustStore
-from verifier import sd_jwt_vc as vc
 from verifier.dcql import CredentialQuery, parse_dcql_query
 from verifier.dcql_select import NotSatisfiable, Selection, select_for_query
-from verifier.envelope import encode_envelope
 from verifier.openid4vp import (
-    RESPONSE_MODE_DIRECT_POST,
     RESPONSE_MODE_QR,
     RequestError,
     RequestErrorCode,
     query_for,
     read_request,
 )
-from verifier.sd_jwt import split_compact
 from wallet_api.counter_client import CounterClient, CounterError, origin
 from wallet_api.deployment import WalletDeployment
 from wallet_api.errors import WalletError, WalletErrorCode
 from wallet_api.holding import CredentialState, credential_state
 from wallet_api.models import Credential, CredentialCopy, Presentation, SeenRequest
-from wallet_api.presentation import (
-    claim_label,
-    prepare_key_binding,
-    request_hash,
-    shown_claims,
+from wallet_api.presentation import claim_label, request_hash, shown_claims
+from wallet_api.presentation_history import (
+    UNDER_WAY,
+    PresentationState,
+    history_entry,
+    owned,
+    shown_state,
 )
-from wallet_api.receiving import _trust_store
+from wallet_api.receiving import trust_store
 from wallet_api.sealed import copy_context, presentation_context
 
 __all__ = [
+    "OPENID4VP_SCHEME",
     "PRESET_SECONDS",
     "AnswerFormat",
-    "PresentationState",
-    "accept",
+    "advance",
     "ask",
     "ask_preset",
-    "owned",
-    "refuse",
-    "sign",
+    "counter_client",
+    "finish",
+    "move",
+    "open_working",
+    "query_of",
+    "rowcount",
+    "select_copy",
+    "under_way",
 ]
 
-logger = logging.getLogger("jigap.wallet.presenting")
-_MAX_ID_LENGTH = 64
 OPENID4VP_SCHEME = "openid4vp"
 # A preset has no request to expire with: the phone signs and shows it within this, and the
 # counter accepts it for the purpose's `one_way_seconds` after the phone signed.
 PRESET_SECONDS = 300
-
-
-class PresentationState(StrEnum):
-    ASKED = "asked"  # shown to the citizen, who decides
-    ACCEPTED = "accepted"  # a copy taken, the KB-JWT's signing input handed out
-    ANSWERED = "answered"  # the answer handed to the phone (a QR to show)
-    SUBMITTED = "submitted"  # the answer posted to the counter (direct_post)
-    REFUSED = "refused"  # the citizen said no: nothing was disclosed
-    EXPIRED = "expired"  # the request expired before an answer: nothing was disclosed
-    OFFLINE = "offline"  # built by the phone without network, reported afterwards
-
-
-UNDER_WAY = (PresentationState.ASKED, PresentationState.ACCEPTED)
 
 
 class AnswerFormat(StrEnum):
@@ -132,7 +110,7 @@ def _refused_request(exc: RequestError) -> WalletError:
     return WalletError(WalletErrorCode.UNTRUSTED_REQUEST, f"{exc.code}: {exc.detail}")
 
 
-def _counter(deployment: WalletDeployment) -> CounterClient:
+def counter_client(deployment: WalletDeployment) -> CounterClient:
     return CounterClient(deployment.counter_http)
 
 
@@ -141,7 +119,7 @@ def _counter(deployment: WalletDeployment) -> CounterClient:
 
 def ask(deployment: WalletDeployment, account_id: str, *, request: str) -> dict[str, Any]:
     """Read a counter's request; what the phone shows the citizen."""
-    store = _trust_store(deployment)
+    store = trust_store(deployment)
     token = _request_token(deployment, store, request.strip())
     try:
         checked = read_request(token, store, now=deployment.now(), registry=deployment.registry)
@@ -189,7 +167,7 @@ def _request_token(deployment: WalletDeployment, store: TrustStore, text: str) -
             "counter's registered origin",
         )
     try:
-        return _counter(deployment).fetch_request(request_uri)
+        return counter_client(deployment).fetch_request(request_uri)
     except CounterError as exc:
         raise WalletError(WalletErrorCode.COUNTER_UNAVAILABLE, str(exc)) from exc
 
@@ -199,7 +177,7 @@ def ask_preset(
 ) -> dict[str, Any]:
     """A one-way preset: a registered purpose with `one_way_seconds`, answered with no request
     (a counter with no screen); the wallet chooses the nonce."""
-    store = _trust_store(deployment)
+    store = trust_store(deployment)
     now = deployment.now()
     party = store.relying_party(client_id)
     if party is None or not party.is_current(now):
@@ -251,7 +229,7 @@ def _open_presentation(
     with session_scope(deployment.read_engine) as session:
         credential, copies = _choose(session, deployment, store, account_id, asked.query, now)
     shown_copy = next(c for c in copies if c.used_at is None)
-    selection = _select(deployment, shown_copy, asked.query)
+    selection = select_copy(deployment, shown_copy, asked.query)
     credential_type = deployment.registry.by_vct(credential.vct)
     shown = shown_claims(selection)
     presentation = Presentation(
@@ -279,7 +257,7 @@ def _open_presentation(
         "response_uri": asked.response_uri,
         "state": asked.state,
     }
-    presentation.sealed_state = _seal(deployment, presentation.id, working)
+    presentation.sealed_state = seal_working(deployment, presentation.id, working)
     _insert(deployment, presentation, remember=single_use)
     view = history_entry(presentation, now)
     view["credential"] = {
@@ -350,7 +328,7 @@ def _choose(
     for credential, copies in with_copies:
         unused = next(k for k in copies if k.used_at is None)
         try:
-            _select(deployment, unused, query)
+            select_copy(deployment, unused, query)
         except NotSatisfiable as exc:
             first_missing = first_missing or exc
             continue
@@ -364,7 +342,7 @@ def _path_text(path: tuple[Any, ...]) -> str:
     return json_dumps(list(path)).decode("utf-8")
 
 
-def _select(
+def select_copy(
     deployment: WalletDeployment, copy: CredentialCopy, query: CredentialQuery
 ) -> Selection:
     compact = deployment.sealer.open(copy.sealed, context=copy_context(copy.id)).decode("ascii")
@@ -392,7 +370,7 @@ def _query_json(query: CredentialQuery) -> dict[str, Any]:
     return out
 
 
-def _query_of(working: Mapping[str, Any]) -> CredentialQuery:
+def query_of(working: Mapping[str, Any]) -> CredentialQuery:
     return parse_dcql_query({"credentials": [working["query"]]}).credentials[0]
 
 
@@ -432,49 +410,7 @@ def _forget_expired(session: Session, now: int) -> None:
     )
 
 
-# -- reading one, the history row -----------------------------------------------------------
-
-
-def owned(session: Session, account_id: str, presentation_id: str) -> Presentation:
-    """The account's presentation; another account's is answered as none at all."""
-    presentation = (
-        session.exec(
-            select(Presentation).where(
-                Presentation.id == presentation_id, Presentation.account_id == account_id
-            )
-        ).first()
-        if len(presentation_id) <= _MAX_ID_LENGTH
-        else None
-    )
-    if presentation is None:
-        raise WalletError(WalletErrorCode.NOT_FOUND, "no such presentation")
-    return presentation
-
-
-def shown_state(presentation: Presentation, now: int) -> str:
-    if presentation.state in UNDER_WAY and presentation.expires_at <= now:
-        return str(PresentationState.EXPIRED)
-    return presentation.state
-
-
-def history_entry(presentation: Presentation, now: int) -> dict[str, Any]:
-    """To whom, why, which claims (paths and labels, never values), when."""
-    return {
-        "id": presentation.id,
-        "state": shown_state(presentation, now),
-        "created_at": presentation.created_at,
-        "expires_at": presentation.expires_at,
-        "answered_at": presentation.answered_at,
-        "relying_party": {"id": presentation.client_id, "name": presentation.relying_party_name},
-        "purpose": presentation.purpose_name,
-        "credential_type": presentation.credential_type,
-        "disclosed": presentation.disclosed,
-        "request_hash": presentation.request_hash,
-        "response_mode": presentation.response_mode,
-    }
-
-
-def _under_way(deployment: WalletDeployment, account_id: str, presentation_id: str) -> Presentation:
+def under_way(deployment: WalletDeployment, account_id: str, presentation_id: str) -> Presentation:
     with session_scope(deployment.read_engine) as session:
         presentation = owned(session, account_id, presentation_id)
     state = shown_state(presentation, deployment.now())
@@ -488,213 +424,18 @@ def _under_way(deployment: WalletDeployment, account_id: str, presentation_id: s
     return presentation
 
 
-# -- 2. accepting: a copy, the KB-JWT's signing input ----------------------------------------
-
-
-def accept(
-    deployment: WalletDeployment,
-    account_id: str,
-    presentation_id: str,
-    *,
-    answer_format: AnswerFormat = AnswerFormat.TEXT,
-) -> dict[str, Any]:
-    presentation = _under_way(deployment, account_id, presentation_id)
-    if presentation.state != PresentationState.ASKED:
-        raise WalletError(WalletErrorCode.WRONG_STATE, f"this presentation is {presentation.state}")
-    working = _open(deployment, presentation)
-    query = _query_of(working)
-    store = _trust_store(deployment)
-    now = deployment.now()
-    with session_scope(deployment.read_engine) as session:
-        credential = session.get(Credential, working["credential_id"])
-        copies = list(
-            session.exec(
-                select(CredentialCopy).where(
-                    CredentialCopy.credential_id == working["credential_id"]
-                )
-            ).all()
-        )
-    if credential is None:
-        raise WalletError(WalletErrorCode.NO_MATCHING_CREDENTIAL, "the credential was deleted")
-    state = credential_state(credential, copies, store, now)
-    if state is not CredentialState.VALID:  # revoked (or moved) since it was shown
-        raise WalletError(
-            WalletErrorCode.CREDENTIAL_UNUSABLE, f"{state}: ask the agency to issue it again"
-        )
-    return _take_copy_and_bind(deployment, presentation, working, query, answer_format, copies)
-
-
-@retrying
-def _take_copy_and_bind(
-    deployment: WalletDeployment,
-    presentation: Presentation,
-    working: dict[str, Any],
-    query: CredentialQuery,
-    answer_format: AnswerFormat,
-    copies: list[CredentialCopy],
-) -> dict[str, Any]:
-    """In one transaction: an unused copy taken (the one shown, if still unused), the signing
-    input made over its disclosures, the presentation moved on. Another request that took the
-    presentation meanwhile rolls the copy back: a copy is consumed only by an accepted one."""
-    now = deployment.now()
-    unused = sorted(
-        (c for c in copies if c.used_at is None), key=lambda c: c.id != working["copy_id"]
-    )
-    with session_scope(deployment.engine) as session:
-        for copy in unused:
-            taken = session.execute(
-                update(CredentialCopy)
-                .where(col(CredentialCopy.id) == copy.id, col(CredentialCopy.used_at).is_(None))
-                .values(used_at=now)
-            )
-            if _rowcount(taken) == 1:
-                break
-        else:
-            raise WalletError(
-                WalletErrorCode.NO_UNUSED_COPY,
-                "every copy has been used once: ask the agency for more copies",
-            )
-        try:
-            selection = _select(deployment, copy, query)
-        except NotSatisfiable as exc:  # copies of one credential hold the same claims
-            raise WalletError(WalletErrorCode.NO_MATCHING_CREDENTIAL, exc.detail) from exc
-        holder = _holder_key(selection)
-        prepared = prepare_key_binding(
-            selection.sd_jwt,
-            holder_algorithm=holder.algorithm,
-            audience=working["client_id"],
-            nonce=working["nonce"],
-            now=now,
-        )
-        signing_input = prepared.signing_input.decode("ascii")
-        working.update(
-            copy_id=copy.id,
-            holder_jwk=holder.to_jwk(),
-            presentation=prepared.sd_jwt.without_key_binding(),
-            signing_input=signing_input,
-            format=str(answer_format),
-        )
-        _advance(session, deployment, presentation, PresentationState.ACCEPTED, working)
-    return {
-        "id": presentation.id,
-        "state": str(PresentationState.ACCEPTED),
-        "signing_input": signing_input,
-        "holder_jkt": holder.kid,
-    }
-
-
-def _holder_key(selection: Selection) -> Any:
-    """The copy's `cnf` key (SD-JWT VC §3.2.2.2): the key the phone signs the KB-JWT with.
-    The copy was verified when it arrived; it is read here, not checked again."""
-    payload = decode_compact(
-        selection.sd_jwt.issuer_jwt, expected_typ=vc.CREDENTIAL_TYP
-    ).unverified_claims()
-    return public_key_from_jwk(payload[vc.CNF][vc.JWK])
-
-
-# -- 3. the phone's signature: the answer ---------------------------------------------------
-
-
-def sign(
-    deployment: WalletDeployment, account_id: str, presentation_id: str, *, signature: str
-) -> dict[str, Any]:
-    presentation = _under_way(deployment, account_id, presentation_id)
-    if presentation.state != PresentationState.ACCEPTED:
-        raise WalletError(WalletErrorCode.WRONG_STATE, f"this presentation is {presentation.state}")
-    working = _open(deployment, presentation)
-    key = public_key_from_jwk(working["holder_jwk"])
-    signing_input: str = working["signing_input"]
-    try:
-        key.verify(b64url_decode(signature), signing_input.encode("ascii"))
-    except KeyManagementError:
-        raise WalletError(
-            WalletErrorCode.INVALID_SIGNATURE, f"not a signature by the copy's key {key.kid}"
-        ) from None
-    answer = f"{working['presentation']}{signing_input}.{signature}"
-    split_compact(answer)  # the answer is well formed: the service made every part of it
-    if presentation.response_mode == RESPONSE_MODE_DIRECT_POST:
-        return _submit(deployment, presentation, working, answer)
-    envelope = encode_envelope(answer)
-    body: dict[str, Any] = {"id": presentation.id, "state": str(PresentationState.ANSWERED),
-                            "envelope": envelope}  # fmt: skip
-    image_format = AnswerFormat(working.get("format", AnswerFormat.TEXT))
-    if image_format is not AnswerFormat.TEXT:
-        body[str(image_format)] = _image(envelope, image_format)
-    _finish(deployment, presentation, PresentationState.ANSWERED)
-    return body
-
-
-def _image(envelope: str, image_format: AnswerFormat) -> str:
-    from verifier.qr_image import render_png, render_svg
-
-    if image_format is AnswerFormat.PNG:
-        return base64.b64encode(render_png(envelope)).decode("ascii")
-    return base64.b64encode(render_svg(envelope).encode("utf-8")).decode("ascii")
-
-
-def _submit(
-    deployment: WalletDeployment,
-    presentation: Presentation,
-    working: dict[str, Any],
-    answer: str,
-) -> dict[str, Any]:
-    """§8.2: `vp_token` (a JSON object: the query id -> [the presentation]) and `state`, posted
-    once: the presentation is marked submitted first (a second signature sent at once finds it
-    taken), and back to accepted if the counter did not take it, so the phone may try again."""
-    _move(deployment, presentation, PresentationState.SUBMITTED, working)
-    form = {"vp_token": json_dumps({working["query"]["id"]: [answer]}).decode("utf-8")}
-    if working.get("state") is not None:
-        form["state"] = working["state"]
-    try:
-        submitted = _counter(deployment).post_response(working["response_uri"], form)
-    except CounterError as exc:
-        _move(deployment, presentation, PresentationState.ACCEPTED, working)
-        raise WalletError(WalletErrorCode.COUNTER_UNAVAILABLE, str(exc)) from exc
-    _finish(deployment, presentation, PresentationState.SUBMITTED)
-    body: dict[str, Any] = {
-        "id": presentation.id,
-        "state": str(PresentationState.SUBMITTED),
-        "submitted": True,
-    }
-    if submitted.redirect_uri is not None:
-        body["redirect_uri"] = submitted.redirect_uri
-    return body
-
-
-# -- 4. refusing ----------------------------------------------------------------------------
-
-
-def refuse(deployment: WalletDeployment, account_id: str, presentation_id: str) -> dict[str, Any]:
-    """No: nothing is disclosed; a copy taken by accept stays used (it was never shown)."""
-    presentation = _under_way(deployment, account_id, presentation_id)
-    working = _open(deployment, presentation)
-    _finish(deployment, presentation, PresentationState.REFUSED)
-    told = None
-    if presentation.response_mode == RESPONSE_MODE_DIRECT_POST:
-        form = {"error": "access_denied"}  # §8.5: the End-User did not give consent
-        if working.get("state") is not None:
-            form["state"] = working["state"]
-        try:
-            _counter(deployment).post_response(working["response_uri"], form)
-            told = True
-        except CounterError as exc:
-            logger.info(
-                "refusal not delivered", extra={"event": "refusal_undelivered", "error": str(exc)}
-            )
-            told = False
-    return {"id": presentation.id, "state": str(PresentationState.REFUSED), "counter_told": told}
-
-
 # -- the presentation's row -----------------------------------------------------------------
 
 
-def _seal(deployment: WalletDeployment, presentation_id: str, working: Mapping[str, Any]) -> bytes:
+def seal_working(
+    deployment: WalletDeployment, presentation_id: str, working: Mapping[str, Any]
+) -> bytes:
     return deployment.sealer.seal(
         json_dumps(working), context=presentation_context(presentation_id)
     )
 
 
-def _open(deployment: WalletDeployment, presentation: Presentation) -> dict[str, Any]:
+def open_working(deployment: WalletDeployment, presentation: Presentation) -> dict[str, Any]:
     if presentation.sealed_state is None:
         raise WalletError(WalletErrorCode.WRONG_STATE, f"this presentation is {presentation.state}")
     return json_loads_object(
@@ -704,12 +445,12 @@ def _open(deployment: WalletDeployment, presentation: Presentation) -> dict[str,
     )
 
 
-def _rowcount(result: Any) -> int:
+def rowcount(result: Any) -> int:
     assert isinstance(result, CursorResult)  # noqa: S101 - an UPDATE's result
     return result.rowcount
 
 
-def _advance(
+def advance(
     session: Session,
     deployment: WalletDeployment,
     presentation: Presentation,
@@ -726,30 +467,32 @@ def _advance(
         .values(
             step=presentation.step + 1,
             state=str(state),
-            sealed_state=None if working is None else _seal(deployment, presentation.id, working),
+            sealed_state=None
+            if working is None
+            else seal_working(deployment, presentation.id, working),
             answered_at=answered_at,
         )
     )
-    if _rowcount(moved) != 1:
+    if rowcount(moved) != 1:
         raise WalletError(WalletErrorCode.WRONG_STATE, "this presentation changed meanwhile")
     presentation.step += 1
     presentation.state = str(state)
 
 
 @retrying
-def _move(
+def move(
     deployment: WalletDeployment,
     presentation: Presentation,
     state: PresentationState,
     working: Mapping[str, Any],
 ) -> None:
     with session_scope(deployment.engine) as session:
-        _advance(session, deployment, presentation, state, working)
+        advance(session, deployment, presentation, state, working)
 
 
 @retrying
-def _finish(
+def finish(
     deployment: WalletDeployment, presentation: Presentation, state: PresentationState
 ) -> None:
     with session_scope(deployment.engine) as session:
-        _advance(session, deployment, presentation, state, None, answered_at=deployment.now())
+        advance(session, deployment, presentation, state, None, answered_at=deployment.now())

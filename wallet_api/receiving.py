@@ -71,6 +71,7 @@ __all__ = [
     "read_offer",
     "read_offer_photo",
     "submit_proofs",
+    "trust_store",
 ]
 
 logger = logging.getLogger("jigap.wallet.receiving")
@@ -133,7 +134,9 @@ def _client(deployment: WalletDeployment) -> IssuanceClient:
     )
 
 
-def _trust_store(deployment: WalletDeployment) -> TrustStore:
+def trust_store(deployment: WalletDeployment) -> TrustStore:
+    """The trust store, synced first if something in it is due; `trust_unavailable` if none
+    is held."""
     with contextlib.suppress(TrustUnavailableError):  # what is held still serves
         deployment.trust.refresh()  # only when something is due
     try:
@@ -170,7 +173,7 @@ def read_offer_photo(deployment: WalletDeployment, account_id: str, image: bytes
 
 def read_offer(deployment: WalletDeployment, account_id: str, *, offer_uri: str) -> IntakeView:
     settings = deployment.settings
-    store = _trust_store(deployment)
+    store = trust_store(deployment)
     client = _client(deployment)
     try:
         parsed = parse_offer_uri(offer_uri, allow_http=settings.allow_http_issuers)

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from protocols.dpop import DPOP_NONCE_HEADER
 from servicekit.http_errors import NO_STORE
-from wallet_api import presentation_history, presenting
+from wallet_api import answering, presentation_history, presenting
 from wallet_api.api.deps import AccountDep, DeploymentDep
 from wallet_api.deployment import WalletDeployment
 from wallet_api.dpop_guard import DeviceProof, current_nonce
@@ -153,7 +153,7 @@ def report_offline(body: OfflineIn, device: AccountDep, deployment: DeploymentDe
 def accept(
     presentation_id: str, body: AcceptIn, device: AccountDep, deployment: DeploymentDep
 ) -> JSONResponse:
-    signing = presenting.accept(
+    signing = answering.accept(
         deployment, _account_id(device), presentation_id, answer_format=AnswerFormat(body.format)
     )
     return _answer(deployment, signing)
@@ -167,7 +167,7 @@ def accept(
 def sign(
     presentation_id: str, body: SignatureIn, device: AccountDep, deployment: DeploymentDep
 ) -> JSONResponse:
-    answer = presenting.sign(
+    answer = answering.sign(
         deployment, _account_id(device), presentation_id, signature=body.signature
     )
     return _answer(deployment, answer)
@@ -179,7 +179,7 @@ def sign(
     responses={**_DPOP, **_NOT_FOUND, **_REFUSALS},
 )
 def refuse(presentation_id: str, device: AccountDep, deployment: DeploymentDep) -> JSONResponse:
-    return _answer(deployment, presenting.refuse(deployment, _account_id(device), presentation_id))
+    return _answer(deployment, answering.refuse(deployment, _account_id(device), presentation_id))
 
 
 @router.get(
