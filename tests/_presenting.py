@@ -28,7 +28,7 @@ from fastapi.responses import JSONResponse
 
 from issuer.services.relying_parties import register_relying_party
 from keys.jwk import SigningKey
-from keys.jws import KID, TYP, sign_compact
+from keys.jws import KID, TYP, decode_compact, sign_compact
 from tests._server import free_port
 from tests._two_services import Pair
 from verifier import Policy, TrustStore, Verifier
@@ -128,15 +128,16 @@ class Counters:
             **options,
         )
 
-    def forged(self, client_id: str = BANK, key: SigningKey | None = None, **changes: Any) -> str:
-        """A request signed as ``client_id`` (by ``key``, its own by default) whose payload is
-        the registered one with ``changes`` (a member None: left out)."""
-        from keys.jws import decode_compact
-
-        honest = self.request(client_id).token
-        payload = {**decode_compact(honest).unverified_claims(), **changes}
+    def forged(self, key: SigningKey | None = None, **changes: Any) -> str:
+        """The bank's account-opening request with ``changes`` to its payload (a member None:
+        left out), signed by ``key`` (the bank's own by default)."""
+        honest = self.request(BANK).token
+        payload = {
+            **decode_compact(honest, expected_typ=REQUEST_TYP).unverified_claims(),
+            **changes,
+        }
         payload = {k: v for k, v in payload.items() if v is not None}
-        signer = key or _KEYS[client_id]
+        signer = key or _KEYS[BANK]
         return sign_compact(payload, signer, {TYP: REQUEST_TYP, KID: signer.kid})
 
     def holder(self, copies: int = 3) -> WalletClient:

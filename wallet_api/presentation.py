@@ -133,13 +133,18 @@ def value_at(claims: Any, path: ClaimsPath) -> Any:
     return node
 
 
+def path_name(path: ClaimsPath) -> str:
+    """A claims path as the registry names claims: ``address_history[].address``."""
+    return "".join(
+        (f".{e}" if i else e) if isinstance(e, str) else "[]" for i, e in enumerate(path)
+    )
+
+
 def claim_label(credential_type: CredentialType | None, path: ClaimsPath) -> dict[str, str]:
     """The registry's Korean and English label of a claims path (``address_history[].address``
     for ``["address_history", 0, "address"]``; an element is labelled as its array), else the
     path itself."""
-    name = "".join(
-        (f".{e}" if i else e) if isinstance(e, str) else "[]" for i, e in enumerate(path)
-    )
+    name = path_name(path)
     candidate = name
     while credential_type is not None and candidate:
         try:

@@ -51,7 +51,7 @@ from wallet_api.deployment import WalletDeployment
 from wallet_api.errors import WalletError, WalletErrorCode
 from wallet_api.holding import CredentialState, credential_state
 from wallet_api.models import Credential, CredentialCopy, Presentation, SeenRequest
-from wallet_api.presentation import claim_label, request_hash, shown_claims
+from wallet_api.presentation import claim_label, path_name, request_hash, shown_claims
 from wallet_api.presentation_history import (
     UNDER_WAY,
     PresentationState,
@@ -334,12 +334,8 @@ def _choose(
             continue
         return credential, copies
     assert first_missing is not None  # noqa: S101 - every candidate was tried
-    missing = ", ".join(_path_text(p) for p in first_missing.missing)
+    missing = ", ".join(path_name(p) for p in first_missing.missing)
     raise WalletError(WalletErrorCode.NO_MATCHING_CREDENTIAL, f"the {types} held lacks {missing}")
-
-
-def _path_text(path: tuple[Any, ...]) -> str:
-    return json_dumps(list(path)).decode("utf-8")
 
 
 def select_copy(
