@@ -17,6 +17,7 @@ KB-JWT code as the service, over copies downloaded earlier), reported when back 
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from typing import Any, Self
 
 import httpx
 
+from credential_schemas import Registry
 from keys.encoding import b64url_encode
 from keys.jwk import public_key_from_jwk
 from keys.jws import decode_compact
@@ -334,7 +336,7 @@ class WalletClient:
         ``offline_reports`` for ``report_offline``."""
         now = int(self._clock()) if now is None else now
         try:
-            request = read_request(request_text, store, now=now)
+            request = read_request(request_text, store, now=now, registry=_registry())
         except RequestError as exc:
             raise OfflineRefusedError("untrusted_request", f"{exc.code}: {exc.detail}") from exc
         query = request.credential_query
@@ -398,6 +400,12 @@ class WalletClient:
             recorded.append(_body(self.call("POST", "/presentations/offline", json=report)))
             self.offline_reports.pop(0)
         return recorded
+
+
+@functools.cache
+def _registry() -> Registry:
+    """The certificate types, read once: what a request's paths are checked against."""
+    return Registry.load()
 
 
 def _body(response: httpx.Response) -> dict[str, Any]:
