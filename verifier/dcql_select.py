@@ -1,7 +1,7 @@
 """Choosing the fewest SD-JWT disclosures that answer a DCQL credential query.
 
-OpenID for Verifiable Presentations 1.0 §6.4 (selecting claims) and §7 (claims path pointers)
-applied to an SD-JWT VC (RFC 9901, §B.3 of OpenID4VP), the same code for the wallet API, the
+OpenID for Verifiable Presentations 1.0 (final) §6.4 (selecting claims) and §7 (claims path
+pointers) applied to an SD-JWT VC (RFC 9901; OpenID4VP §B.3), one code for the wallet API, the
 holder client offline and the counter's check of an answer:
 
 - §6.4: the wallet MUST NOT send selectively disclosable claims that were not selected.
@@ -10,6 +10,7 @@ holder client offline and the counter's check of an answer:
 - §6.3/§6.4.1: a claim whose value matches none of `values` is treated as absent.
 - §7.1.1: a path selects by name, by index, or every element (null); a name on a non-object,
   an index or null on a non-array, or an empty selection is an error (here: the claim is missing).
+- §B.3.5: the credential's `vct` is one of `vct_values`.
 - RFC 9901 §4.2.6, §7.1: a claim is revealed by the disclosures on the way to it (object members
   and array elements) and shown whole by every disclosure nested inside it; decoys reveal nothing.
 
@@ -17,18 +18,24 @@ Paths are applied to the credential as the holder holds it (every disclosure pro
 index is the element's position in the array the counter sees: a selection that would move an
 element (an undisclosed element before it) does not answer the query and is not made, rather
 than disclose the element before it, which was not asked for.
+
+The issuer JWT is read here without its signature: the wallet checked it when it stored the
+credential, and the counter checks it before it trusts ``disclosure_paths``. Limits are those
+of ``verifier.sd_jwt`` (MAX_DISCLOSURES, MAX_CLAIM_DEPTH), enforced before any walk here; every
+walk visits each claim of the credential a bounded number of times (a path has at most 8 steps).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import functools
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from keys.errors import KeyManagementError
 from keys.jws import decode_compact
 from verifier import sd_jwt_vc as vc
-from verifier.dcql import ClaimQuery, ClaimsPath, CredentialQuery
+from verifier.dcql import ClaimQuery, ClaimsPath, ClaimValue, CredentialQuery
 from verifier.errors import ErrorCode, VerificationError, from_key_error
 from verifier.sd_jwt import (
     ARRAY_ELEMENT_KEY,
@@ -132,10 +139,15 @@ def _payload_tree(payload: Mapping[str, Any], disclosures: Mapping[str, Disclosu
 _Pointed = tuple[ClaimsPath, tuple[_Claim, ...]]
 
 
-def _point(root: _Claim, path: ClaimsPath) -> list[_Pointed]:
-    """§7.1.1 processing; an error or an empty selection gives []."""
+def _point(
+    root: _Claim, path: ClaimsPath, accept: Callable[[_Claim], bool] | None = None
+) -> list[_Pointed]:
+    """§7.1.1 processing; an error or an empty selection gives []. ``accept`` filters the
+    last step's claims before their paths are built (a null over a long array)."""
     selected: list[_Pointed] = [((), ())]
-    for component in path:
+    last = len(path) - 1
+    for step, component in enumerate(path):
+        keep = accept if step == last else None
         following: list[_Pointed] = []
         for concrete, chain in selected:
             node = chain[-1] if chain else root
@@ -143,38 +155,52 @@ def _point(root: _Claim, path: ClaimsPath) -> list[_Pointed]:
                 if node.members is None:
                     return []  # step 2.1: not an object
                 child = node.members.get(component)
-                if child is not None:
+                if child is not None and (keep is None or keep(child)):
                     following.append(((*concrete, component), (*chain, child)))
-            else:
-                if node.elements is None:
-                    return []  # steps 2.2, 2.3: not an array
-                if component is None:
-                    following.extend(
-                        ((*concrete, index), (*chain, child))
-                        for index, child in enumerate(node.elements)
-                    )
-                elif component < len(node.elements):
-                    following.append(((*concrete, component), (*chain, node.elements[component])))
+                continue
+            if node.elements is None:
+                return []  # steps 2.2, 2.3: not an array
+            if component is None:
+                following.extend(
+                    ((*concrete, index), (*chain, child))
+                    for index, child in enumerate(node.elements)
+                    if keep is None or keep(child)
+                )
+            elif component < len(node.elements):
+                child = node.elements[component]
+                if keep is None or keep(child):
+                    following.append(((*concrete, component), (*chain, child)))
         selected = following
     return selected  # step 3: empty is an error, the caller's "missing"
 
 
-def _matching(root: _Claim, claim: ClaimQuery) -> list[_Pointed]:
-    """The claims ``claim`` selects whose value is one of its `values` (§6.3), if it has any."""
-    selected = _point(root, claim.path)
-    if claim.values is None:
-        return selected
-    # §6.3: "the type and value ... match exactly": JSON `true` is not 1, nor 1.0 the integer 1.
-    return [
-        (concrete, chain)
-        for concrete, chain in selected
-        if chain[-1].members is None
-        and chain[-1].elements is None
-        and any(
-            type(chain[-1].value) is type(expected) and chain[-1].value == expected
-            for expected in claim.values
-        )
-    ]
+class _Pointer:
+    """Claim queries applied to one credential, each once: `claim_sets` options repeat them."""
+
+    def __init__(self, root: _Claim) -> None:
+        self.root = root
+        self._found: dict[ClaimQuery, list[_Pointed]] = {}
+
+    def matching(self, claim: ClaimQuery) -> list[_Pointed]:
+        """The claims ``claim`` selects whose value is one of its `values` (§6.3), if any."""
+        found = self._found.get(claim)
+        if found is None:
+            # §6.3: "the type and value ... match exactly": JSON `true` is not 1, nor 1.0 is 1.
+            typed = None if claim.values is None else {(type(v), v) for v in claim.values}
+            accept = None if typed is None else functools.partial(_value_in, typed=typed)
+            found = self._found[claim] = _point(self.root, claim.path, accept)
+        return found
+
+    def missing(self, claims: Sequence[ClaimQuery]) -> tuple[ClaimsPath, ...]:
+        return tuple(claim.path for claim in claims if not self.matching(claim))
+
+
+def _value_in(claim: _Claim, typed: set[tuple[type, ClaimValue]]) -> bool:
+    return (
+        claim.members is None
+        and claim.elements is None
+        and (type(claim.value), claim.value) in typed
+    )
 
 
 def _options(query: CredentialQuery) -> list[tuple[ClaimQuery, ...]]:
@@ -185,10 +211,6 @@ def _options(query: CredentialQuery) -> list[tuple[ClaimQuery, ...]]:
         return [query.claims]
     by_id = {claim.id: claim for claim in query.claims}
     return [tuple(by_id[claim_id] for claim_id in option) for option in query.claim_sets]
-
-
-def _missing(root: _Claim, claims: Sequence[ClaimQuery]) -> tuple[ClaimsPath, ...]:
-    return tuple(claim.path for claim in claims if not _matching(root, claim))
 
 
 def _unverified_payload(sd_jwt: SdJwt) -> dict[str, Any]:
@@ -216,43 +238,71 @@ def select_for_query(credential: str, query: CredentialQuery) -> Selection:
     if unverified_vct not in query.vct_values:  # §B.3.5: `vct_values`
         raise NotSatisfiable(((vc.VCT,),), f"vct {unverified_vct!r} is not asked for")
 
-    held = _payload_tree(unverified_payload, every)
+    held = _Pointer(_payload_tree(unverified_payload, every))
     first_missing: tuple[ClaimsPath, ...] | None = None
     for option in _options(query):
-        missing = _missing(held, option)
+        chosen, missing = _choose(held, option)
         if not missing:
-            chosen = {
-                claim_digest
-                for claim in option
-                for _, chain in _matching(held, claim)
-                for claim_digest in _revealing(chain)
-            }
             presented = resolve_claims(
                 unverified_payload,
                 {d: every[d] for d in chosen},
                 not_disclosable=vc.NOT_SELECTIVELY_DISCLOSABLE,
             )
-            seen = _tree(presented, None)
-            # An index the counter would read elsewhere (an undisclosed element before it).
-            missing = _missing(seen, option)
-            if not missing:
-                return Selection(
-                    sd_jwt=SdJwt(
-                        sd_jwt.issuer_jwt,
-                        tuple(d for d in sd_jwt.disclosures if digest(d) in chosen),
-                        None,
-                    ),
-                    disclosed=tuple(
-                        dict.fromkeys(
-                            concrete for claim in option for concrete, _ in _matching(seen, claim)
-                        )
-                    ),
-                    claims={k: v for k, v in presented.items() if k not in vc.REGISTERED_CLAIMS},
-                )
+            seen = _Pointer(_tree(presented, None))
+            return Selection(
+                sd_jwt=SdJwt(
+                    sd_jwt.issuer_jwt,
+                    tuple(d for d in sd_jwt.disclosures if digest(d) in chosen),
+                    None,
+                ),
+                disclosed=tuple(
+                    dict.fromkeys(
+                        concrete for claim in option for concrete, _ in seen.matching(claim)
+                    )
+                ),
+                claims={k: v for k, v in presented.items() if k not in vc.REGISTERED_CLAIMS},
+            )
         if first_missing is None:
             first_missing = missing
     assert first_missing is not None  # noqa: S101 - _options returns at least one option
-    raise NotSatisfiable(first_missing, f"the credential does not hold {list(first_missing)}")
+    raise NotSatisfiable(
+        first_missing, f"the credential cannot show {[list(p) for p in first_missing]}"
+    )
+
+
+def _choose(
+    held: _Pointer, option: Sequence[ClaimQuery]
+) -> tuple[set[str], tuple[ClaimsPath, ...]]:
+    """The disclosures that reveal every claim of ``option``, and the paths it cannot show:
+    absent ones, and those whose index would move (an unasked element before it)."""
+    matched = [(claim, held.matching(claim)) for claim in option]
+    chosen = {
+        claim_digest
+        for _, selected in matched
+        for _, chain in selected
+        for claim_digest in _revealing(chain)
+    }
+    missing = tuple(
+        claim.path
+        for claim, selected in matched
+        if not selected
+        or any(_moved(held.root, claim.path, chain, chosen) for _, chain in selected)
+    )
+    return chosen, missing
+
+
+def _moved(root: _Claim, path: ClaimsPath, chain: tuple[_Claim, ...], chosen: set[str]) -> bool:
+    """Whether an index of ``path`` would point elsewhere in the presentation: an element
+    before it stays undisclosed, and the counter's array closes up (RFC 9901 §7.1)."""
+    for depth, component in enumerate(path):
+        if type(component) is int:
+            parent = chain[depth - 1] if depth else root
+            if any(
+                element.digest is not None and element.digest not in chosen
+                for element in (parent.elements or ())[:component]
+            ):
+                return True
+    return False
 
 
 def _revealing(chain: tuple[_Claim, ...]) -> Iterator[str]:
@@ -308,10 +358,10 @@ def missing_claims(claims: Mapping[str, Any], query: CredentialQuery) -> tuple[C
 
     With `claim_sets`, satisfied by any option; otherwise the preferred option's missing paths.
     """
-    root = _tree(dict(claims), None)
+    shown = _Pointer(_tree(dict(claims), None))
     first_missing: tuple[ClaimsPath, ...] | None = None
     for option in _options(query):
-        missing = _missing(root, option)
+        missing = shown.missing(option)
         if not missing:
             return ()
         first_missing = missing if first_missing is None else first_missing
