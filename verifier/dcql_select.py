@@ -131,7 +131,7 @@ def _tree(
 
 
 def _payload_tree(payload: Mapping[str, Any], disclosures: Mapping[str, Disclosure]) -> _Claim:
-    """RFC 9901 §7.1 step 2: `_sd_alg` is removed from the top level only."""
+    """RFC 9901 §7.1: `_sd_alg` is removed from the top level, and only there."""
     return _tree({k: v for k, v in payload.items() if k != SD_ALG_KEY}, disclosures)
 
 
