@@ -12,7 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from fastapi.testclient import TestClient
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
 from issuer.db import migrate as migrate_issuer
@@ -132,5 +132,44 @@ def test_the_wallet_migrations_match_its_models_and_downgrade_to_nothing(
             config.attributes["connection"] = connection
             command.downgrade(config, "base")
         assert set(inspect(engine).get_table_names()) <= {VERSION_TABLE}
+    finally:
+        engine.dispose()
+
+
+def test_0003_adds_presentations_beside_what_accounts_already_hold(database_url: str) -> None:
+    engine = make_engine(database_url)
+    try:
+        migrate_wallet(engine, "0002")
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO wallet_accounts (id, created_at, device_jkt, device_jwk, "
+                    "device_bound_at, recovery_hash, recovery_failures) "
+                    "VALUES ('a1', 1, 'jkt', '{}', 1, 'h', 0)"
+                )
+            )
+        migrate_wallet(engine)
+        assert schema_state(engine).current == "0003"
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO wallet_presentations (id, account_id, created_at, expires_at, "
+                    "step, state, client_id, relying_party_name, purpose_name, credential_type, "
+                    "disclosed, request_hash, response_mode) VALUES ('p1', 'a1', 1, 2, 0, "
+                    "'asked', 'counter.example', '{}', '{}', 't', '[]', 'h', 'jigap_qr')"
+                )
+            )
+            # The history goes with its account, in the database itself.
+            connection.execute(text("DELETE FROM wallet_accounts WHERE id = 'a1'"))
+            left = connection.execute(text("SELECT count(*) FROM wallet_presentations"))
+            assert left.scalar_one() == 0
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0002")
+        tables = set(inspect(engine).get_table_names())
+        assert "wallet_credentials" in tables
+        assert not {"wallet_presentations", "wallet_presentation_requests"} & tables
     finally:
         engine.dispose()
