@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from starlette.routing import Route
 
 from tests import _two_services
+from tests._presenting import Counters, register_counters
 from tests._two_services import Pair
 from wallet_api.holder.client import WalletClient
 from wallet_api.models import METADATA, Account
@@ -36,16 +37,22 @@ class Holder:
     credential_ids: list[str]
     intakes: dict[str, str]  # state -> intake id
     tx_code: str | None  # of the offer still waiting for the citizen's yes
+    presentations: dict[str, str]  # state -> presentation id
 
     @property
     def ids(self) -> list[str]:
-        return [self.account_id, *self.credential_ids, *self.intakes.values()]
+        return [
+            self.account_id,
+            *self.credential_ids,
+            *self.intakes.values(),
+            *self.presentations.values(),
+        ]
 
 
 def _holder(pair: Pair) -> Holder:
     phone = pair.phone()
     account_id = phone.register().account_id
-    done = pair.receive(phone, copies=2)
+    done = pair.receive(phone, copies=4)
     offered_offer = pair.offer()
     offered = phone.hand_over(offered_offer["credential_offer_reference_uri"])
     # Accepted, the signing inputs handed out, the signatures not sent.
@@ -71,7 +78,17 @@ def _holder(pair: Pair) -> Holder:
         "deferred": deferred["intake_id"],
     }
     assert phone.intake(intakes["signing"])["state"] == "signing"
-    return Holder(phone, account_id, done["received"], intakes, offered_offer["tx_code"])
+    # Presentations asked (shown), accepted (a copy taken, not signed) and answered.
+    register_counters(pair, [])
+    counters = Counters(pair)
+    asked = phone.present(counters.request().envelope)
+    accepted = phone.present(counters.request().envelope)
+    phone.accept_presentation(accepted["id"])
+    answered = phone.answer(counters.request().envelope)
+    presentations = {"asked": asked["id"], "accepted": accepted["id"], "answered": answered["id"]}
+    return Holder(
+        phone, account_id, done["received"], intakes, offered_offer["tx_code"], presentations
+    )
 
 
 @dataclass(frozen=True)
@@ -117,6 +134,8 @@ def _sample_bodies(victim: Holder, intruder: Holder) -> dict[str, Any]:
     return {
         "AcceptIn": {"tx_code": victim.tx_code, "device_keys": [key.to_jwk()]},
         "SignaturesIn": {"signatures": ["A" * 86]},
+        "AnswerFormatIn": {"format": "text"},
+        "SignatureIn": {"signature": "A" * 86},
     }
 
 
@@ -161,6 +180,8 @@ def test_another_accounts_ids_are_answered_as_ids_that_do_not_exist(pair: Pair) 
     assert {route.path for route in routes} >= {
         "/intakes/{intake_id}", "/intakes/{intake_id}/accept", "/intakes/{intake_id}/proofs",
         "/intakes/{intake_id}/poll", "/credentials/{credential_id}",
+        "/presentations/{presentation_id}", "/presentations/{presentation_id}/accept",
+        "/presentations/{presentation_id}/signature", "/presentations/{presentation_id}/refuse",
     }  # fmt: skip
     samples = _sample_bodies(victim, intruder)
     tried = 0
@@ -179,6 +200,8 @@ def test_another_accounts_ids_are_answered_as_ids_that_do_not_exist(pair: Pair) 
         assert victim.phone.intake(intake_id)["state"] == state
     [held] = victim.phone.credentials()
     assert held["credential_id"] in victim.credential_ids and held["unused_copies"] == 2
+    states = {e["id"]: e["state"] for e in victim.phone.presentations()}
+    assert states == {i: state for state, i in victim.presentations.items()}
 
 
 def test_lists_and_the_export_hold_nothing_of_another_account(pair: Pair) -> None:

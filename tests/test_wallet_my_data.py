@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from keys.jws import decode_compact
 from tests import _two_services
 from tests._issuer_client import RESIDENT
+from tests._presenting import Counters, register_counters
 from tests._two_services import Pair
 from verifier.sd_jwt import decode_disclosures, resolve_claims, split_compact
 from verifier.sd_jwt_vc import CREDENTIAL_TYP, NOT_SELECTIVELY_DISCLOSABLE
@@ -115,6 +116,18 @@ def test_the_export_holds_every_copy_with_its_claims_and_nothing_of_another(
     assert only_mine and [v for v in only_mine if v in text] == []
 
 
+def test_the_export_holds_the_accounts_history_of_presentations(pair: Pair) -> None:
+    phone, other = pair.registered_phone(), pair.registered_phone()
+    register_counters(pair, [])
+    for holder in (phone, other):
+        pair.receive(holder, copies=1)
+    answered = phone.answer(Counters(pair).request().envelope)
+    [entry] = phone.export()["presentations"]
+    assert (entry["id"], entry["state"]) == (answered["id"], "answered")
+    assert entry == phone.presentations()[0]
+    assert other.export()["presentations"] == []
+
+
 def test_deleting_a_credential_deletes_its_copies_only(pair: Pair) -> None:
     phone = pair.registered_phone()
     gone = pair.receive(phone, copies=3)["received"][0]
@@ -150,7 +163,7 @@ def _traces(pair: Pair, phone: WalletClient, account_id: str) -> set[str]:
             traces.add(str(row.get("id")))
             if table_name == "wallet_credential_copies":
                 traces |= {row["holder_jkt"], row["sealed"].hex()}
-            if table_name == "wallet_intakes":
+            if table_name in ("wallet_intakes", "wallet_presentations") and row["sealed_state"]:
                 traces.add(row["sealed_state"].hex())
     return traces
 
@@ -158,8 +171,11 @@ def _traces(pair: Pair, phone: WalletClient, account_id: str) -> set[str]:
 def test_deleting_the_account_leaves_no_row_of_it_and_its_key_opens_nothing(pair: Pair) -> None:
     phone, other = pair.registered_phone(), pair.registered_phone()
     account_id = phone.me()["account_id"]
+    register_counters(pair, [])
     for holder in (phone, other):
         pair.receive(holder, copies=2)
+        holder.answer(Counters(pair).request().envelope)  # a presentation in the history
+        holder.present(Counters(pair).request().envelope)  # and one under way (sealed)
         holder.hand_over(pair.offer()["credential_offer_reference_uri"])
         deferred = pair.offer(approval_required=True)
         holder.receive(

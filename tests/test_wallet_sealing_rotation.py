@@ -31,8 +31,15 @@ from tests._server import BACKENDS, JIGAP, backend_database_url
 from tests._wallet_server import jigap_wallet
 from tests._wallet_service import PASSPHRASE, WalletWorld, wallet_world
 from wallet_api import cli as wallet_cli
-from wallet_api.models import METADATA, Account, Credential, CredentialCopy, Intake
-from wallet_api.sealed import copy_context, intake_context
+from wallet_api.models import (
+    METADATA,
+    Account,
+    Credential,
+    CredentialCopy,
+    Intake,
+    Presentation,
+)
+from wallet_api.sealed import copy_context, intake_context, presentation_context
 from wallet_api.sealing_rotation import SEALED_COLUMNS, RotationPoint, rotate_sealing_key
 from wallet_api.settings import ENV_PREFIX, Settings
 
@@ -41,6 +48,7 @@ _PAYLOAD_AT = 1 + 22 + 12 + 48  # version, master key id, wrap nonce, wrapped da
 _RAW = {
     ("wallet_intakes", "id", "sealed_state"): intake_context,
     ("wallet_credential_copies", "id", "sealed"): copy_context,
+    ("wallet_presentations", "id", "sealed_state"): presentation_context,
 }
 _NOW = 1_780_000_000
 
@@ -54,9 +62,18 @@ def _store(directory: Path, passphrase: str = PASSPHRASE) -> SealingKeyStore:
     return SealingKeyStore(directory, passphrase, scrypt_n=MIN_SCRYPT_N)
 
 
-def _hold(engine: Engine, sealer: Sealer, *, intakes: int, copies: int, tag: str = "") -> str:
+def _hold(
+    engine: Engine,
+    sealer: Sealer,
+    *,
+    intakes: int,
+    copies: int,
+    tag: str = "",
+    presentations: bool = False,
+) -> str:
     """An account, inserted through the models, with ``intakes`` issuances under way and one
-    credential of ``copies`` copies, each value sealed for its row as the service seals it."""
+    credential of ``copies`` copies, each value sealed for its row as the service seals it;
+    with ``presentations``, one presentation under way (sealed) and one answered (not)."""
     device = SigningKey.generate(Algorithm.ES256)
     account_id = f"account{tag}"
     with session_scope(engine) as session:
@@ -113,26 +130,49 @@ def _hold(engine: Engine, sealer: Sealer, *, intakes: int, copies: int, tag: str
                     ),
                 )
             )
+        # A presentation under way (its working data sealed) and one answered (none left).
+        shown, done = (f"shown{tag}", b'{"copy_id": "c"}'), (f"done{tag}", None)
+        for presentation_id, working in (shown, done) if presentations else ():
+            session.add(
+                Presentation(
+                    id=presentation_id,
+                    account_id=account_id,
+                    created_at=_NOW,
+                    expires_at=_NOW + 300,
+                    state="asked" if working else "answered",
+                    client_id="counter.example",
+                    relying_party_name={"ko": "은행", "en": "Bank"},
+                    purpose_name={"ko": "확인", "en": "Check"},
+                    credential_type="resident",
+                    disclosed=[],
+                    request_hash="0" * 64,
+                    response_mode="jigap_qr",
+                    sealed_state=sealer.seal(working, context=presentation_context(presentation_id))
+                    if working
+                    else None,
+                )
+            )
     return account_id
 
 
 def _sealed(engine: Engine) -> dict[tuple[str, str], bytes]:
-    """Every sealed value of the wallet's database: (sealed column, row id) -> blob."""
+    """Every sealed value of the wallet's database: (table, row id) -> blob."""
     found = {}
     with engine.connect() as connection:
         for table, key, sealed in _RAW:
             for row_id, blob in connection.execute(text(f"SELECT {key}, {sealed} FROM {table}")):  # noqa: S608 - our own names
-                found[(sealed, str(row_id))] = bytes(blob)
+                if blob is not None:  # a presentation answered keeps nothing sealed
+                    found[(table, str(row_id))] = bytes(blob)
     return found
 
 
 def _plaintexts(
     sealer: Sealer, values: dict[tuple[str, str], bytes]
 ) -> dict[tuple[str, str], bytes]:
-    contexts = {sealed: context for (_, _, sealed), context in _RAW.items()}
+    contexts = {table: context for (table, _, _), context in _RAW.items()}
     return {
-        (sealed, row_id): sealer.open(blob, context=contexts[sealed](row_id))
-        for (sealed, row_id), blob in values.items()
+        (table, row_id): sealer.open(blob, context=contexts[table](row_id))
+        for (table, row_id), blob in values.items()
     }
 
 
@@ -164,11 +204,11 @@ def test_every_value_is_rewrapped_under_the_new_key_and_the_old_key_deleted(
     world: WalletWorld,
 ) -> None:
     engine = world.deployment.engine
-    _hold(engine, world.deployment.sealer, intakes=4, copies=7)
+    _hold(engine, world.deployment.sealer, intakes=4, copies=7, presentations=True)
     store = _store(world.deployment.settings.sealing_dir)
     [old_key] = store.key_ids()
     before = _sealed(engine)
-    assert len(before) == 11 and {key_id_of(blob) for blob in before.values()} == {old_key}
+    assert len(before) == 12 and {key_id_of(blob) for blob in before.values()} == {old_key}
     plaintexts = _plaintexts(world.deployment.sealer, before)
 
     report = rotate_sealing_key(engine, store, batch=3, grace_seconds=0)
@@ -178,7 +218,7 @@ def test_every_value_is_rewrapped_under_the_new_key_and_the_old_key_deleted(
     assert new_key != old_key and not (store_dir / f"{old_key}.json").exists()
     assert (report.key_id, report.rewrapped, report.removed, report.kept) == (
         new_key,
-        11,
+        12,
         (old_key,),
         (),
     )
@@ -248,8 +288,10 @@ def test_the_service_keeps_answering_and_sealing_during_a_rotation(world: Wallet
     assert {key_id_of(blob) for blob in after.values()} == {report.key_id}
     fresh = _store(world.deployment.settings.sealing_dir).sealer()
     opened = _plaintexts(fresh, after)
-    assert opened[("sealed", "copy-000")] == b"sd-jwt vc copy-000~"
-    assert opened[("sealed", f"copy-during{answered[-1]}-000")].startswith(b"sd-jwt vc ")
+    assert opened[("wallet_credential_copies", "copy-000")] == b"sd-jwt vc copy-000~"
+    assert opened[("wallet_credential_copies", f"copy-during{answered[-1]}-000")].startswith(
+        b"sd-jwt vc "
+    )
 
 
 class _KilledError(Exception):
@@ -302,7 +344,7 @@ def test_a_value_that_does_not_open_keeps_its_key(world: WalletWorld) -> None:
     assert (report.rewrapped, report.unopenable) == (2, 1)
     assert report.removed == () and report.kept == (old_key,)  # a row still names it
     assert sorted(store.key_ids()) == sorted([old_key, report.key_id])
-    assert _sealed(engine)[("sealed", "copy-001")] == moved  # left as it was
+    assert _sealed(engine)[("wallet_credential_copies", "copy-001")] == moved  # left as it was
 
 
 # --- the command ----------------------------------------------------------------------------------

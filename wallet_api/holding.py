@@ -31,6 +31,7 @@ from verifier.status_list import StatusValue
 from wallet_api.deployment import WalletDeployment
 from wallet_api.errors import WalletError, WalletErrorCode
 from wallet_api.models import Account, Credential, CredentialCopy, Intake
+from wallet_api.presentation_history import list_presentations
 from wallet_api.sealed import copy_context
 from wallet_api.trust import TrustUnavailableError, copy_status
 
@@ -290,6 +291,7 @@ def export_account(deployment: WalletDeployment, account_id: str) -> dict[str, A
             "recovery": "a recovery code is set (stored only as an HMAC, not exportable)",
         },
         "credentials": credentials,
+        "presentations": list_presentations(deployment, account_id),  # who saw what, no values
         "offers": [
             {
                 "intake_id": intake.id,

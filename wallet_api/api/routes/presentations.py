@@ -76,7 +76,7 @@ class RequestIn(BaseModel):
         return self
 
 
-class AcceptIn(BaseModel):
+class AnswerFormatIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     format: Literal["text", "png", "svg"] = Field(
@@ -151,7 +151,7 @@ def report_offline(body: OfflineIn, device: AccountDep, deployment: DeploymentDe
     responses={**_DPOP, **_NOT_FOUND, **_REFUSALS},
 )
 def accept(
-    presentation_id: str, body: AcceptIn, device: AccountDep, deployment: DeploymentDep
+    presentation_id: str, body: AnswerFormatIn, device: AccountDep, deployment: DeploymentDep
 ) -> JSONResponse:
     signing = answering.accept(
         deployment, _account_id(device), presentation_id, answer_format=AnswerFormat(body.format)
