@@ -71,6 +71,10 @@ def test_a_counters_request_is_shown_signed_and_accepted_by_the_counter(
     }
     assert "resident_registration_number" not in verdict.claims  # only what was asked
 
+    metrics = counters.pair.wallet_http.get("/metrics").text
+    assert 'jigap_wallet_presentations_total{outcome="answered",response_mode="jigap_qr"}' in (
+        metrics
+    )
     # The working data (the copy's disclosures) is gone once answered.
     with session_scope(counters.pair.wallet.engine) as session:
         row = session.get(Presentation, shown["id"])

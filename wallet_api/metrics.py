@@ -19,6 +19,7 @@ __all__ = [
     "CREDENTIALS_REFUSED",
     "DPOP_REFUSALS",
     "HTTP_METRICS",
+    "PRESENTATIONS",
     "render",
 ]
 
@@ -44,7 +45,21 @@ CREDENTIALS_REFUSED = Counter(
 )
 
 
+PRESENTATIONS = Counter(
+    "jigap_wallet_presentations",
+    "Presentations ended, by outcome (answered, submitted, refused) and response mode",
+    ["outcome", "response_mode"],
+    registry=None,
+)
+
+
 def render() -> bytes:
     return servicekit_metrics.render(
-        (*HTTP_METRICS.collectors, DPOP_REFUSALS, CREDENTIALS_RECEIVED, CREDENTIALS_REFUSED)
+        (
+            *HTTP_METRICS.collectors,
+            DPOP_REFUSALS,
+            CREDENTIALS_RECEIVED,
+            CREDENTIALS_REFUSED,
+            PRESENTATIONS,
+        )
     )

@@ -50,6 +50,7 @@ from wallet_api.counter_client import CounterClient, CounterError, origin
 from wallet_api.deployment import WalletDeployment
 from wallet_api.errors import WalletError, WalletErrorCode
 from wallet_api.holding import CredentialState, credential_state
+from wallet_api.metrics import PRESENTATIONS
 from wallet_api.models import Credential, CredentialCopy, Presentation, SeenRequest
 from wallet_api.presentation import claim_label, path_name, request_hash, shown_claims
 from wallet_api.presentation_history import (
@@ -490,5 +491,7 @@ def move(
 def finish(
     deployment: WalletDeployment, presentation: Presentation, state: PresentationState
 ) -> None:
+    """End it: the working data dropped, the time of the answer (or refusal) kept."""
     with session_scope(deployment.engine) as session:
         advance(session, deployment, presentation, state, None, answered_at=deployment.now())
+    PRESENTATIONS.labels(outcome=str(state), response_mode=presentation.response_mode).inc()
