@@ -58,6 +58,7 @@ __all__ = [
     "init_deployment",
     "read_env_file",
     "sample_agencies",
+    "sample_relying_parties",
 ]
 
 logger = logging.getLogger("jigap.issuer")
@@ -65,11 +66,21 @@ ENV_FILE = "issuer.env"
 
 # The programme's first issuers, as data (a development deployment's sample agencies).
 SAMPLE_AGENCIES_FILE = Path(__file__).parent / "sample_agencies.json"
+# Counters registered in a development deployment, as data; `init` makes each a key store.
+SAMPLE_RELYING_PARTIES_FILE = Path(__file__).parent / "sample_relying_parties.json"
+COUNTERS_DIR = "counters"
+_COUNTER_VALIDITY = 3650 * 86_400
 
 
 def sample_agencies() -> list[dict[str, Any]]:
     agencies: list[dict[str, Any]] = json.loads(SAMPLE_AGENCIES_FILE.read_text("utf-8"))
     return agencies
+
+
+def sample_relying_parties() -> list[dict[str, Any]]:
+    """The sample counters' entries without what each deployment makes: keys and validity."""
+    parties: list[dict[str, Any]] = json.loads(SAMPLE_RELYING_PARTIES_FILE.read_text("utf-8"))
+    return parties
 
 
 app = typer.Typer(
@@ -139,11 +150,30 @@ def init_deployment(
                 deployment.key_store(slug).generate()
                 tokens[slug] = create_agency_token(session, agency=agency, label="init", now=now)
             deployment.sealer  # noqa: B018 - creates the master key that seals claims at rest
+        _register_sample_counters(deployment, data_dir / COUNTERS_DIR, now)
     finally:
         deployment.engine.dispose()  # its pooled connections would outlive this call
     lines = [f"{name}={value}" for name, value in env.items()]
     write_atomically(data_dir / ENV_FILE, ("\n".join(lines) + "\n").encode("utf-8"))
     return settings, tokens
+
+
+def _register_sample_counters(deployment: Any, counters_dir: Path, now: int) -> None:
+    """Each sample counter gets a signing key in ``counters_dir/<id>`` (under the deployment's
+    passphrase, as the agencies' keys) and is registered with the trust operator."""
+    from issuer.services.relying_parties import register_relying_party
+
+    for sample in sample_relying_parties():
+        store = FileKeyStore(counters_dir / sample["id"], deployment.settings.key_passphrase)
+        key = store.generate()
+        entry = {
+            **sample,
+            "jwks": {"keys": [key.public_key.to_jwk()]},
+            "valid_from": now,
+            "valid_until": now + _COUNTER_VALIDITY,
+            "response_uris": [],
+        }
+        register_relying_party(deployment, entry)
 
 
 def _one_line_failures() -> AbstractContextManager[None]:
@@ -157,7 +187,8 @@ def init(
     public_url: commands.PublicUrlOption = "http://127.0.0.1:8000",
     database_url: commands.DatabaseUrlOption = None,
 ) -> None:
-    """Create a development deployment: database, trust anchor, sample agencies, tokens."""
+    """Create a development deployment: database, trust anchor, sample agencies, tokens, and
+    sample counters registered to ask for certificates (their keys under DIR/counters/)."""
     with _one_line_failures():
         settings, tokens = init_deployment(
             data_dir, public_url=public_url, database_url=database_url
@@ -172,6 +203,8 @@ def init(
     typer.echo("Admin API tokens (shown once; stored only hashed):")
     for slug, token in tokens.items():
         typer.echo(f"  {slug}: {token}")
+    counters = ", ".join(party["id"] for party in sample_relying_parties())
+    typer.echo(f"counters registered, their keys in {data_dir / COUNTERS_DIR}/: {counters}")
     typer.echo(f"settings and secrets: {data_dir / ENV_FILE} (mode 0600)")
     typer.echo(f"run: jigap issuer serve --data-dir {data_dir}")
 
@@ -341,3 +374,91 @@ def rotate_sealing_key(
     finally:
         engine.dispose()
     typer.echo(report.summary())
+
+
+relying_party_app = typer.Typer(
+    help="Register the counters (relying parties) the trust list names.", no_args_is_help=True
+)
+app.add_typer(relying_party_app, name="relying-party")
+
+
+def _registry_deployment(data_dir: Path) -> Any:
+    """The deployment, its schema at the head: what registering a counter writes into."""
+    from issuer.api.app import make_deployment
+    from issuer.db import schema_state
+
+    settings, _ = _settings(data_dir)
+    deployment = make_deployment(settings, run_migrations=False)
+    with _one_line_failures():
+        state = schema_state(deployment.engine)
+    if not state.at_head:
+        deployment.engine.dispose()
+        raise _refuse(
+            f"refused: database schema at {state.current or 'nothing'}, head {state.head}: "
+            "run `jigap issuer migrate` first",
+            EXIT_SCHEMA,
+        )
+    return deployment
+
+
+@relying_party_app.command("add")
+def add_relying_party(
+    entry_file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="The counter's entry (JSON)")
+    ],
+    data_dir: _DataDir = Path("jigap-issuer-data"),
+) -> None:
+    """Register a counter (or replace its registration); the next trust list names it."""
+    from issuer.services.relying_parties import register_relying_party
+    from keys.encoding import json_loads
+
+    deployment = _registry_deployment(data_dir)
+    try:
+        with _one_line_failures():
+            party = register_relying_party(deployment, json_loads(entry_file.read_bytes()))
+    finally:
+        deployment.engine.dispose()
+    purposes = ", ".join(p.id for p in party.purposes)
+    typer.echo(f"registered {party.id} ({party.names['en']}): {purposes}")
+
+
+@relying_party_app.command("list")
+def list_relying_parties(data_dir: _DataDir = Path("jigap-issuer-data")) -> None:
+    """The registered counters and what each may ask for."""
+    from issuer.services.relying_parties import registered_relying_parties
+    from servicekit.db import session_scope
+
+    deployment = _registry_deployment(data_dir)
+    try:
+        with _one_line_failures(), session_scope(deployment.read_engine) as session:
+            parties = registered_relying_parties(session)
+    finally:
+        deployment.engine.dispose()
+    for party in parties.values():
+        typer.echo(f"{party.id} ({party.names['en']}), {len(party.jwks.keys)} keys")
+        for purpose in party.purposes:
+            asked = "; ".join(
+                f"{c.vct}: " + ", ".join(".".join(map(str, p)) for p in c.claims)
+                for c in purpose.credentials
+            )
+            one_way = f", one-way {purpose.one_way_seconds} s" if purpose.one_way_seconds else ""
+            typer.echo(f"  {purpose.id} ({purpose.names['en']}{one_way}): {asked}")
+
+
+@relying_party_app.command("remove")
+def remove_relying_party(
+    client_id: Annotated[str, typer.Argument(help="The counter's id")],
+    data_dir: _DataDir = Path("jigap-issuer-data"),
+) -> None:
+    """Withdraw a counter: the next trust list no longer names it."""
+    from issuer.services.relying_parties import remove_relying_party as remove
+
+    deployment = _registry_deployment(data_dir)
+    try:
+        with _one_line_failures():
+            removed = remove(deployment, client_id)
+    finally:
+        deployment.engine.dispose()
+    if not removed:
+        raise _refuse(f"refused: {client_id} is not registered")
+    typer.echo(f"removed {client_id}")

@@ -208,3 +208,12 @@ class TrustListPublication(SQLModel, table=True):
     token: str
     issued_at: int = Field(sa_type=BigInteger)
     expires_at: int = Field(sa_type=BigInteger)
+
+
+class RelyingPartyRegistration(SQLModel, table=True):
+    """A counter the trust operator registered (keys.relying_party): published in the trust
+    list, so that wallets know who may ask for what, and why."""
+
+    id: str = Field(primary_key=True, max_length=100)  # the relying party's client_id
+    entry: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    registered_at: int = Field(sa_type=BigInteger)

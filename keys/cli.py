@@ -23,6 +23,7 @@ import typer
 from keys.encoding import json_dumps, json_loads, json_loads_object
 from keys.errors import KeyErrorCode, KeyManagementError, TrustListError
 from keys.jwk import Algorithm, public_key_from_jwk
+from keys.relying_party import MAX_RELYING_PARTIES, RelyingParty, relying_party_from_entry
 from keys.store import PASSPHRASE_ENV, FileKeyStore, KeyStatus, list_key_infos, read_key_info
 from keys.trust_list import (
     MAX_ISSUERS,
@@ -189,6 +190,10 @@ def create_trust_list(
     sequence: Annotated[int, typer.Option(min=0, help="Publication number, above the last")],
     valid_days: Annotated[int, typer.Option(min=1, max=3660, help="Days until `exp`")],
     out: Annotated[Path, typer.Option(dir_okay=False, help="Where to write the token")],
+    relying_parties: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="JSON list of relying-party entries"),
+    ] = None,
 ) -> None:
     """Sign a trust list with the operator's anchor key."""
     with _refusals():
@@ -201,6 +206,7 @@ def create_trust_list(
             # A list that trusts nobody makes every counter refuse every certificate.
             raise TrustListError(KeyErrorCode.TRUST_LIST_INVALID, f"{issuers.name}: no issuers")
         parsed = [trusted_issuer_from_entry(entry) for entry in entries]
+        parties = _relying_parties(relying_parties) if relying_parties else []
         now = _now(ctx)
         trust_list = TrustList(
             operator,
@@ -208,9 +214,12 @@ def create_trust_list(
             now,
             now + valid_days * _SECONDS_PER_DAY,
             {issuer.id: issuer for issuer in parsed},
+            {party.id: party for party in parties},
         )
         if len(trust_list.issuers) != len(parsed):
             raise TrustListError(KeyErrorCode.TRUST_LIST_INVALID, "an issuer is listed twice")
+        if len(trust_list.relying_parties) != len(parties):
+            raise TrustListError(KeyErrorCode.TRUST_LIST_INVALID, "a relying party is listed twice")
         anchor = FileKeyStore(anchor_store, _passphrase(confirm=False)).signer(anchor_kid)
         token = sign_trust_list(trust_list, anchor)
     try:
@@ -219,8 +228,18 @@ def create_trust_list(
         raise typer.BadParameter(f"{out}: {exc.strerror}", param_hint="--out") from exc
     typer.echo(
         f"wrote {out}: operator {operator}, sequence {sequence}, {len(parsed)} issuers, "
+        f"{len(parties)} relying parties, "
         f"valid {iso_time(now)} to {iso_time(trust_list.expires_at)}, digest {trust_list.digest}"
     )
+
+
+def _relying_parties(path: Path) -> list[RelyingParty]:
+    entries = json_loads(_read_input(path))
+    if not isinstance(entries, list) or len(entries) > MAX_RELYING_PARTIES:
+        raise TrustListError(
+            KeyErrorCode.TRUST_LIST_INVALID, f"{path.name}: not a list of relying-party entries"
+        )
+    return [relying_party_from_entry(entry) for entry in entries]
 
 
 @trust_list_app.command("verify")
@@ -261,4 +280,10 @@ def verify(
         typer.echo(
             f"  {issuer.id} ({issuer.names['en']}): {len(issuer.jwks.keys)} keys, "
             f"{iso_time(issuer.valid_from)} to {iso_time(issuer.valid_until)}: {types}"
+        )
+    for party in trust_list.relying_parties.values():
+        purposes = ", ".join(p.id for p in party.purposes)
+        typer.echo(
+            f"  relying party {party.id} ({party.names['en']}): {len(party.jwks.keys)} keys, "
+            f"{iso_time(party.valid_from)} to {iso_time(party.valid_until)}: {purposes}"
         )

@@ -49,6 +49,7 @@ __all__ = [
     "TRUST_LIST_TYP",
     "TrustList",
     "TrustedIssuer",
+    "check_trust_list",
     "sign_trust_list",
     "trusted_issuer_from_entry",
     "verify_trust_list",
@@ -127,11 +128,15 @@ class TrustList:
         return b64url_encode(hashlib.sha256(json_dumps(self.to_claims())).digest())
 
 
+def check_trust_list(trust_list: TrustList) -> None:
+    """Raise ``TrustListError`` if a verifier would refuse ``trust_list`` as malformed."""
+    _trust_list_from_claims(trust_list.to_claims())
+
+
 def sign_trust_list(trust_list: TrustList, anchor: Signer) -> str:
     """Sign ``trust_list``; a list a verifier would refuse as malformed is refused here."""
-    claims = trust_list.to_claims()
-    _trust_list_from_claims(claims)
-    return sign_compact(claims, anchor, {TYP: TRUST_LIST_TYP, KID: anchor.kid})
+    check_trust_list(trust_list)
+    return sign_compact(trust_list.to_claims(), anchor, {TYP: TRUST_LIST_TYP, KID: anchor.kid})
 
 
 def verify_trust_list(

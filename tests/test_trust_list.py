@@ -374,6 +374,7 @@ def test_public_names_are_guarded() -> None:
         "TRUST_LIST_TYP",
         "TrustList",
         "TrustedIssuer",
+        "check_trust_list",
         "sign_trust_list",
         "trusted_issuer_from_entry",
         "verify_trust_list",
@@ -570,3 +571,21 @@ def test_cli_create_into_a_missing_directory_is_a_usage_error(
 ) -> None:
     result = _create({**operator, "out": tmp_path / "missing" / "trust-list.jwt"})
     assert result.exit_code == 2
+
+
+def test_cli_create_names_relying_parties_and_verify_prints_them(
+    operator: dict[str, Path | str], tmp_path: Path
+) -> None:
+    from tests.test_relying_party import rp_entry
+
+    parties = tmp_path / "relying-parties.json"
+    parties.write_text(json.dumps([rp_entry()], ensure_ascii=False))
+    created = _create(operator, "--relying-parties", str(parties))
+    assert created.exit_code == 0, created.output
+    assert "2 issuers, 1 relying parties" in created.stdout
+    checked = _check(operator)
+    assert "relying party counter.woori.example (Woori Bank): 1 keys" in checked.stdout
+    assert "account_opening, age_check" in checked.stdout
+    parties.write_text(json.dumps([rp_entry(), rp_entry()], ensure_ascii=False))
+    twice = _create(operator, "--relying-parties", str(parties))
+    assert (twice.exit_code, twice.stderr.split(":")[1].strip()) == (1, "trust_list_invalid")

@@ -12,6 +12,7 @@ hands out, so that verifiers' rollback protection sees a strictly growing series
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -22,13 +23,15 @@ from issuer.services.deployment import Deployment
 from issuer.services.issuance import agency_by_slug
 from issuer.services.status_lists import status_list_ids, status_list_uri
 from keys.jwk import Jwks, PublicKey
+from keys.relying_party import RelyingParty
 from keys.store import KeyStatus
-from keys.trust_list import TrustedIssuer, TrustList, sign_trust_list
+from keys.trust_list import TrustedIssuer, TrustList, check_trust_list, sign_trust_list
 from servicekit.db import session_scope
 
 __all__ = [
     "TRUST_OPERATOR",
     "agency_jwks",
+    "check_publishable",
     "current_trust_list",
     "published_keys",
     "status_list_aggregation",
@@ -92,7 +95,18 @@ def status_list_aggregation(deployment: Deployment, *, slug: str) -> list[str] |
     return [status_list_uri(deployment, slug, list_id) for list_id in ids]
 
 
+def check_publishable(
+    session: Session, deployment: Deployment, relying_parties: Mapping[str, RelyingParty]
+) -> None:
+    """Raise ``TrustListError`` unless a list naming ``relying_parties`` could be published."""
+    draft = _trust_list_content(session, deployment, sequence=0)
+    check_trust_list(dataclasses.replace(draft, relying_parties=dict(relying_parties)))
+
+
 def _trust_list_content(session: Session, deployment: Deployment, sequence: int) -> TrustList:
+    # Imported here: relying_parties checks its entries against this module's draft list.
+    from issuer.services.relying_parties import registered_relying_parties
+
     now = deployment.now()
     issuers = {}
     for agency in session.exec(select(Agency).order_by(col(Agency.slug))):
@@ -112,6 +126,7 @@ def _trust_list_content(session: Session, deployment: Deployment, sequence: int)
         issued_at=now,
         expires_at=now + deployment.settings.trust_list_days * _SECONDS_PER_DAY,
         issuers=issuers,
+        relying_parties=registered_relying_parties(session),
     )
 
 
