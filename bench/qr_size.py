@@ -36,8 +36,8 @@ ERROR_CORRECTION = "M"
 MAX_ENVELOPE_VERSION = 25
 
 REQUEST_ROW = f"counter request for {RESIDENT_REGISTER}"
-# A registered relying party and purpose, as in keys/relying_party.py's example.
-COUNTER_CLIENT_ID = "counter.woori.example"
+# The development deployment's sample bank and purpose (issuer/sample_relying_parties.json).
+COUNTER_CLIENT_ID = "counter.bank.example"
 COUNTER_PURPOSE = {"ko": "계좌 개설 본인 확인", "en": "Identity check to open an account"}
 REQUEST_LIFETIME = 300
 

@@ -58,6 +58,40 @@ _ANY_VERSION_PREFIX = re.compile(r"JR[0-9]{1,3}:")
 _FLAG_PACKED = 0x02
 
 
+# Purposes as relying parties register them (keys/relying_party.py), the commonest last; their
+# words recombine into other purposes.
+_PURPOSES_EN = (
+    "Proof of address",
+    "Loan review: health insurance eligibility",
+    "Employment check",
+    "Family relation check",
+    "Health insurance eligibility check",
+    "Identity check for a loan application",
+    "Identity check to issue a card",
+    "Identity check to take out insurance",
+    "Identity check to open a mobile line",
+    "Age check: 65 or over",
+    "Age check: 19 or over",
+    "Identity check to open an account",
+)
+_PURPOSES_KO = (
+    "대출 심사: 건강보험 자격 확인",
+    "주소 확인",
+    "재직 확인",
+    "가족관계 확인",
+    "연령 확인",
+    "실명 확인",
+    "비대면 금융거래",
+    "대출 신청",
+    "카드 발급",
+    "보험 가입",
+    "휴대전화 개통",
+    "만 65세 이상 확인",
+    "만 19세 이상 확인",
+    "계좌 개설 본인 확인",
+)
+
+
 def _dictionary() -> bytes:
     m32, m16 = bytes([RUN_32]), bytes([RUN_16])
     header = b'{"typ":"oauth-authz-req+jwt",'
@@ -71,33 +105,29 @@ def _dictionary() -> bytes:
             b'"response_mode":"direct_post","response_uri":"https://',
             b'"state":"',
             b'"id":"civil_servant_id","format":"dc+sd-jwt","meta":{"vct_values":'
-            b'["urn:jigap:civil-servant-id:1"]},"claims":[{"path":["employee_number"]},'
+            b'["urn:jigap:civil-servant-id:1"]},"claims":[{"path":["name"]},{"path":["employee_number"]},'
             b'{"path":["agency"]},{"path":["department"]},{"path":["grade"]},'
             b'{"path":["portrait"]},{"path":["valid_from"]},{"path":["valid_until"]}',
             b'"id":"health_insurance_eligibility","format":"dc+sd-jwt","meta":{"vct_values":'
-            b'["urn:jigap:health-insurance-eligibility:1"]},"claims":[{"path":["insured_type"]},'
+            b'["urn:jigap:health-insurance-eligibility:1"]},"claims":[{"path":["name"]},'
+            b'{"path":["insured_type"]},'
             b'{"path":["workplace"]},{"path":["acquisition_date"]},{"path":["loss_date"]},'
             b'{"path":["insurer"]}',
             b'"id":"family_relation_certificate","format":"dc+sd-jwt","meta":{"vct_values":'
-            b'["urn:jigap:family-relation-certificate:1"]},"claims":[{"path":["registration_base"]},'
+            b'["urn:jigap:family-relation-certificate:1"]},"claims":[{"path":["name"]},'
+            b'{"path":["birth_date"]},{"path":["registration_base"]},'
             b'{"path":["family_members",null,"relation"]},{"path":["family_members",null,"name"]}',
             b'{"path":["resident_registration_number"]},{"path":["sex"]},'
             b'{"path":["address_history",null,"address"]},{"path":["household_head_name"]},'
             b'{"path":["relationship_to_head"]},{"path":["issue_office"]},'
             b'{"path":["document_number"]},{"path":["age_over_65"]},{"path":["age_over_19"]}',
-            # Why (our profile's member: OpenID4VP has none), as purposes are registered: in
-            # English, then Korean, the commonest last. The words recombine into other purposes.
-            b"Proof of address, Employment check, Family relation check, Health insurance "
-            b"eligibility check, Identity check for a loan application, Identity check to issue "
-            b"a card, Identity check to take out insurance, Identity check to open a mobile line, "
-            b"Age check: 65 or over, Age check: 19 or over, Identity check to open an account",
-            "주소 확인 재직 확인 가족관계 확인 건강보험 자격 확인 연령 확인 실명 확인 비대면 "
-            "금융거래 대출 신청 카드 발급 보험 가입 휴대전화 개통 만 65세 이상 확인 "
-            "만 19세 이상 확인 계좌 개설 본인 확인".encode(),
+            # Why (our profile's member: OpenID4VP has none), as purposes are registered.
+            ", ".join(_PURPOSES_EN).encode(),
+            " ".join(_PURPOSES_KO).encode(),
             # The payload, in the order of docs/counter-request.md, then the header: in every
             # request.
             b'{"client_id":"',
-            b'.or.kr",.go.kr",.co.kr",.com","response_type":"vp_token",'
+            b'.or.kr",.go.kr",.co.kr",.com",.example","response_type":"vp_token",'
             b'"response_mode":"jigap_qr","aud":"https://self-issued.me/v2","nonce":"' + m16,
             b'","iat":',
             b',"exp":',
