@@ -3,7 +3,7 @@
     JR1:<base45 of B>                           RFC 9285, the QR alphanumeric character set
     B        = varint(len(pool)) pool deflated  the only bytes on the wire
     deflated = raw DEFLATE (RFC 1951) of S, with the request dictionary of version 1
-    S        = flags header payload signature   the compact JWS's three parts, decoded
+    S        = flags header payload len(sig)    the compact JWS's parts, decoded; sig in the pool
 
 The request is an OpenID4VP 1.0 §5 request object (RFC 9101 JAR, ``typ`` oauth-authz-req+jwt)
 in compact JWS form (RFC 7515 §7.1). It travels as the presentation envelope ("JG1:",
@@ -59,7 +59,7 @@ _FLAG_PACKED = 0x02
 
 
 # Purposes as relying parties register them (keys/relying_party.py), the commonest last; their
-# words recombine into other purposes.
+# words recombine into other purposes. Part of the dictionary: never edited within version 1.
 _PURPOSES_EN = (
     "Proof of address",
     "Loan review: health insurance eligibility",
@@ -124,8 +124,8 @@ def _dictionary() -> bytes:
             # Why (our profile's member: OpenID4VP has none), as purposes are registered.
             ", ".join(_PURPOSES_EN).encode(),
             " ".join(_PURPOSES_KO).encode(),
-            # The payload, in the order of docs/counter-request.md, then the header: in every
-            # request.
+            # The payload, in the order of docs/counter-request.md (after `client_id`, the usual
+            # ends of an identifier), then the header: in every request.
             b'{"client_id":"',
             b'.or.kr",.go.kr",.co.kr",.com",.example","response_type":"vp_token",'
             b'"response_mode":"jigap_qr","aud":"https://self-issued.me/v2","nonce":"' + m16,
