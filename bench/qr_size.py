@@ -70,8 +70,8 @@ def counter_request(signer: SigningKey) -> str:
     """The request object a bank counter shows for a resident-register extract: name, birth
     date and address, why in Korean and English, answered as a QR (response mode jigap_qr).
 
-    Built here with the members design10 gives the profile, in its order, so that the size
-    does not wait for the verifier's own request builder.
+    Built here, its members in the order verifier.openid4vp.sign_request writes them, so that
+    the size does not wait for the verifier's own request builder.
     """
     payload: dict[str, Any] = {
         "client_id": COUNTER_CLIENT_ID,
@@ -81,6 +81,7 @@ def counter_request(signer: SigningKey) -> str:
         "nonce": b64url_encode(secrets.token_bytes(16)),
         "iat": NOW,
         "exp": NOW + REQUEST_LIFETIME,
+        "purpose": COUNTER_PURPOSE,
         "dcql_query": {
             "credentials": [
                 {
@@ -91,7 +92,6 @@ def counter_request(signer: SigningKey) -> str:
                 }
             ]
         },
-        "purpose": COUNTER_PURPOSE,
     }
     return sign_compact(payload, signer, {"typ": "oauth-authz-req+jwt", "kid": signer.kid})
 

@@ -50,35 +50,36 @@ def counter_request(
     response_uri: str | None = None,
     state: str | None = None,
     alg_first: bool = False,
+    purpose_last: bool = False,
 ) -> str:
-    """A request object as docs/counter-request.md profiles it (OpenID4VP 1.0 §5), members in
-    the order of design10; built here so that these tests stand without verifier.openid4vp."""
+    """A request object as docs/counter-request.md profiles it (OpenID4VP 1.0 §5), its members
+    in the order verifier.openid4vp.sign_request writes them (``purpose_last``: the order the
+    design listed them in); built here so that these tests stand without that module."""
+    query = {
+        "credentials": [
+            {
+                "id": "resident_register_extract",
+                "format": "dc+sd-jwt",
+                "meta": {"vct_values": [RESIDENT_REGISTER_VCT]},
+                "claims": [{"path": [claim]} for claim in claims],
+            }
+        ]
+    }
     payload: dict[str, Any] = {
         "client_id": "counter.bank.example",
         "response_type": "vp_token",
         "response_mode": "direct_post" if response_uri else "jigap_qr",
-    }
-    if response_uri:
-        payload["response_uri"] = response_uri
-    payload |= {
+        **({"response_uri": response_uri} if response_uri else {}),
         "aud": "https://self-issued.me/v2",
         "nonce": b64url_encode(secrets.token_bytes(16)),
+        **({"state": state} if state and not purpose_last else {}),
         "iat": NOW,
         "exp": NOW + 300,
-        "dcql_query": {
-            "credentials": [
-                {
-                    "id": "resident_register_extract",
-                    "format": "dc+sd-jwt",
-                    "meta": {"vct_values": [RESIDENT_REGISTER_VCT]},
-                    "claims": [{"path": [claim]} for claim in claims],
-                }
-            ]
-        },
-        "purpose": purpose,
     }
-    if state:
-        payload["state"] = state
+    if purpose_last:
+        payload |= {"dcql_query": query, "purpose": purpose, **({"state": state} if state else {})}
+    else:
+        payload |= {"purpose": purpose, "dcql_query": query}
     # sign_compact keeps a member's place when the header names it, and puts `alg` last otherwise.
     header = {"typ": "oauth-authz-req+jwt", "kid": key.kid}
     if alg_first:
@@ -136,6 +137,11 @@ SHAPES: dict[str, Callable[[], str]] = {
     "eddsa-jigap-qr": lambda: counter_request(EDDSA_KEY),
     "eddsa-alg-first-header": lambda: counter_request(EDDSA_KEY, alg_first=True),
     "direct-post-with-response-uri-and-state": lambda: counter_request(
+        response_uri="https://counter.bank.example/presentations",
+        state=b64url_encode(secrets.token_bytes(16)),
+    ),
+    "members-in-another-order": lambda: counter_request(
+        purpose_last=True,
         response_uri="https://counter.bank.example/presentations",
         state=b64url_encode(secrets.token_bytes(16)),
     ),

@@ -104,6 +104,8 @@ def _dictionary() -> bytes:
             # Online requests (OpenID4VP 1.0 §8.2), then the other types of the registry.
             b'"response_mode":"direct_post","response_uri":"https://',
             b'"state":"',
+            # The query id sign_request takes when its caller names none.
+            b'{"id":"credential","format":"dc+sd-jwt","meta":{"vct_values":["urn:jigap:',
             b'"id":"civil_servant_id","format":"dc+sd-jwt","meta":{"vct_values":'
             b'["urn:jigap:civil-servant-id:1"]},"claims":[{"path":["name"]},{"path":["employee_number"]},'
             b'{"path":["agency"]},{"path":["department"]},{"path":["grade"]},'
@@ -124,18 +126,18 @@ def _dictionary() -> bytes:
             # Why (our profile's member: OpenID4VP has none), as purposes are registered.
             ", ".join(_PURPOSES_EN).encode(),
             " ".join(_PURPOSES_KO).encode(),
-            # The payload, in the order of docs/counter-request.md (after `client_id`, the usual
-            # ends of an identifier), then the header: in every request.
+            # The payload, in the order verifier.openid4vp.sign_request writes it (after
+            # `client_id`, the usual ends of an identifier), then the header: in every request.
             b'{"client_id":"',
             b'.or.kr",.go.kr",.co.kr",.com",.example","response_type":"vp_token",'
             b'"response_mode":"jigap_qr","aud":"https://self-issued.me/v2","nonce":"' + m16,
             b'","iat":',
             b',"exp":',
-            b',"dcql_query":{"credentials":[{"id":"resident_register_extract",'
-            b'"format":"dc+sd-jwt","meta":{"vct_values":["urn:jigap:resident-register-extract:1"]},'
-            b'"claims":[{"path":["name"]},{"path":["birth_date"]},{"path":["address"]}]}]},'
-            b'"purpose":{"ko":"',
+            b',"purpose":{"ko":"',
             b'","en":"',
+            b'"},"dcql_query":{"credentials":[{"id":"resident_register_extract",'
+            b'"format":"dc+sd-jwt","meta":{"vct_values":["urn:jigap:resident-register-extract:1"]},'
+            b'"claims":[{"path":["name"]},{"path":["birth_date"]},{"path":["address"]}]}]}}',
             header + b'"kid":"' + m32 + b'","alg":"ES256"}',
             header + b'"alg":"ES256","kid":"' + m32 + b'"}',
         )
