@@ -5,6 +5,8 @@ own verifier accepts; one copy per presentation; the history without values; pre
 from __future__ import annotations
 
 import base64
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from sqlmodel import select
 
@@ -23,6 +25,8 @@ from tests._two_services import Pair
 from verifier.envelope import decode_envelope
 from verifier.qr_image import qr_version, read_qr_image
 from verifier.sd_jwt import split_compact
+from wallet_api import answering
+from wallet_api.errors import WalletError
 from wallet_api.models import CredentialCopy, Presentation, SeenRequest
 
 world, client, pair = _two_services.world, _two_services.client, _two_services.pair  # fixtures
@@ -189,3 +193,23 @@ def test_deleting_the_account_deletes_its_history(counters: Counters) -> None:
     with session_scope(counters.pair.wallet.engine) as session:
         assert list(session.exec(select(Presentation))) == []
         assert len(list(session.exec(select(SeenRequest)))) == 1  # a hash, until the request's exp
+
+
+def test_two_presentations_racing_for_the_last_copy_take_it_once(counters: Counters) -> None:
+    phone = counters.holder(copies=1)
+    account_id = phone.me()["account_id"]
+    shown = [phone.present(counters.request().envelope)["id"] for _ in range(2)]
+    barrier = threading.Barrier(2)
+
+    def accept(presentation_id: str) -> str:
+        barrier.wait()
+        try:
+            answering.accept(counters.pair.wallet, account_id, presentation_id)
+        except WalletError as exc:
+            return str(exc.code)
+        return "accepted"
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = sorted(pool.map(accept, shown))
+    assert outcomes == ["accepted", "no_unused_copy"]
+    assert _copies_used(counters.pair) == 1
