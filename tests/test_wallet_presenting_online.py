@@ -12,7 +12,7 @@ import pytest
 
 from keys.encoding import json_loads_object
 from tests import _presenting, _two_services
-from tests._presenting import BANK, CounterBackend, Counters, refusal, serve_counter
+from tests._presenting import BANK, STORE, CounterBackend, Counters, refusal, serve_counter
 from verifier.openid4vp import RESPONSE_MODE_DIRECT_POST, PresentationRequest
 
 world, client, pair = _two_services.world, _two_services.client, _two_services.pair  # fixtures
@@ -79,6 +79,25 @@ def test_a_request_is_fetched_from_the_counters_registered_origin_only(
         assert description.startswith("unregistered_client")
         assert stranger.fetched == []  # the stranger was sent nothing
     assert backend.fetched == []
+
+
+def test_a_link_naming_one_counter_cannot_carry_anothers_request(
+    bank: tuple[Counters, CounterBackend],
+) -> None:
+    counters, backend = bank
+    phone = counters.holder(copies=1)
+    # The bank's own origin serves the store's request: the link says the bank is asking.
+    backend.requests["r1"] = counters.request(STORE, "age_check").token
+    link = f"openid4vp://?client_id={BANK}&request_uri={counters.url}/requests/r1"
+    status, error, description = refusal(lambda: phone.present(link))
+    assert (status, error, description.split(":")[0]) == (400, "untrusted_request", "malformed")
+    for bad in (
+        f"openid4vp://?request_uri={counters.url}/requests/r1",  # no client_id
+        f"openid4vp://?client_id={BANK}",  # neither request nor request_uri
+        f"openid4vp://?client_id={BANK}&request_uri=a&request_uri=b",
+    ):
+        assert refusal(lambda bad=bad: phone.present(bad))[:2] == (400, "untrusted_request")
+    assert len(backend.fetched) == 1 and phone.presentations() == []
 
 
 def test_a_counter_that_does_not_take_the_answer_can_be_sent_it_again(

@@ -4,7 +4,7 @@ Two calls, both to a relying party the trust list registers, both bounded: fetch
 request by reference (§5.7 ``request_uri``, GET with ``Accept: application/oauth-authz-req+jwt``)
 and posting the answer or the refusal to its ``response_uri`` (§8.2 ``direct_post``:
 ``application/x-www-form-urlencoded``; a 200 with a JSON object, whose ``redirect_uri`` the
-wallet passes on). Redirects are never followed (§13.6: treated as an error), and what a
+wallet passes on). Redirects are never followed (§14.8: treated as an error), and what a
 counter sends back is outside data: its whole answer within the timeout, at most a few KiB.
 """
 

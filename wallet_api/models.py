@@ -178,7 +178,7 @@ class Presentation(WalletTable, table=True):
 class SeenRequest(WalletTable, table=True):
     """A counter's request this wallet has read (primary key: SHA-256 of its client_id and
     nonce), until it expires: a request is answered once, by every worker (OpenID4VP 1.0
-    §14.1: the nonce binds one answer to one request)."""
+    §14.2: the nonce binds one answer to one request)."""
 
     __tablename__ = "wallet_presentation_requests"
 

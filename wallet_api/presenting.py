@@ -9,7 +9,7 @@ reference); or the phone picks a registered one-way preset. Each step is one cal
    one of the relying party's registered response URIs. A credential of a type asked, valid,
    with an unused copy, is chosen and ``verifier.dcql_select.select_for_query`` picks the
    fewest disclosures. The phone is shown who asks (the trust list's name), why, and exactly
-   which claims with their values. The request is recorded as read (single use, §14.1).
+   which claims with their values. The request is recorded as read (single use, §14.2).
 2-4. ``accept``, ``sign``, ``refuse``: ``wallet_api.answering``.
 
 Every change of a presentation is conditional on the step it was read at (``step``), as
@@ -121,11 +121,18 @@ def counter_client(deployment: WalletDeployment) -> CounterClient:
 def ask(deployment: WalletDeployment, account_id: str, *, request: str) -> dict[str, Any]:
     """Read a counter's request; what the phone shows the citizen."""
     store = trust_store(deployment)
-    token = _request_token(deployment, store, request.strip())
+    token, linked_client_id = _request_token(deployment, store, request.strip())
     try:
         checked = read_request(token, store, now=deployment.now(), registry=deployment.registry)
     except RequestError as exc:
         raise _refused_request(exc) from exc
+    if linked_client_id is not None and checked.client_id != linked_client_id:
+        # RFC 9101 §6.3: the request object's client_id is the link's, or a counter's
+        # registered origin could serve another counter's request as its own.
+        raise WalletError(
+            WalletErrorCode.UNTRUSTED_REQUEST,
+            f"{RequestErrorCode.MALFORMED}: the request is another counter's than the link's",
+        )
     asked = _Asked(
         checked.client_id,
         checked.relying_party,
@@ -140,16 +147,23 @@ def ask(deployment: WalletDeployment, account_id: str, *, request: str) -> dict[
     return _open_presentation(deployment, store, account_id, asked, single_use=True)
 
 
-def _request_token(deployment: WalletDeployment, store: TrustStore, text: str) -> str:
-    """The request object: given whole, or fetched by reference (§5.7) from the origin of one
-    of the relying party's registered response URIs, never from anywhere a link names."""
+def _request_token(
+    deployment: WalletDeployment, store: TrustStore, text: str
+) -> tuple[str, str | None]:
+    """The request object, and the client_id the link names (None: no link): given whole, or
+    fetched by reference (§5.7) from the origin of one of the relying party's registered
+    response URIs, never from anywhere a link names."""
     if not text.lower().startswith(f"{OPENID4VP_SCHEME}:"):
-        return text
-    query = parse_qs(urlsplit(text).query, max_num_fields=8)
+        return text, None
+    try:
+        query = parse_qs(urlsplit(text).query, max_num_fields=8)
+    except ValueError:
+        query = {}
     client_ids, request_uris = query.get("client_id", []), query.get("request_uri", [])
-    if "request" in query and len(query["request"]) == 1 and not request_uris:
-        return query["request"][0]  # by value in the link
-    if len(client_ids) != 1 or len(request_uris) != 1:
+    requests = query.get("request", [])
+    if len(client_ids) == 1 and len(requests) == 1 and not request_uris:
+        return requests[0], client_ids[0]  # by value in the link
+    if len(client_ids) != 1 or len(request_uris) != 1 or requests:
         raise WalletError(
             WalletErrorCode.UNTRUSTED_REQUEST,
             f"{RequestErrorCode.MALFORMED}: a link with one client_id and one request_uri",
@@ -168,7 +182,7 @@ def _request_token(deployment: WalletDeployment, store: TrustStore, text: str) -
             "counter's registered origin",
         )
     try:
-        return counter_client(deployment).fetch_request(request_uri)
+        return counter_client(deployment).fetch_request(request_uri), party.id
     except CounterError as exc:
         raise WalletError(WalletErrorCode.COUNTER_UNAVAILABLE, str(exc)) from exc
 
