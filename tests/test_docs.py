@@ -16,6 +16,7 @@ import pytest
 from tests._plain_install import plain_install_env
 from tests._server import free_port
 from verifier import ErrorCode, Policy
+from wallet_api.errors import WalletErrorCode
 
 GUIDE = (Path(__file__).parents[1] / "docs" / "verifier.md").read_text()
 
@@ -23,6 +24,12 @@ GUIDE = (Path(__file__).parents[1] / "docs" / "verifier.md").read_text()
 def test_every_error_code_is_explained_to_integrators() -> None:
     for code in ErrorCode:
         assert f"| `{code.value}` |" in GUIDE, code
+
+
+def test_every_wallet_refusal_is_explained_to_phone_developers() -> None:
+    phone_guide = (Path(__file__).parents[1] / "docs" / "wallet.md").read_text()
+    for code in WalletErrorCode:
+        assert f" {code.value}`" in phone_guide, code  # as `409 no_unused_copy` or a table's
 
 
 def test_every_policy_field_is_explained_to_integrators() -> None:

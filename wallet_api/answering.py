@@ -35,22 +35,20 @@ from verifier.sd_jwt import split_compact
 from wallet_api.counter_client import CounterError
 from wallet_api.deployment import WalletDeployment
 from wallet_api.errors import WalletError, WalletErrorCode
-from wallet_api.holding import CredentialState, credential_state
+from wallet_api.holding import CredentialState, credential_state, unusable_advice
 from wallet_api.models import Credential, CredentialCopy, Presentation
 from wallet_api.presentation import prepare_key_binding
-from wallet_api.presentation_history import PresentationState
-from wallet_api.presenting import (
-    AnswerFormat,
+from wallet_api.presentation_rows import (
+    PresentationState,
     advance,
     counter_client,
     finish,
     move,
     open_working,
-    query_of,
     rowcount,
-    select_copy,
     under_way,
 )
+from wallet_api.presenting import AnswerFormat, query_of, select_copy
 from wallet_api.receiving import trust_store
 
 __all__ = ["accept", "refuse", "sign"]
@@ -86,7 +84,7 @@ def accept(
     state = credential_state(credential, copies, store, now)
     if state is not CredentialState.VALID:  # revoked (or moved) since it was shown
         raise WalletError(
-            WalletErrorCode.CREDENTIAL_UNUSABLE, f"{state}: ask the agency to issue it again"
+            WalletErrorCode.CREDENTIAL_UNUSABLE, f"{state}: {unusable_advice({state})}"
         )
     return _take_copy_and_bind(deployment, presentation, working, query, answer_format, copies)
 

@@ -42,6 +42,7 @@ __all__ = [
     "export_account",
     "list_credentials",
     "show_credential",
+    "unusable_advice",
 ]
 
 _MAX_ID_LENGTH = 64
@@ -109,6 +110,13 @@ def credential_state(
 ) -> CredentialState:
     """What the citizen's list says of ``credential`` (presenting uses only a valid one)."""
     return _judge(credential, copies, store, now).state
+
+
+def unusable_advice(states: set[CredentialState]) -> str:
+    """What the citizen can do about credentials in ``states`` (none of them valid)."""
+    if states == {CredentialState.UNKNOWN}:
+        return "no status list is held for it yet: try again shortly"
+    return "ask the agency to issue it again"
 
 
 def _store(deployment: WalletDeployment) -> TrustStore | None:

@@ -17,11 +17,10 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping, Sequence
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import delete, update
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from keys.relying_party import MAX_PATH_LENGTH, ClaimsPath
 from servicekit.db import retrying, session_scope
@@ -30,19 +29,16 @@ from wallet_api.deployment import WalletDeployment
 from wallet_api.errors import WalletError, WalletErrorCode
 from wallet_api.models import Credential, CredentialCopy, Presentation
 from wallet_api.presentation import claim_label
+from wallet_api.presentation_rows import PresentationState, history_entry, owned
 from wallet_api.receiving import trust_store
 
 __all__ = [
     "MAX_DISCLOSED",
-    "UNDER_WAY",
-    "PresentationState",
     "delete_presentation",
-    "history_entry",
+    "get_presentation",
     "list_presentations",
     "list_presets",
-    "owned",
     "record_offline",
-    "shown_state",
 ]
 
 MAX_DISCLOSED = 64  # as verifier.dcql's claims per query
@@ -51,59 +47,6 @@ _MAX_PATH_ELEMENT = 256
 _REQUEST_HASH = re.compile(r"[0-9a-f]{64}")
 _CLOCK_SKEW_SECONDS = 300  # a phone's clock ahead of ours
 _OFFLINE_REPORT_DAYS = 90  # an answer reported later than this is refused as implausible
-_MAX_ID_LENGTH = 64
-
-
-class PresentationState(StrEnum):
-    ASKED = "asked"  # shown to the citizen, who decides
-    ACCEPTED = "accepted"  # a copy taken, the KB-JWT's signing input handed out
-    ANSWERED = "answered"  # the answer handed to the phone (a QR to show)
-    SUBMITTED = "submitted"  # the answer posted to the counter (direct_post)
-    REFUSED = "refused"  # the citizen said no: nothing was disclosed
-    EXPIRED = "expired"  # the request expired before an answer: nothing was disclosed
-    OFFLINE = "offline"  # built by the phone without network, reported afterwards
-
-
-UNDER_WAY = (PresentationState.ASKED, PresentationState.ACCEPTED)
-
-
-def owned(session: Session, account_id: str, presentation_id: str) -> Presentation:
-    """The account's presentation; another account's is answered as none at all."""
-    presentation = (
-        session.exec(
-            select(Presentation).where(
-                Presentation.id == presentation_id, Presentation.account_id == account_id
-            )
-        ).first()
-        if len(presentation_id) <= _MAX_ID_LENGTH
-        else None
-    )
-    if presentation is None:
-        raise WalletError(WalletErrorCode.NOT_FOUND, "no such presentation")
-    return presentation
-
-
-def shown_state(presentation: Presentation, now: int) -> str:
-    if presentation.state in UNDER_WAY and presentation.expires_at <= now:
-        return str(PresentationState.EXPIRED)
-    return presentation.state
-
-
-def history_entry(presentation: Presentation, now: int) -> dict[str, Any]:
-    """To whom, why, which claims (paths and labels, never values), when."""
-    return {
-        "id": presentation.id,
-        "state": shown_state(presentation, now),
-        "created_at": presentation.created_at,
-        "expires_at": presentation.expires_at,
-        "answered_at": presentation.answered_at,
-        "relying_party": {"id": presentation.client_id, "name": presentation.relying_party_name},
-        "purpose": presentation.purpose_name,
-        "credential_type": presentation.credential_type,
-        "disclosed": presentation.disclosed,
-        "request_hash": presentation.request_hash,
-        "response_mode": presentation.response_mode,
-    }
 
 
 def list_presentations(deployment: WalletDeployment, account_id: str) -> list[dict[str, Any]]:

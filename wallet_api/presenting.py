@@ -29,11 +29,11 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from sqlalchemy import CursorResult, delete, update
+from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from keys.encoding import b64url_encode, json_dumps, json_loads_object
+from keys.encoding import b64url_encode
 from keys.relying_party import Purpose, RelyingParty
 from servicekit.db import retrying, session_scope
 from verifier import TrustStore
@@ -46,38 +46,30 @@ from verifier.openid4vp import (
     query_for,
     read_request,
 )
-from wallet_api.counter_client import CounterClient, CounterError, origin
+from wallet_api.counter_client import CounterError, origin
 from wallet_api.deployment import WalletDeployment
 from wallet_api.errors import WalletError, WalletErrorCode
-from wallet_api.holding import CredentialState, credential_state
-from wallet_api.metrics import PRESENTATIONS
+from wallet_api.holding import CredentialState, credential_state, unusable_advice
 from wallet_api.models import Credential, CredentialCopy, Presentation, SeenRequest
 from wallet_api.presentation import claim_label, path_name, request_hash, shown_claims
-from wallet_api.presentation_history import (
+from wallet_api.presentation_rows import (
     UNDER_WAY,
     PresentationState,
+    counter_client,
     history_entry,
-    owned,
-    shown_state,
+    seal_working,
 )
 from wallet_api.receiving import trust_store
-from wallet_api.sealed import copy_context, presentation_context
+from wallet_api.sealed import copy_context
 
 __all__ = [
     "OPENID4VP_SCHEME",
     "PRESET_SECONDS",
     "AnswerFormat",
-    "advance",
     "ask",
     "ask_preset",
-    "counter_client",
-    "finish",
-    "move",
-    "open_working",
     "query_of",
-    "rowcount",
     "select_copy",
-    "under_way",
 ]
 
 OPENID4VP_SCHEME = "openid4vp"
@@ -109,10 +101,6 @@ class _Asked:
 
 def _refused_request(exc: RequestError) -> WalletError:
     return WalletError(WalletErrorCode.UNTRUSTED_REQUEST, f"{exc.code}: {exc.detail}")
-
-
-def counter_client(deployment: WalletDeployment) -> CounterClient:
-    return CounterClient(deployment.counter_http)
 
 
 # -- 1. asking ------------------------------------------------------------------------------
@@ -329,7 +317,7 @@ def _choose(
     if not candidates:
         raise WalletError(
             WalletErrorCode.CREDENTIAL_UNUSABLE,
-            f"{', '.join(sorted(set(states)))}: ask the agency to issue it again",
+            f"{', '.join(sorted(set(states)))}: {unusable_advice(set(states))}",
         )
     with_copies = [
         (c, copies) for c, copies in candidates if any(k.used_at is None for k in copies)
@@ -419,93 +407,3 @@ def _forget_expired(session: Session, now: int) -> None:
         )
         .values(state=str(PresentationState.EXPIRED), sealed_state=None)
     )
-
-
-def under_way(deployment: WalletDeployment, account_id: str, presentation_id: str) -> Presentation:
-    with session_scope(deployment.read_engine) as session:
-        presentation = owned(session, account_id, presentation_id)
-    state = shown_state(presentation, deployment.now())
-    if state == PresentationState.EXPIRED:
-        raise WalletError(
-            WalletErrorCode.UNTRUSTED_REQUEST,
-            f"{RequestErrorCode.EXPIRED}: the request expired; nothing was disclosed",
-        )
-    if state not in UNDER_WAY:
-        raise WalletError(WalletErrorCode.WRONG_STATE, f"this presentation is {state}")
-    return presentation
-
-
-# -- the presentation's row -----------------------------------------------------------------
-
-
-def seal_working(
-    deployment: WalletDeployment, presentation_id: str, working: Mapping[str, Any]
-) -> bytes:
-    return deployment.sealer.seal(
-        json_dumps(working), context=presentation_context(presentation_id)
-    )
-
-
-def open_working(deployment: WalletDeployment, presentation: Presentation) -> dict[str, Any]:
-    if presentation.sealed_state is None:
-        raise WalletError(WalletErrorCode.WRONG_STATE, f"this presentation is {presentation.state}")
-    return json_loads_object(
-        deployment.sealer.open(
-            presentation.sealed_state, context=presentation_context(presentation.id)
-        )
-    )
-
-
-def rowcount(result: Any) -> int:
-    assert isinstance(result, CursorResult)  # noqa: S101 - an UPDATE's result
-    return result.rowcount
-
-
-def advance(
-    session: Session,
-    deployment: WalletDeployment,
-    presentation: Presentation,
-    state: PresentationState,
-    working: Mapping[str, Any] | None,
-    *,
-    answered_at: int | None = None,
-) -> None:
-    """Move ``presentation`` on from the step it was read at (``wrong_state`` if another
-    request moved it meanwhile); ``working`` None drops the sealed working data."""
-    moved = session.execute(
-        update(Presentation)
-        .where(col(Presentation.id) == presentation.id, col(Presentation.step) == presentation.step)
-        .values(
-            step=presentation.step + 1,
-            state=str(state),
-            sealed_state=None
-            if working is None
-            else seal_working(deployment, presentation.id, working),
-            answered_at=answered_at,
-        )
-    )
-    if rowcount(moved) != 1:
-        raise WalletError(WalletErrorCode.WRONG_STATE, "this presentation changed meanwhile")
-    presentation.step += 1
-    presentation.state = str(state)
-
-
-@retrying
-def move(
-    deployment: WalletDeployment,
-    presentation: Presentation,
-    state: PresentationState,
-    working: Mapping[str, Any],
-) -> None:
-    with session_scope(deployment.engine) as session:
-        advance(session, deployment, presentation, state, working)
-
-
-@retrying
-def finish(
-    deployment: WalletDeployment, presentation: Presentation, state: PresentationState
-) -> None:
-    """End it: the working data dropped, the time of the answer (or refusal) kept."""
-    with session_scope(deployment.engine) as session:
-        advance(session, deployment, presentation, state, None, answered_at=deployment.now())
-    PRESENTATIONS.labels(outcome=str(state), response_mode=presentation.response_mode).inc()
