@@ -16,6 +16,7 @@ from tests import _presenting, _two_services
 from tests._issuer_client import admin
 from tests._presenting import BANK, GONE, HEALTH_VCT, RESIDENT_VCT, Counters, refusal
 from tests._two_services import Pair
+from verifier.openid4vp import CLOCK_SKEW
 from wallet_api.holder.client import WalletClient
 from wallet_api.models import CredentialCopy, Presentation
 
@@ -118,6 +119,19 @@ def test_a_request_is_read_once_by_the_whole_wallet(counters: Counters) -> None:
     other = counters.holder(copies=1)  # another citizen holding the counter's QR: still spent
     assert refusal(lambda: other.present(request.envelope))[:2] == (409, "request_replayed")
     assert _states(counters.pair) == ["asked"] and _used(counters.pair) == 0
+
+
+def test_a_request_stays_spent_through_the_clock_skew_allowed_after_its_exp(
+    counters: Counters,
+) -> None:
+    phone = counters.holder(copies=2)
+    request = counters.request(lifetime=60)
+    phone.present(request.envelope)
+    counters.pair.issuer.clock.advance(60 + CLOCK_SKEW - 1)  # past exp, still read as current
+    assert refusal(lambda: phone.present(request.envelope))[:2] == (409, "request_replayed")
+    counters.pair.issuer.clock.advance(1)
+    status, error, description = refusal(lambda: phone.present(request.envelope))
+    assert (status, error, description.split(":")[0]) == (400, "untrusted_request", "expired")
 
 
 def test_claims_the_credential_lacks_and_types_not_held(counters: Counters) -> None:

@@ -40,6 +40,7 @@ from verifier import TrustStore
 from verifier.dcql import CredentialQuery, parse_dcql_query
 from verifier.dcql_select import NotSatisfiable, Selection, select_for_query
 from verifier.openid4vp import (
+    CLOCK_SKEW,
     RESPONSE_MODE_QR,
     RequestError,
     RequestErrorCode,
@@ -230,9 +231,9 @@ def _open_presentation(
 ) -> dict[str, Any]:
     now = deployment.now()
     with session_scope(deployment.read_engine) as session:
-        credential, copies = _choose(session, deployment, store, account_id, asked.query, now)
-    shown_copy = next(c for c in copies if c.used_at is None)
-    selection = select_copy(deployment, shown_copy, asked.query)
+        credential, shown_copy, selection = _choose(
+            session, deployment, store, account_id, asked.query, now
+        )
     credential_type = deployment.registry.by_vct(credential.vct)
     shown = shown_claims(selection)
     presentation = Presentation(
@@ -289,9 +290,10 @@ def _choose(
     account_id: str,
     query: CredentialQuery,
     now: int,
-) -> tuple[Credential, list[CredentialCopy]]:
+) -> tuple[Credential, CredentialCopy, Selection]:
     """The account's newest credential of a type asked that is valid and has an unused copy,
-    and answers the query; each refusal says which of these failed."""
+    and answers the query: it, the copy to show, and what the counter would see of it; each
+    refusal says which of these failed."""
     credentials = session.exec(
         select(Credential)
         .where(Credential.account_id == account_id, col(Credential.vct).in_(query.vct_values))
@@ -331,11 +333,9 @@ def _choose(
     for credential, copies in with_copies:
         unused = next(k for k in copies if k.used_at is None)
         try:
-            select_copy(deployment, unused, query)
+            return credential, unused, select_copy(deployment, unused, query)
         except NotSatisfiable as exc:
             first_missing = first_missing or exc
-            continue
-        return credential, copies
     assert first_missing is not None  # noqa: S101 - every candidate was tried
     missing = ", ".join(path_name(p) for p in first_missing.missing)
     raise WalletError(WalletErrorCode.NO_MATCHING_CREDENTIAL, f"the {types} held lacks {missing}")
@@ -382,10 +382,10 @@ def _insert(deployment: WalletDeployment, presentation: Presentation, *, remembe
         with session_scope(deployment.engine) as session:
             _forget_expired(session, now)
             if remember:
+                # Kept while read_request would still take the request (its clock skew).
+                kept_until = presentation.expires_at + CLOCK_SKEW
                 session.add(
-                    SeenRequest(
-                        request_hash=presentation.request_hash, expires_at=presentation.expires_at
-                    )
+                    SeenRequest(request_hash=presentation.request_hash, expires_at=kept_until)
                 )
                 session.flush()  # the primary key decides, before anything else is written
             session.add(Presentation.model_validate(presentation.model_dump()))
