@@ -220,6 +220,10 @@ def test_a_bad_signature_is_refused_and_the_phone_may_sign_again(counters: Count
     assert refusal(lambda: phone.call("POST", path, json={"signature": b64url_encode(wrong)}))[
         :2
     ] == (400, "invalid_signature")
+    for malformed in ("!!!", "a~b", "A" * 200, "AAAA="):
+        response = phone.send("POST", path, json={"signature": malformed})
+        assert response.status_code == 400, malformed
+        assert response.json()["error"] in ("invalid_signature", "invalid_request"), malformed
     assert phone.sign_presentation(shown["id"], signing)["state"] == "answered"
 
 

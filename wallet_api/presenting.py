@@ -396,14 +396,18 @@ def _insert(deployment: WalletDeployment, presentation: Presentation, *, remembe
 
 
 def _forget_expired(session: Session, now: int) -> None:
-    """Requests past their `exp` cannot be answered: their replay rows go, and presentations
-    left under way lose their working data (the copy's disclosures) and say expired."""
+    """Requests past their `exp` cannot be answered: their replay rows go, presentations left
+    under way say expired, and none keeps working data (the copy's disclosures) past it (one
+    whose posting was cut short by a crash included)."""
     session.execute(delete(SeenRequest).where(col(SeenRequest.expires_at) <= now))
+    past = col(Presentation.expires_at) <= now
     session.execute(
         update(Presentation)
-        .where(
-            col(Presentation.expires_at) <= now,
-            col(Presentation.state).in_([str(s) for s in UNDER_WAY]),
-        )
+        .where(past, col(Presentation.state).in_([str(s) for s in UNDER_WAY]))
         .values(state=str(PresentationState.EXPIRED), sealed_state=None)
+    )
+    session.execute(
+        update(Presentation)
+        .where(past, col(Presentation.sealed_state).is_not(None))
+        .values(sealed_state=None)
     )
