@@ -5,9 +5,14 @@ own verifier accepts; one copy per presentation; the history without values; pre
 from __future__ import annotations
 
 import base64
+import json
 import threading
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
+from jwcrypto.jwk import JWK
+from sd_jwt.verifier import SDJWTVerifier
 from sqlmodel import select
 
 from keys.encoding import b64url_encode
@@ -22,6 +27,7 @@ from tests._presenting import (
     refusal,
 )
 from tests._two_services import Pair
+from verifier import TrustStore
 from verifier.envelope import decode_envelope
 from verifier.qr_image import qr_version, read_qr_image
 from verifier.sd_jwt import split_compact
@@ -213,3 +219,25 @@ def test_two_presentations_racing_for_the_last_copy_take_it_once(counters: Count
         outcomes = sorted(pool.map(accept, shown))
     assert outcomes == ["accepted", "no_unused_copy"]
     assert _copies_used(counters.pair) == 1
+
+
+def test_the_answer_verifies_with_the_reference_implementation(counters: Counters) -> None:
+    """PyPI `sd-jwt` (the IETF reference), its KB-JWT checked with the request's audience
+    (the client_id) and nonce, the issuer's key from the trust list."""
+    phone = counters.holder(copies=1)
+    request = counters.request()
+    answer = decode_envelope(phone.answer(request.envelope)["envelope"])
+    store = TrustStore.load(counters.pair.wallet.settings.trust_dir, now=counters.now())
+
+    def key_for(unverified_issuer: str, unverified_header: Mapping[str, Any]) -> JWK:
+        entry = store.issuer(unverified_issuer)
+        assert entry is not None
+        key = entry.jwks.get(unverified_header["kid"])
+        assert key is not None
+        return JWK.from_json(json.dumps(key.to_jwk()))
+
+    payload = SDJWTVerifier(
+        answer, key_for, expected_aud=BANK, expected_nonce=request.nonce
+    ).get_verified_payload()
+    assert {"name", "birth_date", "address"} <= set(payload)
+    assert "resident_registration_number" not in payload
