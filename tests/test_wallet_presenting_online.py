@@ -5,6 +5,7 @@ to a bank backend on loopback."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from urllib.parse import quote
 
@@ -142,3 +143,29 @@ def test_a_refusal_is_posted_as_access_denied(bank: tuple[Counters, CounterBacke
     assert backend.posted == [{"error": "access_denied", "state": "session-7"}]
     [held] = phone.credentials()
     assert held["unused_copies"] == 1
+
+
+def test_no_claim_nonce_or_token_reaches_a_log(
+    bank: tuple[Counters, CounterBackend], caplog: pytest.LogCaptureFixture
+) -> None:
+    counters, backend = bank
+    caplog.set_level(logging.DEBUG)
+    phone = counters.holder(copies=3)
+    held = phone.credential(phone.credentials()[0]["credential_id"])
+    qr_request = counters.request()
+    answered = phone.answer(qr_request.envelope)
+    online_request, link = _by_reference(counters, backend)
+    shown = phone.present(link)
+    backend.answer = "error"  # the refusal is not delivered: one log line says so
+    assert phone.refuse(shown["id"])["counter_told"] is False
+
+    logged = "\n".join(repr(vars(record)) + record.getMessage() for record in caplog.records)
+    assert "refusal not delivered" in logged
+    never_logged = [
+        *(str(c["value"]) for c in held["claims"] if isinstance(c["value"], str)),
+        qr_request.nonce,
+        online_request.nonce,
+        qr_request.token,
+        answered["envelope"],
+    ]
+    assert [s for s in never_logged if s in logged] == []
