@@ -184,10 +184,15 @@ def ask_preset(
     store = trust_store(deployment)
     now = deployment.now()
     party = store.relying_party(client_id)
-    if party is None or not party.is_current(now):
+    if party is None:
         raise WalletError(
             WalletErrorCode.UNTRUSTED_REQUEST,
-            f"{RequestErrorCode.UNREGISTERED_CLIENT}: no current counter of that name",
+            f"{RequestErrorCode.UNREGISTERED_CLIENT}: the trust list does not name this counter",
+        )
+    if not party.is_current(now):
+        raise WalletError(
+            WalletErrorCode.UNTRUSTED_REQUEST,
+            f"{RequestErrorCode.CLIENT_NOT_CURRENT}: {party.id} is outside its registration",
         )
     purpose = party.purpose(purpose_id)
     if purpose is None or purpose.one_way_seconds is None:
