@@ -59,9 +59,9 @@ def missing_claims(claims: Mapping[str, Any], query: CredentialQuery) -> tuple[C
     for claim in query.claims or ():
         node: Any = claims
         for element in claim.path:
-            if isinstance(element, str) and isinstance(node, dict) and element in node:
-                node = node[element]
-            elif isinstance(element, int) and isinstance(node, list) and element < len(node):
+            named = isinstance(element, str) and isinstance(node, dict) and element in node
+            indexed = isinstance(element, int) and isinstance(node, list) and element < len(node)
+            if named or indexed:
                 node = node[element]
             elif element is None and isinstance(node, list) and node:
                 node = node[0]
