@@ -58,6 +58,7 @@ __all__ = [
     "init_deployment",
     "read_env_file",
     "sample_agencies",
+    "sample_relying_parties",
 ]
 
 logger = logging.getLogger("jigap.issuer")
@@ -65,11 +66,21 @@ ENV_FILE = "issuer.env"
 
 # The programme's first issuers, as data (a development deployment's sample agencies).
 SAMPLE_AGENCIES_FILE = Path(__file__).parent / "sample_agencies.json"
+# Counters registered in a development deployment, as data; `init` makes each a key store.
+SAMPLE_RELYING_PARTIES_FILE = Path(__file__).parent / "sample_relying_parties.json"
+COUNTERS_DIR = "counters"
+_COUNTER_VALIDITY = 3650 * 86_400
 
 
 def sample_agencies() -> list[dict[str, Any]]:
     agencies: list[dict[str, Any]] = json.loads(SAMPLE_AGENCIES_FILE.read_text("utf-8"))
     return agencies
+
+
+def sample_relying_parties() -> list[dict[str, Any]]:
+    """The sample counters' entries without what each deployment makes: keys and validity."""
+    parties: list[dict[str, Any]] = json.loads(SAMPLE_RELYING_PARTIES_FILE.read_text("utf-8"))
+    return parties
 
 
 app = typer.Typer(
@@ -139,11 +150,30 @@ def init_deployment(
                 deployment.key_store(slug).generate()
                 tokens[slug] = create_agency_token(session, agency=agency, label="init", now=now)
             deployment.sealer  # noqa: B018 - creates the master key that seals claims at rest
+        _register_sample_counters(deployment, data_dir / COUNTERS_DIR, now)
     finally:
         deployment.engine.dispose()  # its pooled connections would outlive this call
     lines = [f"{name}={value}" for name, value in env.items()]
     write_atomically(data_dir / ENV_FILE, ("\n".join(lines) + "\n").encode("utf-8"))
     return settings, tokens
+
+
+def _register_sample_counters(deployment: Any, counters_dir: Path, now: int) -> None:
+    """Each sample counter gets a signing key in ``counters_dir/<id>`` (under the deployment's
+    passphrase, as the agencies' keys) and is registered with the trust operator."""
+    from issuer.services.relying_parties import register_relying_party
+
+    for sample in sample_relying_parties():
+        store = FileKeyStore(counters_dir / sample["id"], deployment.settings.key_passphrase)
+        key = store.generate()
+        entry = {
+            **sample,
+            "jwks": {"keys": [key.public_key.to_jwk()]},
+            "valid_from": now,
+            "valid_until": now + _COUNTER_VALIDITY,
+            "response_uris": [],
+        }
+        register_relying_party(deployment, entry)
 
 
 def _one_line_failures() -> AbstractContextManager[None]:
@@ -157,7 +187,8 @@ def init(
     public_url: commands.PublicUrlOption = "http://127.0.0.1:8000",
     database_url: commands.DatabaseUrlOption = None,
 ) -> None:
-    """Create a development deployment: database, trust anchor, sample agencies, tokens."""
+    """Create a development deployment: database, trust anchor, sample agencies, tokens, and
+    sample counters registered to ask for certificates (their keys under DIR/counters/)."""
     with _one_line_failures():
         settings, tokens = init_deployment(
             data_dir, public_url=public_url, database_url=database_url
@@ -172,6 +203,8 @@ def init(
     typer.echo("Admin API tokens (shown once; stored only hashed):")
     for slug, token in tokens.items():
         typer.echo(f"  {slug}: {token}")
+    counters = ", ".join(party["id"] for party in sample_relying_parties())
+    typer.echo(f"counters registered, their keys in {data_dir / COUNTERS_DIR}/: {counters}")
     typer.echo(f"settings and secrets: {data_dir / ENV_FILE} (mode 0600)")
     typer.echo(f"run: jigap issuer serve --data-dir {data_dir}")
 

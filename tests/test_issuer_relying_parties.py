@@ -112,13 +112,18 @@ def test_the_command_registers_lists_and_removes_a_counter(
             jigap, ["issuer", "relying-party", *arguments, "--data-dir", str(data_dir)]
         )
 
+    samples = run("list").stdout  # `init` registers the sample counters, each with a key
+    assert "counter.bank.example (Example Bank), 1 keys" in samples
+    assert "age_check (Age check: 19 or over, one-way 60 s)" in samples
+    assert "sample counters" not in init.stdout and "counter.store.example" in init.stdout
+    assert len(list((data_dir / "counters" / "counter.store.example").glob("*.json"))) == 1
     added = run("add", str(entry_file))
     assert added.exit_code == 0, added.stdout + added.stderr
     assert added.stdout.strip() == "registered counter.woori.example (Woori Bank): " + (
         "account_opening, age_check"
     )
     listed = run("list")
-    assert "age_check (Age check: 19 or over, one-way 60 s)" in listed.stdout
+    assert "counter.woori.example (Woori Bank)" in listed.stdout
     assert "urn:jigap:resident-register-extract:1: name, birth_date, address" in listed.stdout
     entry_file.write_text(json.dumps(entry(id="Not A Name")), encoding="utf-8")
     refused = run("add", str(entry_file))
