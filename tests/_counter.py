@@ -17,7 +17,7 @@ from typing import Any
 from credential_schemas import Registry
 from issuer.credential import StatusReference, issue_sd_jwt_vc
 from keys.encoding import b64url_decode, b64url_encode, json_dumps, json_loads_object
-from keys.jwk import Algorithm, Jwks, SigningKey
+from keys.jwk import Algorithm, Jwks, PublicKey, SigningKey
 from keys.relying_party import relying_party_from_entry
 from keys.trust_list import TrustedIssuer, TrustList, sign_trust_list
 from verifier import TrustStore, Verifier
@@ -42,13 +42,13 @@ WOORI_KEY, KB_KEY = SigningKey.generate(), SigningKey.generate(Algorithm.EDDSA)
 CLOSED_KEY = SigningKey.generate()
 
 
-def _party(
-    party_id: str, key: SigningKey, purposes: list[dict[str, Any]], **dates: int
+def party_entry(
+    party_id: str, key: PublicKey, purposes: list[dict[str, Any]], **dates: int
 ) -> dict[str, Any]:
     return {
         "id": party_id,
         "name": {"ko": party_id, "en": party_id},
-        "jwks": {"keys": [key.public_key.to_jwk()]},
+        "jwks": {"keys": [key.to_jwk()]},
         "valid_from": dates.get("valid_from", NOW - DAY),
         "valid_until": dates.get("valid_until", NOW + 365 * DAY),
         "response_uris": [RESPONSE_URI] if party_id == WOORI else [],
@@ -61,18 +61,19 @@ OPENING_PURPOSE: dict[str, Any] = {
     "name": ACCOUNT_OPENING,
     "credentials": [{"vct": RESIDENT, "claims": [["name"], ["birth_date"], ["address"]]}],
 }
+AGE_CHECK_PURPOSE: dict[str, Any] = {
+    "id": "age_check",
+    "name": AGE_CHECK,
+    "credentials": [{"vct": RESIDENT, "claims": [["age_over_19"]]}],
+    "one_way_seconds": 60,
+}
 PARTIES = [
-    _party(
+    party_entry(
         WOORI,
-        WOORI_KEY,
+        WOORI_KEY.public_key,
         [
             OPENING_PURPOSE,
-            {
-                "id": "age_check",
-                "name": AGE_CHECK,
-                "credentials": [{"vct": RESIDENT, "claims": [["age_over_19"]]}],
-                "one_way_seconds": 60,
-            },
+            AGE_CHECK_PURPOSE,
             {
                 "id": "move_in_dates",
                 "name": {"ko": "전입일 확인", "en": "Move-in dates"},
@@ -82,12 +83,13 @@ PARTIES = [
             },
         ],
     ),
-    _party(KB, KB_KEY, [OPENING_PURPOSE]),
-    _party(CLOSED, CLOSED_KEY, [OPENING_PURPOSE], valid_until=NOW - 60),
+    party_entry(KB, KB_KEY.public_key, [OPENING_PURPOSE]),
+    party_entry(CLOSED, CLOSED_KEY.public_key, [OPENING_PURPOSE], valid_until=NOW - 60),
 ]
 
 
-def trust_store(parties: Sequence[Mapping[str, Any]] = PARTIES) -> TrustStore:
+def trust_list_token(parties: Sequence[Mapping[str, Any]] = PARTIES) -> str:
+    """The trust list, signed by ``ANCHOR``: the issuer and ``parties``."""
     issuer = TrustedIssuer(
         id=ISSUER,
         names={"ko": "주민등록 발급기관", "en": "Resident register office"},
@@ -103,9 +105,16 @@ def trust_store(parties: Sequence[Mapping[str, Any]] = PARTIES) -> TrustStore:
         ),
         ANCHOR,
     )
-    store = TrustStore.from_trust_list(token, ANCHOR.public_key, now=NOW)
-    status = build_status_list_token(StatusList(1024), STATUS_URI, ISSUER_KEY, now=NOW, ttl=3600)
-    store.add_status_list(STATUS_URI, status, fetched_at=NOW)
+    return token
+
+
+def status_list_token() -> str:
+    return build_status_list_token(StatusList(1024), STATUS_URI, ISSUER_KEY, now=NOW, ttl=3600)
+
+
+def trust_store(parties: Sequence[Mapping[str, Any]] = PARTIES) -> TrustStore:
+    store = TrustStore.from_trust_list(trust_list_token(parties), ANCHOR.public_key, now=NOW)
+    store.add_status_list(STATUS_URI, status_list_token(), fetched_at=NOW)
     return store
 
 
