@@ -8,20 +8,28 @@ Answers are real: our issuer's credential, the phone's KB-JWT.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+import json
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import pytest
+from jwcrypto.jwk import JWK
+from sd_jwt.verifier import SDJWTVerifier
 
 from keys.encoding import b64url_decode, b64url_encode
 from keys.jwk import SigningKey
-from keys.relying_party import Purpose
+from keys.relying_party import Purpose, relying_party_from_entry
+from keys.trust_list import TrustList, sign_trust_list
 from tests._counter import (
     ACCOUNT_OPENING,
     CLOSED,
     CLOSED_KEY,
     HEALTH,
+    ISSUER,
+    ISSUER_KEY,
     KB,
     KB_KEY,
     NOW,
@@ -50,6 +58,7 @@ from verifier.openid4vp import (
     read_request,
     sign_request,
 )
+from verifier.request_envelope import decode_request_envelope
 
 
 @pytest.fixture(scope="module")
@@ -647,3 +656,68 @@ def test_a_preset_the_store_does_not_register_is_the_counters_mistake(
     with pytest.raises(RequestError) as caught:
         counter.verifier.verify_preset("anything", client_id, purpose_id, now=NOW)
     assert caught.value.code is code
+
+
+# -- interop: the IETF reference implementation (PyPI sd-jwt 0.10.4) ------------------------------
+
+
+def test_an_answer_to_a_request_verifies_with_the_reference_implementation(
+    counter: Counter,
+) -> None:
+    """Its KB-JWT checked with aud = the request's client_id, nonce = the request's nonce."""
+    request = _request(counter)
+    answer = counter.answer(audience=request.client_id, nonce=request.nonce)
+    issuer_jwk = JWK.from_json(json.dumps(ISSUER_KEY.public_key.to_jwk()))
+
+    def key_for(unverified_issuer: str, unverified_header: Mapping[str, Any]) -> JWK:
+        assert unverified_issuer == ISSUER and unverified_header["kid"] == ISSUER_KEY.kid
+        return issuer_jwk
+
+    payload = SDJWTVerifier(
+        answer, key_for, expected_aud=request.client_id, expected_nonce=request.nonce
+    ).get_verified_payload()
+    assert {name: payload[name] for name in REQUESTED} == dict(
+        counter.verifier.verify_answer(answer, request, now=NOW).claims
+    )
+    with pytest.raises(ValueError, match="nonce"):  # the reference refuses another request's
+        SDJWTVerifier(
+            answer, key_for, expected_aud=request.client_id, expected_nonce=_request(counter).nonce
+        )
+
+
+# -- the worked example of docs/counter-request.md is real ----------------------------------------
+
+PROFILE_DOC = Path(__file__).parents[1] / "docs" / "counter-request.md"
+
+
+def _doc_examples() -> dict[str, str]:
+    text = PROFILE_DOC.read_text("utf-8")
+    blocks = re.findall(r"<!-- example:(\w+) -->\n```\w*\n(.*?)```", text, flags=re.DOTALL)
+    return {name: body.strip() for name, body in blocks}
+
+
+def test_the_documented_request_is_signed_by_the_documented_counter_and_reads_as_shown() -> None:
+    example = _doc_examples()
+    token, payload = example["token"], json.loads(example["payload"])
+    assert header_of(token) == json.loads(example["header"])
+    assert payload_of(token) == payload
+    assert decode_request_envelope(example["envelope"]) == token
+    # A trust list naming the documented counter (with its documented key) reads it as valid.
+    anchor = SigningKey.generate()
+    party = relying_party_from_entry(json.loads(example["entry"]))
+    trust_list = TrustList(
+        "https://trust.example", 1, payload["iat"], payload["exp"], {}, {party.id: party}
+    )
+    store = TrustStore.from_trust_list(
+        sign_trust_list(trust_list, anchor), anchor.public_key, now=payload["iat"]
+    )
+    request = read_request(example["envelope"], store, now=payload["iat"] + 10, registry=REGISTRY)
+    assert request.purpose.id == "account_opening"
+    key_binding = json.loads(example["kb_jwt"])
+    assert (key_binding["aud"], key_binding["nonce"]) == (request.client_id, request.nonce)
+
+
+def test_the_profile_documents_every_request_error_code() -> None:
+    text = PROFILE_DOC.read_text("utf-8")
+    for code in RequestErrorCode:
+        assert f"`{code.value}`" in text, code
