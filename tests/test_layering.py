@@ -151,12 +151,17 @@ def test_public_api_is_curated() -> None:
         "CredentialStatus",
         "ErrorCode",
         "Policy",
+        "PresentationRequest",
+        "RequestError",
+        "RequestErrorCode",
         "TrustStore",
         "VerificationError",
         "VerificationResult",
         "Verifier",
         "decode_envelope",
         "encode_envelope",
+        "read_request",
+        "sign_request",
     ]
     for name in verifier.__all__:
         assert getattr(verifier, name) is not None
