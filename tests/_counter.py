@@ -75,6 +75,11 @@ PARTIES = [
             OPENING_PURPOSE,
             AGE_CHECK_PURPOSE,
             {
+                "id": "first_address",
+                "name": {"ko": "최초 주소 확인", "en": "First address on record"},
+                "credentials": [{"vct": RESIDENT, "claims": [["address_history", 0]]}],
+            },
+            {
                 "id": "move_in_dates",
                 "name": {"ko": "전입일 확인", "en": "Move-in dates"},
                 "credentials": [
@@ -88,10 +93,12 @@ PARTIES = [
 ]
 
 
-def trust_list_token(parties: Sequence[Mapping[str, Any]] = PARTIES) -> str:
+def trust_list_token(
+    parties: Sequence[Mapping[str, Any]] = PARTIES, issuer_id: str = ISSUER
+) -> str:
     """The trust list, signed by ``ANCHOR``: the issuer and ``parties``."""
     issuer = TrustedIssuer(
-        id=ISSUER,
+        id=issuer_id,
         names={"ko": "주민등록 발급기관", "en": "Resident register office"},
         jwks=Jwks.of(ISSUER_KEY.public_key),
         credential_types=frozenset({RESIDENT, HEALTH}),
@@ -101,7 +108,7 @@ def trust_list_token(parties: Sequence[Mapping[str, Any]] = PARTIES) -> str:
     relying = {p["id"]: relying_party_from_entry(p) for p in parties}
     token = sign_trust_list(
         TrustList(
-            "https://trust.jigap.example", 1, NOW - 60, NOW + 7 * DAY, {ISSUER: issuer}, relying
+            "https://trust.jigap.example", 1, NOW - 60, NOW + 7 * DAY, {issuer_id: issuer}, relying
         ),
         ANCHOR,
     )
@@ -112,8 +119,11 @@ def status_list_token() -> str:
     return build_status_list_token(StatusList(1024), STATUS_URI, ISSUER_KEY, now=NOW, ttl=3600)
 
 
-def trust_store(parties: Sequence[Mapping[str, Any]] = PARTIES) -> TrustStore:
-    store = TrustStore.from_trust_list(trust_list_token(parties), ANCHOR.public_key, now=NOW)
+def trust_store(
+    parties: Sequence[Mapping[str, Any]] = PARTIES, issuer_id: str = ISSUER
+) -> TrustStore:
+    token = trust_list_token(parties, issuer_id)
+    store = TrustStore.from_trust_list(token, ANCHOR.public_key, now=NOW)
     store.add_status_list(STATUS_URI, status_list_token(), fetched_at=NOW)
     return store
 

@@ -21,6 +21,7 @@ from sd_jwt.verifier import SDJWTVerifier
 
 from keys.encoding import b64url_decode, b64url_encode
 from keys.jwk import SigningKey
+from keys.jws import sign_compact
 from keys.relying_party import Purpose, relying_party_from_entry
 from keys.trust_list import TrustList, sign_trust_list
 from tests._counter import (
@@ -28,6 +29,7 @@ from tests._counter import (
     CLOSED,
     CLOSED_KEY,
     HEALTH,
+    HOLDER_KEY,
     ISSUER,
     ISSUER_KEY,
     KB,
@@ -38,14 +40,19 @@ from tests._counter import (
     REQUESTED,
     RESIDENT,
     RESPONSE_URI,
+    STATUS_URI,
     WOORI,
     WOORI_KEY,
     Counter,
     header_of,
     payload_of,
     sign_raw,
+    trust_store,
 )
+from tests._sd_jwt_builder import ISSUER_ID as BUILDER_ISSUER
+from tests._sd_jwt_builder import SD, build_sd_jwt_vc
 from verifier import ErrorCode, TrustStore, encode_envelope
+from verifier.dcql_select import select_for_query
 from verifier.openid4vp import (
     MAX_REQUEST_LENGTH,
     MAX_REQUEST_LIFETIME,
@@ -59,6 +66,7 @@ from verifier.openid4vp import (
     sign_request,
 )
 from verifier.request_envelope import decode_request_envelope
+from verifier.sd_jwt import SdJwt, sd_hash
 
 
 @pytest.fixture(scope="module")
@@ -721,3 +729,55 @@ def test_the_profile_documents_every_request_error_code() -> None:
     text = PROFILE_DOC.read_text("utf-8")
     for code in RequestErrorCode:
         assert f"`{code.value}`" in text, code
+
+
+# -- nested disclosures: chosen by the wallet's selection, judged by the counter ---------------
+
+
+def test_a_nested_answer_chosen_by_dcql_selection_is_valid_and_one_element_more_is_not() -> None:
+    """Array elements and their members as disclosures of their own (any issuer may make them):
+    the counter asked for the first address-history element; a second one is not requested."""
+    example = REGISTRY.get("resident_register_extract").examples[0]
+    claims: dict[str, Any] = {name: SD(value) for name, value in example.items()}
+    claims["address_history"] = SD(
+        [
+            SD({name: SD(value) for name, value in element.items()})
+            for element in example["address_history"]
+        ]
+    )
+    claims["status"] = {"status_list": {"idx": 7, "uri": STATUS_URI}}
+    built = build_sd_jwt_vc(
+        claims, signer=ISSUER_KEY, holder_key=HOLDER_KEY.public_key, vct=RESIDENT, now=NOW
+    )
+    counter = Counter(trust_store(issuer_id=BUILDER_ISSUER))
+    request = counter.verifier.make_request(
+        signer=WOORI_KEY, client_id=WOORI, purpose_id="first_address", now=NOW
+    )
+    selection = select_for_query(built.compact, request.credential_query)
+
+    def answered(sd_jwt: SdJwt) -> str:
+        kb = sign_compact(
+            {
+                "iat": NOW,
+                "aud": WOORI,
+                "nonce": request.nonce,
+                "sd_hash": sd_hash(sd_jwt.without_key_binding()),
+            },
+            HOLDER_KEY,
+            {"typ": "kb+jwt"},
+        )
+        return replace(sd_jwt, kb_jwt=kb).serialize()
+
+    result = counter.verifier.verify_answer(answered(selection.sd_jwt), request, now=NOW + 5)
+    assert result.valid, result.detail
+    assert dict(result.claims) == {"address_history": [example["address_history"][0]]}
+
+    second = built.encoded(
+        ("address_history", 1),
+        ("address_history", 1, "address"),
+        ("address_history", 1, "moved_in"),
+    )
+    more = replace(selection.sd_jwt, disclosures=(*selection.sd_jwt.disclosures, *sorted(second)))
+    refused = counter.verifier.verify_answer(answered(more), request, now=NOW + 5)
+    assert refused.error is ErrorCode.NOT_REQUESTED, refused.detail
+    assert "'address_history', 1" in refused.detail
