@@ -65,7 +65,7 @@ from verifier.openid4vp import (
     read_request,
     sign_request,
 )
-from verifier.request_envelope import decode_request_envelope
+from verifier.request_envelope import decode_request_envelope, encode_request_envelope
 from verifier.sd_jwt import SdJwt, sd_hash
 
 
@@ -190,6 +190,11 @@ CASES: dict[str, Case] = {
     # the token itself
     "oversize": Case(
         RequestErrorCode.TOO_LARGE, changed(setting(padding="x" * MAX_REQUEST_LENGTH))
+    ),
+    "oversize-qr-text": Case(RequestErrorCode.TOO_LARGE, lambda _: "JR1:" + "0" * 20_000),
+    "qr-text-not-base45": Case(RequestErrorCode.MALFORMED, lambda _: "JR1:abc"),
+    "qr-text-of-an-unknown-version": Case(
+        RequestErrorCode.UNSUPPORTED, lambda s: "JR9:" + encode_request_envelope(resign(s))[4:]
     ),
     "not-a-jws": Case(RequestErrorCode.MALFORMED, lambda _: "hello counter"),
     "two-parts-unsigned": Case(RequestErrorCode.MALFORMED, _two_parts),
