@@ -51,7 +51,7 @@ from tests._counter import (
 )
 from tests._sd_jwt_builder import ISSUER_ID as BUILDER_ISSUER
 from tests._sd_jwt_builder import SD, build_sd_jwt_vc
-from verifier import ErrorCode, TrustStore, encode_envelope
+from verifier import ErrorCode, Policy, TrustStore, Verifier, encode_envelope
 from verifier.dcql_select import select_for_query
 from verifier.openid4vp import (
     MAX_REQUEST_LENGTH,
@@ -626,6 +626,18 @@ def test_an_answer_made_for_another_counter_is_valid_there(counter: Counter) -> 
     theirs = _request(counter, KB)
     answer = counter.answer(audience=KB, nonce=theirs.nonce)
     assert counter.verifier.verify_answer(answer, theirs, now=NOW + 5).valid
+
+
+def test_an_answer_is_bound_to_its_holder_whatever_the_policy_says(counter: Counter) -> None:
+    """A counter's policy may accept unbound presentations; an answer to a request never."""
+    lenient = Verifier(counter.store, Policy(require_holder_binding=False), REGISTRY)
+    request = _request(counter)
+    unbound = counter.answer(audience=WOORI, nonce=request.nonce).rsplit("~", 1)[0] + "~"
+    assert lenient.verify(unbound, now=NOW).valid  # the policy's own rule, at large
+    result = lenient.verify_answer(unbound, request, now=NOW)
+    assert result.error is ErrorCode.KEY_BINDING_MISSING
+    preset = lenient.verify_preset(unbound, WOORI, "age_check", now=NOW)
+    assert preset.error is ErrorCode.KEY_BINDING_MISSING
 
 
 # -- one-way presets ---------------------------------------------------------------------------

@@ -141,8 +141,12 @@ class Verifier:
             return VerificationResult.failure(
                 ErrorCode.REQUEST_EXPIRED, f"request expired at {request.expires_at}"
             )
+        # §14.2.2: bound to this request, whatever the policy says of presentations at large.
         policy = replace(
-            self.policy, expected_audience=request.client_id, expected_nonce=request.nonce
+            self.policy,
+            expected_audience=request.client_id,
+            expected_nonce=request.nonce,
+            require_holder_binding=True,
         )
         return self._under(policy)._judge(text, at, answering_request(request))
 
@@ -163,6 +167,7 @@ class Verifier:
             expected_audience=client_id,
             expected_nonce=None,
             max_presentation_age=purpose.one_way_seconds,
+            require_holder_binding=True,  # the KB-JWT's `iat` is the one-way window
         )
         return self._under(policy)._judge(text, at, answering_preset(purpose))
 
