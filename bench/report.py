@@ -15,7 +15,7 @@ from cryptography.hazmat.backends.openssl.backend import backend as openssl_back
 from rich.console import Console
 from rich.table import Table
 
-from bench.qr_size import ERROR_CORRECTION, MAX_ENVELOPE_VERSION, QrSize
+from bench.qr_size import ERROR_CORRECTION, MAX_ENVELOPE_VERSION, REQUEST_ROW, QrSize
 from bench.scenario import RESIDENT_REGISTER
 from bench.timing import Measurement
 
@@ -157,6 +157,11 @@ def qr_report(sizes: Sequence[QrSize]) -> Report:
                 f"{RESIDENT_REGISTER} envelope: version {size.envelope_version} "
                 f"(target ≤ {MAX_ENVELOPE_VERSION}: {_verdict(fits)}); "
                 f"plain: version {size.plain_version}"
+            )
+        elif size.credential_type == REQUEST_ROW:
+            notes.append(
+                f"{REQUEST_ROW} (asks, no KB-JWT): request envelope version "
+                f"{size.envelope_version}; plain request object: version {size.plain_version}"
             )
     columns = (
         "certificate type",
