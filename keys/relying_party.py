@@ -3,7 +3,7 @@
 The trust list names counters (banks, telecom shops, agencies) beside issuers, as the EU
 wallet's relying-party registration does. Each entry is what the operator approved::
 
-    {"id": "counter.woori.example",              # OpenID4VP 1.0 §5.9.3 pre-registered client_id
+    {"id": "counter.woori.example",              # OpenID4VP 1.0 §5.9.2 pre-registered client_id
      "name": {"ko": "우리은행", "en": "Woori Bank"},
      "jwks": RFC 7517 set,                        # the keys its request objects are signed with
      "valid_from": int, "valid_until": int,
@@ -22,7 +22,7 @@ preset: a phone may answer it with no request (a counter with no screen), and th
 accepts the answer for that many seconds after the phone signed it.
 
 The identifier holds no ``:``, so an OpenID4VP wallet reads it as a pre-registered client
-(§5.9.3): the registration is this entry, delivered inside the signed trust list.
+(§5.9.2): the registration is this entry, delivered inside the signed trust list.
 """
 
 from __future__ import annotations

@@ -35,6 +35,10 @@ FORBIDDEN_IMPORTS: dict[str, frozenset[str]] = {
     "protocols": SERVICES | WEB_AND_DATABASE | {"servicekit"},
     "servicekit": SERVICES,
     "verifier": SERVICES | WEB_AND_DATABASE | {"protocols", "servicekit", "prometheus_client"},
+    # A bank's web backend: the verifier and FastAPI, no service, no database.
+    "verifier_web": SERVICES
+    | (WEB_AND_DATABASE - {"fastapi", "starlette"})
+    | {"protocols", "servicekit"},
     "keys": SERVICES | WEB_AND_DATABASE | {"protocols", "servicekit"},
     "credential_schemas": SERVICES | WEB_AND_DATABASE | {"protocols", "servicekit"},
 }
@@ -151,12 +155,17 @@ def test_public_api_is_curated() -> None:
         "CredentialStatus",
         "ErrorCode",
         "Policy",
+        "PresentationRequest",
+        "RequestError",
+        "RequestErrorCode",
         "TrustStore",
         "VerificationError",
         "VerificationResult",
         "Verifier",
         "decode_envelope",
         "encode_envelope",
+        "read_request",
+        "sign_request",
     ]
     for name in verifier.__all__:
         assert getattr(verifier, name) is not None

@@ -55,6 +55,9 @@ class ErrorCode(StrEnum):
     # Content
     SCHEMA_VIOLATION = "schema_violation"
     MISSING_REQUIRED_CLAIM = "missing_required_claim"
+    # Answering a request (verifier.counter)
+    NOT_REQUESTED = "not_requested"  # a disclosure the request (or preset) did not ask for
+    REQUEST_EXPIRED = "request_expired"  # the answer came after the request's `exp`
 
 
 class VerificationError(Exception):

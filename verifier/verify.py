@@ -1,26 +1,32 @@
 """Offline verification of an SD-JWT VC presentation (RFC 9901 §7, SD-JWT VC draft 12 §4).
 
 Each step raises ``VerificationError`` with its code; ``Verifier.verify`` is the one boundary
-that turns it into a frozen ``VerificationResult``. Values read before the issuer's signature
-is checked are named ``unverified_*``.
+that turns it into a frozen ``VerificationResult`` (``verify_answer`` and ``verify_preset``
+pass through it too, with the request's audience, nonce and query: ``verifier.counter``).
+Values read before the issuer's signature is checked are named ``unverified_*``.
 """
 
 from __future__ import annotations
 
+import copy
 import hmac
 import os
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from credential_schemas import CredentialType, Registry, SchemaRegistryError
 from keys.errors import KeyManagementError
-from keys.jwk import PublicKey, public_key_from_jwk
+from keys.jwk import PublicKey, Signer, public_key_from_jwk
 from keys.jws import KID, decode_compact, verify_with
+from verifier import counter
 from verifier import sd_jwt_vc as vc
+from verifier.counter import Answering, answering_preset, answering_request
 from verifier.envelope import decode_envelope, is_envelope, strip_scanner_whitespace
 from verifier.errors import ErrorCode, VerificationError, from_key_error
+from verifier.openid4vp import RESPONSE_MODE_QR, PresentationRequest
 from verifier.policy import Policy
 from verifier.result import CredentialStatus, VerificationResult
 from verifier.sd_jwt import (
@@ -90,8 +96,91 @@ class Verifier:
 
     def verify(self, text: str, now: Timestamp = None) -> VerificationResult:
         """Verify a QR envelope or a plain SD-JWT compact string; never raises for bad input."""
+        return self._judge(text, _epoch(now), None)
+
+    def make_request(
+        self,
+        *,
+        signer: Signer,
+        client_id: str,
+        purpose_id: str,
+        now: Timestamp = None,
+        lifetime: int = 300,
+        response_mode: str = RESPONSE_MODE_QR,
+        response_uri: str | None = None,
+        state: str | None = None,
+        vct: str | None = None,
+    ) -> PresentationRequest:
+        """A signed request for a purpose this counter registered (OpenID4VP 1.0 §5).
+
+        Show ``.envelope`` as a QR code and keep the request to judge the answer with
+        ``verify_answer``. Raises ``openid4vp.RequestError`` when the trust store does not
+        register ``client_id``, its ``purpose_id`` or ``signer``'s key.
+        """
+        return counter.make_request(
+            self.store,
+            self.registry,
+            signer=signer,
+            client_id=client_id,
+            purpose_id=purpose_id,
+            now=_epoch(now),
+            lifetime=lifetime,
+            response_mode=response_mode,
+            response_uri=response_uri,
+            state=state,
+            vct=vct,
+        )
+
+    def verify_answer(
+        self, text: str, request: PresentationRequest, now: Timestamp = None
+    ) -> VerificationResult:
+        """Verify a presentation answering ``request``: its audience and nonce, its type, every
+        claim asked disclosed and no other; never raises for bad input."""
+        at = _epoch(now)
+        if at >= request.expires_at:  # the counter's own clock made both: no skew
+            return VerificationResult.failure(
+                ErrorCode.REQUEST_EXPIRED, f"request expired at {request.expires_at}"
+            )
+        # §14.2.2: bound to this request, whatever the policy says of presentations at large.
+        policy = replace(
+            self.policy,
+            expected_audience=request.client_id,
+            expected_nonce=request.nonce,
+            require_holder_binding=True,
+        )
+        return self._under(policy)._judge(text, at, answering_request(request))
+
+    def verify_preset(
+        self, text: str, client_id: str, purpose_id: str, now: Timestamp = None
+    ) -> VerificationResult:
+        """Verify a one-way answer to a registered preset (no request, the phone's own nonce).
+
+        The KB-JWT's audience is ``client_id`` and it is accepted for the purpose's
+        ``one_way_seconds``. Raises ``openid4vp.RequestError`` when the trust store registers
+        no such current counter or preset: that is the counter's configuration, not the answer.
+        """
+        at = _epoch(now)
+        purpose = counter.preset(self.store, client_id, purpose_id, at)
+        assert purpose.one_way_seconds is not None  # noqa: S101 - a preset has one
+        policy = replace(
+            self.policy,
+            expected_audience=client_id,
+            expected_nonce=None,
+            max_presentation_age=purpose.one_way_seconds,
+            require_holder_binding=True,  # the KB-JWT's `iat` is the one-way window
+        )
+        return self._under(policy)._judge(text, at, answering_preset(purpose))
+
+    def _under(self, policy: Policy) -> Verifier:
+        """This verifier with another policy (same store and registry)."""
+        other = copy.copy(self)
+        other.policy = policy
+        return other
+
+    def _judge(self, text: str, now: int, answering: Answering | None) -> VerificationResult:
+        """The one boundary: every refusal becomes a frozen result with its code."""
         try:
-            return self._verify(text, _epoch(now))
+            return self._verify(text, now, answering)
         except VerificationError as exc:
             return VerificationResult.failure(exc.code, exc.detail)
         except KeyManagementError as exc:
@@ -116,7 +205,7 @@ class Verifier:
 
     # -- steps ------------------------------------------------------------------------------
 
-    def _verify(self, text: str, now: int) -> VerificationResult:
+    def _verify(self, text: str, now: int, answering: Answering | None) -> VerificationResult:
         if not isinstance(text, str):
             raise VerificationError(ErrorCode.MALFORMED, "input is not text")
         if len(text) > MAX_INPUT_LENGTH:
@@ -132,17 +221,16 @@ class Verifier:
         # disclosures are processed between the two (RFC 9901 §7.1 before §7.3): the holder's
         # key is read from the processed payload, so a disclosed `cnf` is named for what it is.
         issuer, signed = self._check_issuer_signature(presentation)
-        claims = resolve_claims(
-            signed,
-            decode_disclosures(presentation.disclosures),
-            not_disclosable=vc.NOT_SELECTIVELY_DISCLOSABLE,
-        )
+        disclosures = decode_disclosures(presentation.disclosures)
+        claims = resolve_claims(signed, disclosures, not_disclosable=vc.NOT_SELECTIVELY_DISCLOSABLE)
         holder_bound = self._check_key_binding(text, presentation, claims, now)
         issued_at, expires_at = self._check_times(claims, now)
         vct = _str_claim(claims, vc.VCT)
         credential_type = self._check_type(issuer, vct, issued_at, now)
-        status, known_at = self._check_status(issuer, claims, now)
         type_claims = {k: v for k, v in claims.items() if k not in vc.REGISTERED_CLAIMS}
+        if answering is not None:  # what was asked: OpenID4VP 1.0 §8.6 step 2.2
+            answering.check(vct, signed, disclosures.values(), type_claims)
+        status, known_at = self._check_status(issuer, claims, now)
         self._check_content(credential_type, type_claims)
 
         return VerificationResult(
@@ -250,14 +338,16 @@ class Verifier:
         covered = text[: len(text) - len(presentation.kb_jwt)]
         if not hmac.compare_digest(digest, sd_hash(covered)):
             raise VerificationError(ErrorCode.KEY_BINDING_INVALID, "sd_hash does not match")
+        # Audience first (OpenID4VP 1.0 §14.2.2): an answer made for another counter carries
+        # that counter's nonce too, and "made for someone else" is what the counter must hear.
+        expected_audience = self.policy.expected_audience
+        if expected_audience is not None and audience != expected_audience:
+            raise VerificationError(ErrorCode.AUDIENCE_MISMATCH, f"aud {audience!r}")
         expected_nonce = self.policy.expected_nonce
         if expected_nonce is not None and not hmac.compare_digest(
             nonce.encode(), expected_nonce.encode()
         ):
             raise VerificationError(ErrorCode.NONCE_MISMATCH, "nonce is not the one asked for")
-        expected_audience = self.policy.expected_audience
-        if expected_audience is not None and audience != expected_audience:
-            raise VerificationError(ErrorCode.AUDIENCE_MISMATCH, f"aud {audience!r}")
         if kb_iat > now + self.policy.clock_skew:
             raise VerificationError(ErrorCode.KEY_BINDING_INVALID, "KB-JWT issued in the future")
         if now - kb_iat > self.policy.max_presentation_age:
