@@ -128,6 +128,9 @@ class Counters:
             **options,
         )
 
+    def signer(self, client_id: str = BANK) -> SigningKey:
+        return _KEYS[client_id]
+
     def forged(self, key: SigningKey | None = None, **changes: Any) -> str:
         """The bank's account-opening request with ``changes`` to its payload (a member None:
         left out), signed by ``key`` (the bank's own by default)."""
@@ -210,13 +213,9 @@ def _counter_app(backend: CounterBackend) -> FastAPI:
 
 
 @contextlib.contextmanager
-def serve_counter() -> Iterator[tuple[str, CounterBackend]]:
-    """The bank's backend at ``http://127.0.0.1:PORT`` until the block ends."""
-    backend = CounterBackend()
-    port = free_port()
-    config = uvicorn.Config(
-        _counter_app(backend), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-    )
+def serve(app: FastAPI, port: int) -> Iterator[str]:
+    """``app`` under uvicorn at ``http://127.0.0.1:port``, in a thread, until the block ends."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -225,11 +224,21 @@ def serve_counter() -> Iterator[tuple[str, CounterBackend]]:
         time.sleep(0.02)
     assert server.started, "the counter's backend did not start"
     try:
-        yield f"http://127.0.0.1:{port}", backend
+        yield f"http://127.0.0.1:{port}"
     finally:
-        backend.released.set()
         server.should_exit = True
         thread.join(10)
+
+
+@contextlib.contextmanager
+def serve_counter() -> Iterator[tuple[str, CounterBackend]]:
+    """The bank's backend at ``http://127.0.0.1:PORT`` until the block ends."""
+    backend = CounterBackend()
+    try:
+        with serve(_counter_app(backend), free_port()) as url:
+            yield url, backend
+    finally:
+        backend.released.set()
 
 
 @pytest.fixture

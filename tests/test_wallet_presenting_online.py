@@ -10,11 +10,24 @@ from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
+from fastapi import FastAPI
 
 from keys.encoding import json_loads_object
 from tests import _presenting, _two_services
-from tests._presenting import BANK, STORE, CounterBackend, Counters, refusal, serve_counter
+from tests._presenting import (
+    BANK,
+    STORE,
+    CounterBackend,
+    Counters,
+    refusal,
+    register_counters,
+    serve,
+    serve_counter,
+)
+from tests._server import free_port
+from tests._two_services import Pair
 from verifier.openid4vp import RESPONSE_MODE_DIRECT_POST, PresentationRequest
+from verifier_web.online import OnlineVerifier, bank_router, wallet_router
 
 world, client, pair = _two_services.world, _two_services.client, _two_services.pair  # fixtures
 online = _presenting.online  # fixture
@@ -169,3 +182,42 @@ def test_no_claim_nonce_or_token_reaches_a_log(
         answered["envelope"],
     ]
     assert [s for s in never_logged if s in logged] == []
+
+
+def test_the_banks_own_backend_receives_and_verifies_the_answer(pair: Pair) -> None:
+    """verifier_web.online, the backend a bank installs (extra [web]), on a real socket: its
+    page starts a transaction, the wallet answers the link, the page reads the verdict."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    register_counters(pair, [f"{url}/response"])
+    counters = Counters(pair, url)
+    phone = counters.holder(copies=2)  # before the bank's store is read: its status list too
+    bank_backend = OnlineVerifier(
+        verifier=counters.verifier(),
+        signer=counters.signer(BANK),
+        client_id=BANK,
+        response_uri=f"{url}/response",
+        request_base=url,
+        clock=pair.issuer.clock,
+    )
+    app = FastAPI()
+    app.include_router(wallet_router(bank_backend))
+    app.include_router(bank_router(bank_backend))
+    with serve(app, port):
+        started = bank_backend.start("account_opening")
+        shown = phone.present(started["wallet_link"])
+        assert shown["purpose"]["en"] == "Identity check to open an account"
+        answer = phone.sign_presentation(shown["id"], phone.accept_presentation(shown["id"]))
+        assert answer["submitted"] is True
+        report = bank_backend.report(started["transaction_id"])
+        assert report is not None and report["status"] == "valid", report
+        held = phone.credential(shown["credential"]["id"])["claims"]
+        names = {row["name"]: row["value"] for row in held}
+        assert report["result"]["claims"]["name"] == names["name"]
+
+        declined = bank_backend.start("account_opening")
+        refused = phone.present(declined["wallet_link"])
+        assert phone.refuse(refused["id"])["counter_told"] is True
+        report = bank_backend.report(declined["transaction_id"])
+        assert report is not None
+        assert (report["status"], report["error"]) == ("declined", "access_denied")
