@@ -5,7 +5,8 @@ The wallet API never holds the phone's private key, so building a presentation i
 (by ``verifier.dcql_select.select_for_query``, the selection the wallet service and the holder
 client's offline answer share), and ``PreparedPresentation.finish`` attaches the phone's
 signature. ``prepare_presentation`` / ``build_presentation`` choose top-level claims by name
-(tests, the demo) and do the same.
+without reading the credential first (tests, the demo): the error-code tests build
+presentations of deliberately broken credentials with them, which the DCQL selection refuses.
 """
 
 from __future__ import annotations
