@@ -34,7 +34,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from credential_schemas import CredentialType, Registry
+from credential_schemas import Registry
+from jigap_demo_counter import BANK, STORE, Counter, Counters, counter_signer
 from jigap_demo_output import (
     DemoOutputError,
     clear_previous_output,
@@ -43,33 +44,21 @@ from jigap_demo_output import (
 )
 from keys.encoding import json_dumps
 from keys.store import MIN_SCRYPT_N, list_key_infos
-from verifier import (
-    ErrorCode,
-    Policy,
-    TrustStore,
-    VerificationResult,
-    Verifier,
-    encode_envelope,
-)
-from verifier.qr_image import qr_version, render_png
+from verifier import ErrorCode
+from verifier.qr_image import read_qr_image
 from verifier.sync import sync_trust_store
 from wallet_api.holder.client import DEFAULT_COPIES, WalletApiError, WalletClient
 from wallet_api.holder.device_keys import DeviceKeys
 from wallet_api.issuance_client import IssuanceClient
-from wallet_api.presentation import prepare_presentation
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from wallet_api.deployment import WalletDeployment
 
-COUNTER = "https://counter.bank.example"
-REVOKED_QR = "revoked"  # qr/revoked.png: the one QR the demo revokes
 # The phone's device keys live in `phone/`, the new phone's (after the loss) in `new-phone/`.
 _CREATES = ("issuer", "wallet", "phone", "new-phone", "qr", "trust", "anchor.jwk")
 CITIZEN = "citizen-0001"
-# What a typical counter asks for; a type without these claims is asked for its first three.
-TYPICAL_REQUEST = ("name", "birth_date", "address")
 _STARTUP_SECONDS = 20.0
 
 
@@ -80,12 +69,6 @@ def _port_is_free(port: int) -> bool:
         except OSError:
             return False
         return True
-
-
-def _requested_claims(credential_type: CredentialType) -> list[str]:
-    disclosable = credential_type.selectively_disclosable
-    typical = [name for name in TYPICAL_REQUEST if name in disclosable]
-    return typical or sorted(disclosable)[:3]
 
 
 def _free_loopback_port() -> int:
@@ -140,6 +123,42 @@ def _issuer_app(data_dir: Path) -> FastAPI:
     from issuer.settings import Settings
 
     return create_app(deployment=make_deployment(Settings.from_env(read_env_file(data_dir))))
+
+
+def _bank_web_app(bank: Counter, bank_url: str) -> FastAPI:
+    """The bank's web site backend: receiving certificates online (verifier_web)."""
+    from fastapi import FastAPI
+
+    from verifier_web.online import OnlineVerifier, bank_router, wallet_router
+
+    online = OnlineVerifier(
+        bank.verifier(),
+        bank.signer,
+        client_id=BANK,
+        response_uri=f"{bank_url}/oid4vp/response",
+        request_base=f"{bank_url}/oid4vp",
+    )
+    app = FastAPI(title="Example Bank, online")
+    app.include_router(wallet_router(online), prefix="/oid4vp")
+    app.include_router(bank_router(online), prefix="/bank")
+    return app
+
+
+def _register_bank_web_site(settings: Any, bank_url: str) -> None:
+    """The bank registers where its web site receives answers (its response URI)."""
+    from issuer.api.app import make_deployment
+    from issuer.services.relying_parties import register_relying_party, registered_relying_parties
+    from servicekit.db import session_scope
+
+    deployment = make_deployment(settings, run_migrations=False)
+    try:
+        with session_scope(deployment.engine) as session:
+            entry = registered_relying_parties(session)[BANK].to_entry()
+        register_relying_party(
+            deployment, {**entry, "response_uris": [f"{bank_url}/oid4vp/response"]}
+        )
+    finally:
+        deployment.engine.dispose()
 
 
 class _Agency:
@@ -250,40 +269,10 @@ class _Story:
             )
             wanted = item["issuer"]["id"] if status != "valid" else None
             self.check(item["reissue_from"] == wanted, f"{title}: whom to ask, {item['name']}")
-            self.check(item["unused_copies"] == DEFAULT_COPIES, f"{title}: copies")
+            self.check(0 < item["unused_copies"] <= item["copies"], f"{title}: copies")
         self.console.print(table)
         listed = {item["credential_id"]: item["status"] for item in held}
         self.check(listed == expected, f"{title}: {listed}")
-
-    def present(self, keys: DeviceKeys, held: Mapping[str, Any], name: str) -> tuple[Path, str]:
-        """The phone's QR image of one copy the wallet holds, with the counter's nonce beside.
-
-        The wallet service has no presentation endpoint yet (issue 10): the phone takes the
-        text of a copy from the account's export (GET /accounts/me/export) and signs the
-        key-binding JWT itself, with that copy's device key, which never leaves ``keys``.
-        """
-        copy = next(c for c in held["copies"] if c["used_at"] is None)
-        signer = keys.signer(copy["holder_key_thumbprint"])
-        nonce = secrets.token_urlsafe(16)
-        prepared = prepare_presentation(
-            copy["sd_jwt_vc"],
-            _requested_claims(self.registry.get(held["credential_type"])),
-            holder_algorithm=signer.algorithm,
-            audience=COUNTER,
-            nonce=nonce,
-            now=int(time.time()),
-        )
-        qr_text = encode_envelope(prepared.finish(signer.sign(prepared.signing_input)))
-        image = self.qr_dir / f"{name}.png"
-        image.write_bytes(render_png(qr_text))
-        (self.qr_dir / f"{name}.nonce").write_text(nonce + "\n")
-        return image, qr_text
-
-    def verify(self, trust_dir: Path, image: Path) -> VerificationResult:
-        """The counter reads the image back and verifies it offline, from its trust store."""
-        nonce = image.with_suffix(".nonce").read_text().strip()
-        policy = Policy(expected_audience=COUNTER, expected_nonce=nonce)
-        return Verifier(TrustStore.load(trust_dir), policy, self.registry).verify_image(image)
 
 
 def run_demo(out: str, *, port: int = 0) -> int:
@@ -309,14 +298,15 @@ def run_demo(out: str, *, port: int = 0) -> int:
 
 
 def _run(root: Path, port: int, console: Console) -> int:
-    from issuer.cli import init_deployment
+    from issuer.cli import COUNTERS_DIR, init_deployment
     from wallet_api.api.app import create_app as create_wallet_app
     from wallet_api.cli import init_wallet
     from wallet_api.deployment import make_deployment as make_wallet_deployment
 
     qr_dir, trust_dir = root / "qr", root / "trust"
     qr_dir.mkdir(parents=True, exist_ok=True)  # a file of someone else's may have kept it
-    story = _Story(console, Registry.load(), qr_dir)
+    registry = Registry.load()
+    story = _Story(console, registry, qr_dir)
 
     # 1. Development deployments. The issuer: database, trust anchor, agencies with keys and
     # tokens. The wallet: database, sealing key, and the anchor pinned with the trust list's
@@ -331,6 +321,11 @@ def _run(root: Path, port: int, console: Console) -> int:
     while wallet_port == port:  # the issuer's is not bound yet: the system may offer it again
         wallet_port = _free_loopback_port()
     wallet_url = f"http://127.0.0.1:{wallet_port}"
+    bank_port = _free_loopback_port()
+    while bank_port in (port, wallet_port):
+        bank_port = _free_loopback_port()
+    bank_url = f"http://127.0.0.1:{bank_port}"
+    _register_bank_web_site(settings, bank_url)
     wallet: WalletDeployment = make_wallet_deployment(
         init_wallet(
             root / "wallet",
@@ -374,32 +369,26 @@ def _run(root: Path, port: int, console: Console) -> int:
         held = [item["credential_id"] for item in phone.credentials()]
         story.show_held(phone, "What the phone holds", expected=dict.fromkeys(held, "valid"))
 
-        # 4. A counter syncs from the trust list's URL alone, as `jigap verify sync` does; the
-        # phone presents each type, disclosing only what the counter asks for, as a QR image;
-        # the counter verifies each image offline.
+        # 4. The counters sync from the trust list's URL alone, as `jigap verify sync` does:
+        # it names the agencies and the registered counters. Then each asks, and decides.
         sync_trust_store([trust_list_url], trust_dir, anchor_file=anchor_path)
-        exported = {item["credential_id"]: item for item in phone.export()["credentials"]}
-        table = Table("agency", "certificate", "disclosed", "QR", "verdict")
-        table.title = "At a counter: one QR per type, verified offline"
-        for credential_id in held:
-            if credential_id == doomed:
-                continue
-            item = exported[credential_id]
-            image, qr_text = story.present(phone_keys, item, item["credential_type"])
-            result = story.verify(trust_dir, image)
-            story.check(result.valid, f"{image}: {result.error}")
-            table.add_row(
-                _both(item["issuer"]["name"]),
-                _both(item["name"]),
-                "\n".join(f"{k}: {escape(str(v))}" for k, v in result.claims.items()) or "-",
-                f"v{qr_version(qr_text)}",
-                "[green]valid[/green]" if result.valid else f"[red]{result.error}[/red]",
-            )
-        console.print(table)
-        revoked_image, _ = story.present(phone_keys, exported[doomed], REVOKED_QR)
+        wallet.trust.refresh(force=True)  # the counters' registration, as the lists are now
+        counters_dir = root / "issuer" / COUNTERS_DIR
+        passphrase = settings.key_passphrase
+        bank = Counter(BANK, counter_signer(counters_dir, BANK, passphrase), trust_dir, registry)
+        store = Counter(STORE, counter_signer(counters_dir, STORE, passphrase), trust_dir, registry)
+        counters = Counters(console, qr_dir, bank, store, phone)
+        counters.at_the_counters()
+        counters.over_asking()
+        stack.enter_context(_serving(_bank_web_app(bank, bank_url), bank_port, "bank web site"))
+        counters.online(bank_url, http)
+        counters.history()
 
-        # 5. The agency revokes the extra credential through its admin API; the wallet shows it
-        # revoked, and the counter, after a re-sync, refuses its QR.
+        # 5. The agency revokes the extract the bank was shown (the newest, the wallet's
+        # choice), every copy of it; the wallet shows it revoked, and the bank's counter, after
+        # a re-sync, refuses the answer it accepted before.
+        answer_image, request, shown = counters.answers["bank"]
+        story.check(shown == doomed, f"the bank was shown {shown}, not the newest {doomed}")
         for credential_id in doomed_copies:
             agencies[slug].revoke(credential_id)
         console.print(
@@ -416,11 +405,11 @@ def _run(root: Path, port: int, console: Console) -> int:
             expected={**dict.fromkeys(held, "valid"), doomed: "revoked"},
         )
         report = sync_trust_store([trust_list_url], trust_dir)
-        result = story.verify(trust_dir, revoked_image)
+        result = bank.verifier().verify_answer(read_qr_image(answer_image), request)
         refused = result.error == ErrorCode.REVOKED and not report.failed
-        story.check(refused, f"{revoked_image}: {result.error}")
+        story.check(refused, f"{answer_image}: {result.error}")
         console.print(
-            f"At the counter after a re-sync, {revoked_image}: "
+            f"At the bank after a re-sync, {answer_image}: "
             + ("[green]refused as revoked[/green]" if refused else f"[red]{result.error}[/red]")
         )
 
@@ -451,4 +440,4 @@ def _run(root: Path, port: int, console: Console) -> int:
         f" was at {issuer_url} (serve it again: jigap issuer serve --data-dir {root / 'issuer'}"
         f" --port {port}), the wallet at {wallet_url}"
     )
-    return 0 if story.failures == 0 else 1
+    return 0 if story.failures + counters.failures == 0 else 1

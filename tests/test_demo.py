@@ -11,13 +11,19 @@ import contextlib
 import io
 import re
 import sqlite3
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from issuer.cli import sample_agencies
 from jigap_demo import run_demo
+from jigap_demo_counter import BANK, STORE
+from verifier import ErrorCode, TrustStore, Verifier
+from verifier.openid4vp import PresentationRequest, read_request
+from verifier.qr_image import qr_version, read_qr_image
 from wallet_api.holder.client import DEFAULT_COPIES
 
 # A recovery code as the wallet makes it (wallet_api.accounts): five groups of four.
@@ -36,8 +42,16 @@ class Demo:
         return sqlite3.connect(self.out / "issuer" / "issuer.sqlite3")
 
     def types(self) -> int:
-        """How many certificate types the agencies issue: one QR image each."""
-        return len([p for p in (self.out / "qr").glob("*.png") if p.stem != "revoked"])
+        """How many certificate types the sample agencies issue (data: sample_agencies.json)."""
+        return len({t for agency in sample_agencies() for t in agency["credential_types"]})
+
+    def counter(self) -> Verifier:
+        """A counter that synced where the demo's counters did, reading its files again."""
+        return Verifier(TrustStore.load(self.out / "trust"))
+
+    def request(self, name: str) -> PresentationRequest:
+        token = (self.out / "qr" / f"{name}-request.jwt").read_text().strip()
+        return read_request(token, TrustStore.load(self.out / "trust"), now=int(time.time()))
 
 
 @pytest.fixture(scope="module")
@@ -55,14 +69,22 @@ def _with(printed: str, *words: str) -> list[str]:
     return [line for line in printed.splitlines() if all(word in line for word in words)]
 
 
-def test_demo_issues_over_oid4vci_presents_and_verifies_every_type_offline(demo: Demo) -> None:
+def test_demo_leaves_its_qr_images_trust_store_and_keys_encrypted(demo: Demo) -> None:
     out = demo.out
     images = sorted(p.name for p in (out / "qr").glob("*.png"))
-    assert len(images) >= 5 and "revoked.png" in images  # four types at least, and the revoked
+    assert images == [
+        "bank-answer.png",
+        "bank-loan-answer.png",
+        "bank-loan-request.png",
+        "bank-request.png",
+        "store-answer.png",
+    ]
     assert (out / "trust" / "trust-list.jwt").exists()
-    # Keys are encrypted at rest: no private key appears in clear in the key stores.
+    # Keys are encrypted at rest: no private key appears in clear in the key stores, the
+    # counters' included.
     records = list((out / "issuer").rglob("*.json"))
-    assert len(records) >= 4  # the anchor and one key per agency
+    assert len(records) >= 6  # the anchor, one key per agency, one per counter
+    assert len(list((out / "issuer" / "counters").rglob("*.json"))) == 2
     for record in records:
         assert "BEGIN PRIVATE KEY" not in record.read_text()
     # The deployments' secrets files are for their operators only.
@@ -81,9 +103,12 @@ def test_every_type_comes_through_the_wallet_with_batch_copies(demo: Demo) -> No
             row[0] for row in db.execute("SELECT holder_jkt FROM wallet_credential_copies")
         }
     assert accounts == 1
-    # Each type once, and one more of the first type (the one revoked), each as 10 copies.
+    # Each type once, and one more of the first type (the one revoked), each as 10 copies;
+    # each presentation took a copy of its own: four answered (two at the bank's counter,
+    # the convenience store's, the bank's web site).
     assert len(copies) == demo.types() + 1
-    assert all(count == DEFAULT_COPIES and used == 0 for _, count, used in copies)
+    assert all(count == DEFAULT_COPIES for _, count, _ in copies)
+    assert sum(used for _, _, used in copies) == 4
     # Each copy is bound to its own key, made on the phone and kept there (encrypted, 0600):
     # the phone holds those and its account key, nothing else.
     phone = {path.stem: path for path in (demo.out / "phone").glob("*.json")}
@@ -92,9 +117,47 @@ def test_every_type_comes_through_the_wallet_with_batch_copies(demo: Demo) -> No
     for path in phone.values():
         assert path.stat().st_mode & 0o777 == 0o600
         assert "ENCRYPTED PRIVATE KEY" in path.read_text()
-    # What the phone listed: every credential valid, with all its copies unused.
-    listed = demo.printed.split("What the phone holds")[1].split("At a counter")[0]
+    # What the phone listed before any counter: every credential valid, no copy used.
+    listed = demo.printed.split("What the phone holds")[1].split("At the counters")[0]
     assert len(_with(listed, " valid ", f" {DEFAULT_COPIES} of {DEFAULT_COPIES} ")) == len(copies)
+
+
+def test_the_counters_ask_the_phone_answers_and_the_counter_reads_the_images(demo: Demo) -> None:
+    at_counters = demo.printed.split("At the counters")[1].split("The citizen's history")[0]
+    # The bank twice (account opening, loan review), the convenience store's preset: all valid.
+    assert len(_with(at_counters, " valid ")) == 3
+    assert _with(at_counters, "예시은행", "Name: 홍길동", "request v9")
+    assert _with(at_counters, "예시편의점", "Aged 19 or over: True")
+    # The counter, with no network, reads the answer images back against its requests.
+    loan = demo.counter().verify_answer(
+        read_qr_image(demo.out / "qr" / "bank-loan-answer.png"), demo.request("bank-loan")
+    )
+    assert loan.valid, loan.detail
+    assert set(loan.claims) == {"name", "insured_type", "workplace", "acquisition_date"}
+    age = demo.counter().verify_preset(
+        read_qr_image(demo.out / "qr" / "store-answer.png"), STORE, "age_check"
+    )
+    # The store was shown the newest extract, the one revoked since (its one-way window of 60 s
+    # may have passed too, which is checked first).
+    assert age.error in (ErrorCode.REVOKED, ErrorCode.PRESENTATION_TOO_OLD)
+    # The bank's answer QR is version 25 or less, as the issue demands.
+    assert qr_version(read_qr_image(demo.out / "qr" / "bank-answer.png")) <= 25
+
+
+def test_an_over_asking_request_is_refused_and_the_web_site_receives_online(demo: Demo) -> None:
+    assert _with(demo.printed, "refuses (400 untrusted_request: over_asking")
+    assert _with(demo.printed, "Without visiting", "reads valid: address, birth_date, name")
+    with contextlib.closing(demo.wallet_db()) as db:
+        history = db.execute("SELECT client_id, state, disclosed FROM wallet_presentations")
+        rows = history.fetchall()
+    # Four answered; the over-asking request left nothing. No claim value in the history.
+    assert sorted((client, state) for client, state, _ in rows) == [
+        (BANK, "answered"),
+        (BANK, "answered"),
+        (BANK, "submitted"),
+        (STORE, "answered"),
+    ]
+    assert not any("홍길동" in disclosed for _, _, disclosed in rows)
 
 
 def test_the_agency_revokes_one_and_the_wallet_and_the_counter_show_it(demo: Demo) -> None:
@@ -103,10 +166,15 @@ def test_the_agency_revokes_one_and_the_wallet_and_the_counter_show_it(demo: Dem
             "SELECT offer_id, count(*) FROM issuedcredential WHERE status = 1 GROUP BY offer_id"
         ).fetchall()
     assert len(revoked) == 1 and revoked[0][1] == DEFAULT_COPIES  # every copy of one credential
-    after = demo.printed.split("The wallet after the revocation")[1].split("At the counter")[0]
+    after = demo.printed.split("The wallet after the revocation")[1].split("At the bank")[0]
     assert len(_with(after, " revoked ")) == 1
     assert len(_with(after, " valid ")) == demo.types()
-    assert _with(demo.printed, "qr/revoked.png", "refused as revoked")
+    assert _with(demo.printed, "qr/bank-answer.png", "refused as revoked")
+    # The counter's own files say the same: the bank's answer, once valid, is revoked now.
+    again = demo.counter().verify_answer(
+        read_qr_image(demo.out / "qr" / "bank-answer.png"), demo.request("bank")
+    )
+    assert again.error is ErrorCode.REVOKED
 
 
 def test_a_new_device_recovers_the_account_of_a_lost_phone(demo: Demo) -> None:

@@ -37,22 +37,22 @@ def test_a_rerun_removes_only_the_demos_own_files(tmp_path: Path) -> None:
     assert first.returncode == 0, first.stdout + first.stderr
     out = tmp_path / "out"
     marker = json.loads((out / ".jigap-demo.json").read_text())
-    assert marker["complete"] is True and "qr/revoked.png" in marker["created"]
+    assert marker["complete"] is True and "qr/bank-answer.png" in marker["created"]
     # Someone keeps their own files beside and inside the demo's output.
     (out / "notes.txt").write_text("mine")
     (out / "qr" / "my-scan.png").write_bytes(b"mine")
-    old_nonce = (out / "qr" / "revoked.nonce").read_text()
+    old_request = (out / "qr" / "bank-request.jwt").read_text()
 
     again = _demo("out", tmp_path)
     assert again.returncode == 0, again.stdout + again.stderr
     assert (out / "notes.txt").read_text() == "mine"
     assert (out / "qr" / "my-scan.png").read_bytes() == b"mine"
-    assert (out / "qr" / "revoked.nonce").read_text() != old_nonce  # the demo's own: remade
+    assert (out / "qr" / "bank-request.jwt").read_text() != old_request  # the demo's: remade
     assert (out / "trust" / "trust-list.jwt").exists()
     # What was someone else's before a run is not listed as the demo's by it.
     created = json.loads((out / ".jigap-demo.json").read_text())["created"]
     assert "qr/my-scan.png" not in created and "notes.txt" not in created
-    assert "qr/revoked.png" in created
+    assert "qr/bank-answer.png" in created
 
 
 def test_a_marker_never_leads_the_removal_outside_the_output(tmp_path: Path) -> None:
