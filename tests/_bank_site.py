@@ -21,16 +21,19 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from credential_schemas import Registry
+from keys.jwk import Signer
 from keys.store import PASSPHRASE_ENV, FileKeyStore, KeyStatus, list_key_infos
 from verifier import TrustStore, Verifier
 from verifier_web.online import OnlineVerifier, bank_router, wallet_router
 
 __all__ = [
     "CLIENT_ID_ENV",
+    "ENV_PREFIX",
     "KEY_STORE_DIR_ENV",
     "PUBLIC_URL_ENV",
     "TRUST_DIR_ENV",
     "WALLET_PREFIX",
+    "counter_signer",
     "create_app",
     "response_uri",
 ]
@@ -49,12 +52,16 @@ def response_uri(public_url: str) -> str:
     return f"{public_url}{WALLET_PREFIX}/response"
 
 
+def counter_signer(key_store_dir: Path, passphrase: str) -> Signer:
+    """The counter's signing key: the one active key of its key store."""
+    [active] = [i for i in list_key_infos(key_store_dir) if i.status is KeyStatus.ACTIVE]
+    return FileKeyStore(key_store_dir, passphrase).signer(active.kid)
+
+
 def create_app(env: Mapping[str, str] | None = None) -> FastAPI:
     """The site, from ``env`` (by default the process's environment)."""
     env = os.environ if env is None else env
-    key_store_dir = Path(env[KEY_STORE_DIR_ENV])
-    [active] = [i for i in list_key_infos(key_store_dir) if i.status is KeyStatus.ACTIVE]
-    signer = FileKeyStore(key_store_dir, env[PASSPHRASE_ENV]).signer(active.kid)
+    signer = counter_signer(Path(env[KEY_STORE_DIR_ENV]), env[PASSPHRASE_ENV])
     public_url = env[PUBLIC_URL_ENV]
     online = OnlineVerifier(
         Verifier(TrustStore.load(env[TRUST_DIR_ENV]), registry=Registry.load()),

@@ -34,7 +34,7 @@ from issuer.cli import COUNTERS_DIR
 from issuer.settings import ENV_PREFIX as ISSUER_ENV_PREFIX
 from keys.encoding import json_dumps
 from keys.jwk import Signer
-from keys.store import MIN_SCRYPT_N, PASSPHRASE_ENV, FileKeyStore, KeyStatus, list_key_infos
+from keys.store import MIN_SCRYPT_N, PASSPHRASE_ENV
 from tests import _bank_site
 from tests._issuer_client import HEALTH, RESIDENT, RRN
 from tests._server import (
@@ -100,9 +100,8 @@ class Story:
 
     def counter(self, client_id: str) -> Counter:
         """The counter's key, from the key store `init` made for it."""
-        store_dir = self.issuer.data_dir / COUNTERS_DIR / client_id
-        signer = FileKeyStore(store_dir, self.issuer.settings.key_passphrase).signer(
-            _active_kid(store_dir)
+        signer = _bank_site.counter_signer(
+            self.issuer.data_dir / COUNTERS_DIR / client_id, self.issuer.settings.key_passphrase
         )
         return Counter(client_id, signer, self.trust_dir)
 
@@ -155,11 +154,6 @@ class Story:
             )
             assert revoked.status_code == 200, revoked.text
         return len(listed)
-
-
-def _active_kid(store_dir: Path) -> str:
-    [active] = [i for i in list_key_infos(store_dir) if i.status is KeyStatus.ACTIVE]
-    return active.kid
 
 
 def _issuer_env() -> dict[str, str]:
