@@ -290,6 +290,7 @@ def _the_story(story: Story, phone: WalletClient) -> None:
     }
     asked = {"name", "birth_date", "address"}
     assert _disclosed(shown) == {claim: extract[claim] for claim in asked}
+    seen = shown["credential"]["id"]  # the wallet's extract, whose copy the bank is shown
     answer_image = story.tmp / "bank-answer.png"
     answer_image.write_bytes(_answer_png(phone, shown))
     verdict = bank.verifier().verify_answer(read_qr_image(answer_image), first)
@@ -373,8 +374,10 @@ def _the_story(story: Story, phone: WalletClient) -> None:
     ]
     for entry in history:
         assert all("value" not in row for row in entry["disclosed"]), entry
-        assert ["resident_registration_number"] not in [row["path"] for row in entry["disclosed"]]
+        if entry["purpose"]["en"] == "Identity check to open an account":
+            assert {".".join(row["path"]) for row in entry["disclosed"]} == asked, entry
     held = {c["credential_type"]: c for c in phone.credentials()}
+    assert held[RESIDENT]["credential_id"] == seen
     assert (held[RESIDENT]["unused_copies"], held[HEALTH]["unused_copies"]) == (1, COPIES - 1)
 
     # 5. The agency revokes the extract the bank saw; the counter, re-synced, refuses the same
