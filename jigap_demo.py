@@ -137,6 +137,7 @@ def _bank_web_app(bank: Counter, bank_url: str) -> FastAPI:
         client_id=BANK,
         response_uri=f"{bank_url}/oid4vp/response",
         request_base=f"{bank_url}/oid4vp",
+        trust_dir=bank.trust_dir,  # follows the counter's syncs
     )
     app = FastAPIOffline(title="Example Bank, online")  # its API pages need no internet
     app.include_router(wallet_router(online), prefix="/oid4vp")

@@ -69,6 +69,7 @@ def create_app(env: Mapping[str, str] | None = None) -> FastAPI:
         client_id=env[CLIENT_ID_ENV],
         response_uri=response_uri(public_url),
         request_base=f"{public_url}{WALLET_PREFIX}",
+        trust_dir=Path(env[TRUST_DIR_ENV]),  # follows each re-sync
     )
     app = FastAPI(title="Example Bank, online")
     app.include_router(wallet_router(online), prefix=WALLET_PREFIX)

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -20,9 +21,22 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from tests._counter import NOW, RESPONSE_URI, WOORI, WOORI_KEY, Counter
+from keys.encoding import json_dumps
+from tests._counter import (
+    ANCHOR,
+    ISSUER_KEY,
+    NOW,
+    RESPONSE_URI,
+    STATUS_URI,
+    WOORI,
+    WOORI_KEY,
+    Counter,
+    trust_list_token,
+)
 from tests._server import free_port
 from verifier.openid4vp import RESPONSE_MODE_DIRECT_POST, read_request
+from verifier.status_list import StatusList, StatusValue, build_status_list_token
+from verifier.trust_store import ANCHOR_FILE, STATUS_LISTS_FILE, TRUST_LIST_FILE
 from verifier_web.online import MAX_RESPONSE_BYTES, OnlineVerifier, bank_router, wallet_router
 
 QUERY_ID = "resident_register_extract"  # the query's id: the type's registry id
@@ -236,3 +250,42 @@ def test_the_whole_exchange_over_real_http() -> None:
         report = http.get(f"/bank/transactions/{started['transaction_id']}").json()
         assert report["status"] == "valid"
         assert report["result"]["claims"]["name"] == "홍길동"
+
+
+def _sync(trust_dir: Path, *, revoked: bool) -> None:
+    """What `jigap verify sync` leaves: the anchor, the trust list, the status lists."""
+    status = StatusList(1024)
+    if revoked:
+        status.set(7, StatusValue.INVALID)  # the index Counter's credentials carry
+    token = build_status_list_token(status, STATUS_URI, ISSUER_KEY, now=NOW, ttl=3600)
+    trust_dir.mkdir(exist_ok=True)
+    (trust_dir / ANCHOR_FILE).write_bytes(json_dumps(ANCHOR.public_key.to_jwk()))
+    (trust_dir / TRUST_LIST_FILE).write_text(trust_list_token())
+    (trust_dir / STATUS_LISTS_FILE).write_text(
+        json.dumps({STATUS_URI: {"token": token, "fetched_at": NOW + (1 if revoked else 0)}})
+    )
+
+
+def test_the_site_follows_each_sync_of_its_trust_store(tmp_path: Path) -> None:
+    """A revocation synced is applied without a restart; a broken trust list decides nothing."""
+    counter, clock, trust_dir = Counter(), Clock(), tmp_path / "trust"
+    _sync(trust_dir, revoked=False)
+    app, _ = make_app(counter, clock, "http://testserver", trust_dir=trust_dir)
+    with TestClient(app) as http:
+
+        def answered() -> dict[str, Any]:
+            started = start(http)
+            request = fetch_request(http, started, counter)
+            answer = counter.answer(audience=WOORI, nonce=request.nonce)
+            assert post_answer(http, request, answer).status_code == 200
+            report: dict[str, Any] = http.get(
+                f"/bank/transactions/{started['transaction_id']}"
+            ).json()
+            return report
+
+        assert answered()["status"] == "valid"
+        _sync(trust_dir, revoked=True)
+        assert answered() == {"status": "refused", "error": "revoked"}
+        (trust_dir / TRUST_LIST_FILE).write_text("not a trust list")
+        broken = http.post("/bank/transactions", json={"purpose_id": "account_opening"})
+        assert (broken.status_code, broken.json()["error"]) == (503, "trust_unavailable")

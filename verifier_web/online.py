@@ -18,8 +18,12 @@ Two routers, because they face different people:
 The transaction id is a secret of the bank's page: the wallet sees only the request id (in
 the link) and the ``state``, so whoever scans the QR cannot read the verdict. A verdict's
 claims are handed over once and then forgotten; everything is forgotten when the request
-expires. State is held in this process (``Transactions``): run one worker, or route a
-transaction's requests to the process that made it.
+expires. State is held in this process: run one worker, or route a transaction's requests to
+the process that made it.
+
+Given ``trust_dir`` (where `jigap verify sync` keeps the trust store), the site follows each
+re-sync: before it signs a request or judges an answer it reads the store again if a file in
+that directory changed, so a revocation synced is a revocation applied, without a restart.
 """
 
 from __future__ import annotations
@@ -31,14 +35,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse, Response
 
+from keys.errors import KeyManagementError
 from keys.jwk import Signer
-from verifier import Verifier
+from verifier import TrustStore, VerificationError, Verifier
 from verifier.openid4vp import RESPONSE_MODE_DIRECT_POST, PresentationRequest, RequestError
 from verifier.result import VerificationResult
 
@@ -95,13 +101,34 @@ class OnlineVerifier:
     lifetime: int = 300
     max_pending: int = 10_000
     clock: Callable[[], float] = time.time
+    trust_dir: Path | None = None  # re-read when `jigap verify sync` changed it
     _by_transaction: dict[str, _Transaction] = field(default_factory=dict)
     _by_request: dict[str, _Transaction] = field(default_factory=dict)
     _by_state: dict[str, _Transaction] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _trust_stamp: tuple[tuple[str, int], ...] = ()
 
     def now(self) -> int:
         return int(self.clock())
+
+    def current_verifier(self) -> Verifier:
+        """The verifier over the trust store as last synced (see the module's docstring)."""
+        if self.trust_dir is None:
+            return self.verifier
+        stamp = tuple(
+            sorted((p.name, p.stat().st_mtime_ns) for p in self.trust_dir.iterdir() if p.is_file())
+        )
+        with self._lock:
+            if stamp != self._trust_stamp:
+                old = self.verifier
+                try:
+                    store = TrustStore.load(self.trust_dir, now=self.now())
+                except (KeyManagementError, VerificationError) as exc:
+                    # An expired or broken trust list: decide nothing until a sync mends it.
+                    raise OnlineError(503, "trust_unavailable", str(exc.code)) from None
+                self.verifier = Verifier(store, old.policy, old.registry)
+                self._trust_stamp = stamp
+            return self.verifier
 
     def start(self, purpose_id: str) -> dict[str, Any]:
         """A new transaction for one of the relying party's registered purposes."""
@@ -112,7 +139,7 @@ class OnlineVerifier:
                 raise OnlineError(503, "too_many_pending", "try again shortly")
         request_id, state = _random_id(), _random_id()
         try:
-            request = self.verifier.make_request(
+            request = self.current_verifier().make_request(
                 signer=self.signer,
                 client_id=self.client_id,
                 purpose_id=purpose_id,
@@ -151,6 +178,7 @@ class OnlineVerifier:
 
     def receive(self, form: dict[str, str]) -> None:
         """§8.2: the wallet's answer or refusal, once per transaction."""
+        verifier = self.current_verifier()  # before the state is spent: it may be unavailable
         state = form.get("state")
         with self._lock:
             transaction = self._by_state.pop(state, None) if state else None
@@ -168,7 +196,7 @@ class OnlineVerifier:
         if presentation is None:
             transaction.status, transaction.error = TransactionStatus.REFUSED, "malformed"
             raise OnlineError(400, "invalid_request", "vp_token is not as asked")
-        result = self.verifier.verify_answer(presentation, transaction.request, now=now)
+        result = verifier.verify_answer(presentation, transaction.request, now=now)
         transaction.result = result
         transaction.status = TransactionStatus.VALID if result.valid else TransactionStatus.REFUSED
         transaction.error = result.error.value if result.error else None
