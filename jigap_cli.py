@@ -116,5 +116,27 @@ def demo(
     raise typer.Exit(run_demo(out, port=port))
 
 
+@app.command()
+def serve(
+    out: str = typer.Option(
+        "demo-output",
+        help="Directory for keys, trust store and QR images: new, empty, or a previous demo's",
+    ),
+    port: int = typer.Option(
+        8000, min=0, max=65535, help="Loopback port of the issuer (0: any free port)"
+    ),
+) -> None:
+    """The demo's story, then its services kept running to explore (Ctrl-C stops them)."""
+    if not all(_importable(module) for module in _DEMO_MODULES):
+        typer.echo(
+            "jigap serve needs the server and image extras: pip install 'jigap[server,image]'",
+            err=True,
+        )
+        raise typer.Exit(EXIT_USAGE)
+    from jigap_demo import run_demo
+
+    raise typer.Exit(run_demo(out, port=port, keep_serving=True))
+
+
 if __name__ == "__main__":
     app()

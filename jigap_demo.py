@@ -127,7 +127,7 @@ def _issuer_app(data_dir: Path) -> FastAPI:
 
 def _bank_web_app(bank: Counter, bank_url: str) -> FastAPI:
     """The bank's web site backend: receiving certificates online (verifier_web)."""
-    from fastapi import FastAPI
+    from fastapi_offline import FastAPIOffline
 
     from verifier_web.online import OnlineVerifier, bank_router, wallet_router
 
@@ -138,7 +138,7 @@ def _bank_web_app(bank: Counter, bank_url: str) -> FastAPI:
         response_uri=f"{bank_url}/oid4vp/response",
         request_base=f"{bank_url}/oid4vp",
     )
-    app = FastAPI(title="Example Bank, online")
+    app = FastAPIOffline(title="Example Bank, online")  # its API pages need no internet
     app.include_router(wallet_router(online), prefix="/oid4vp")
     app.include_router(bank_router(online), prefix="/bank")
     return app
@@ -159,6 +159,47 @@ def _register_bank_web_site(settings: Any, bank_url: str) -> None:
         )
     finally:
         deployment.engine.dispose()
+
+
+def _explore(
+    console: Console,
+    root: Path,
+    tokens: Mapping[str, str],
+    issuer_url: str,
+    wallet_url: str,
+    bank_url: str,
+) -> None:
+    """Keep everything running, say where to look, and wait for Ctrl-C (or SIGTERM)."""
+    import signal
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    console.print(
+        "\n[bold]Serving, to explore (Ctrl-C stops):[/bold]\n"
+        f"  issuer and agencies' admin API  {issuer_url}/docs   (trust list:"
+        f" {issuer_url}/trust-list.jwt)\n"
+        f"  wallet service (DPoP: use the holder client)  {wallet_url}/docs\n"
+        f"  the bank's web site (OpenID4VP direct_post)  {bank_url}/docs"
+    )
+    # A development deployment's tokens, as `jigap issuer init` shows them: plain lines.
+    sys.stdout.write("admin API tokens of the sample agencies (development only):\n")
+    for slug, token in tokens.items():
+        sys.stdout.write(f"  {slug}: {token}\n")
+    key_store = root / "issuer" / "counters" / BANK
+    kid = next(iter(list_key_infos(key_store))).kid
+    sys.stdout.write(
+        "the bank's counter asks from the command line (its key's passphrase is the issuer's):\n"
+        f"  set -a; . {root / 'issuer' / 'issuer.env'}; set +a\n"
+        f"  jigap verify request --trust {root / 'trust'} --key-store {key_store} --kid {kid}"
+        f" --client-id {BANK} --purpose account_opening --out request.png --save request.jwt\n"
+    )
+    sys.stdout.flush()
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    console.print("stopped")
 
 
 class _Agency:
@@ -275,8 +316,11 @@ class _Story:
         self.check(listed == expected, f"{title}: {listed}")
 
 
-def run_demo(out: str, *, port: int = 0) -> int:
-    """Run the demo into ``out``; 0 when every check came out as expected, 2 when refused."""
+def run_demo(out: str, *, port: int = 0, keep_serving: bool = False) -> int:
+    """Run the demo into ``out``; 0 when every check came out as expected, 2 when refused.
+
+    ``keep_serving``: then keep the services running for a person to explore, until Ctrl-C
+    (or SIGTERM)."""
     console = Console()
     root = Path(out)
     try:
@@ -292,12 +336,12 @@ def run_demo(out: str, *, port: int = 0) -> int:
     kept = frozenset(demo_paths(root, _CREATES))  # someone else's files, left by the clearing
     write_marker(root, _CREATES, complete=False, kept=kept)
     try:
-        return _run(root, port, console)
+        return _run(root, port, console, keep_serving=keep_serving)
     finally:
         write_marker(root, _CREATES, complete=True, kept=kept)
 
 
-def _run(root: Path, port: int, console: Console) -> int:
+def _run(root: Path, port: int, console: Console, *, keep_serving: bool = False) -> int:
     from issuer.cli import COUNTERS_DIR, init_deployment
     from wallet_api.api.app import create_app as create_wallet_app
     from wallet_api.cli import init_wallet
@@ -435,6 +479,8 @@ def _run(root: Path, port: int, console: Console) -> int:
             "On the new phone",
             expected={**dict.fromkeys(held, "needs_reissue"), doomed: "revoked"},
         )
+        if keep_serving:
+            _explore(console, root, tokens, issuer_url, wallet_url, bank_url)
     console.print(
         f"issuer and wallet data, device keys, trust store and QR images in {root}/; the issuer"
         f" was at {issuer_url} (serve it again: jigap issuer serve --data-dir {root / 'issuer'}"
