@@ -6,24 +6,18 @@ password, no bearer token. Answers carry the current ``DPoP-Nonce`` for the phon
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from protocols.dpop import DPOP_NONCE_HEADER, DpopErrorCode
+from protocols.dpop import DpopErrorCode
 from servicekit.http_errors import NO_STORE
 from wallet_api.accounts import delete_account, find_account, recover_account, register_account
+from wallet_api.api.answers import DPOP_RESPONSES, answer
 from wallet_api.api.deps import AccountDep, DeploymentDep, DeviceDep
-from wallet_api.deployment import WalletDeployment
-from wallet_api.dpop_guard import DeviceProof, DpopRefusal, DpopRefusedError, current_nonce
+from wallet_api.dpop_guard import DeviceProof, DpopRefusal, DpopRefusedError
 
 router = APIRouter(prefix="/accounts", tags=["Accounts"])
-
-_DPOP_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"description": "`invalid_dpop_proof`, or `use_dpop_nonce` with a `DPoP-Nonce` header"}
-}
 
 
 class AccountOut(BaseModel):
@@ -44,11 +38,6 @@ class RecoveryIn(BaseModel):
     recovery_code: str = Field(min_length=1, max_length=64)
 
 
-def _answer(deployment: WalletDeployment, body: dict[str, Any], status: int = 200) -> JSONResponse:
-    headers = {**NO_STORE, DPOP_NONCE_HEADER: current_nonce(deployment)}
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
 def _gone(device: DeviceProof) -> DpopRefusedError:
     # Re-bound or deleted between the proof's check and now: the key is no account's.
     del device
@@ -60,31 +49,31 @@ def _gone(device: DeviceProof) -> DpopRefusedError:
     status_code=201,
     summary="Register: the DPoP proof's key becomes the account's device key",
     response_model=BoundOut,
-    responses={**_DPOP_RESPONSES, 409: {"description": "`account_exists`"}},
+    responses={**DPOP_RESPONSES, 409: {"description": "`account_exists`"}},
 )
 def register(device: DeviceDep, deployment: DeploymentDep) -> JSONResponse:
     bound = register_account(deployment, device.proof.public_key)
-    return _answer(deployment, bound.to_json(), 201)
+    return answer(deployment, bound.to_json(), 201)
 
 
 @router.get(
     "/me",
     summary="The account bound to this device key",
     response_model=AccountOut,
-    responses=_DPOP_RESPONSES,
+    responses=DPOP_RESPONSES,
 )
 def me(device: AccountDep, deployment: DeploymentDep) -> JSONResponse:
     account = find_account(deployment, device.jkt)
     if account is None:
         raise _gone(device)
-    return _answer(deployment, account.to_json())
+    return answer(deployment, account.to_json())
 
 
 @router.delete(
     "/me",
     status_code=204,
     summary="Delete the account and everything it holds",
-    responses=_DPOP_RESPONSES,
+    responses=DPOP_RESPONSES,
 )
 def delete_me(device: AccountDep, deployment: DeploymentDep) -> Response:
     if not delete_account(deployment, device.jkt):
@@ -97,7 +86,7 @@ def delete_me(device: AccountDep, deployment: DeploymentDep) -> Response:
     summary="A new device joins with the recovery code; the old device's binding ends",
     response_model=BoundOut,
     responses={
-        **_DPOP_RESPONSES,
+        **DPOP_RESPONSES,
         400: {"description": "`recovery_refused` (wrong code or no such account)"},
         403: {"description": "`recovery_locked`: too many wrong codes"},
         409: {"description": "`key_in_use`: the new key is already an account's"},
@@ -110,4 +99,4 @@ def recover(body: RecoveryIn, device: DeviceDep, deployment: DeploymentDep) -> J
         code=body.recovery_code,
         new_key=device.proof.public_key,
     )
-    return _answer(deployment, bound.to_json())
+    return answer(deployment, bound.to_json())

@@ -10,21 +10,16 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from protocols.dpop import DPOP_NONCE_HEADER
 from servicekit.http_errors import NO_STORE
 from wallet_api import holding, receiving
+from wallet_api.api.answers import DPOP_RESPONSES, account_of, answer
 from wallet_api.api.deps import AccountDep, DeploymentDep
-from wallet_api.deployment import WalletDeployment
-from wallet_api.dpop_guard import DeviceProof, current_nonce
 from wallet_api.errors import WalletError, WalletErrorCode
 
 __all__ = ["MAX_PHOTO_BYTES", "PHOTO_PATH", "router"]
 
 router = APIRouter(tags=["Credentials"])
 
-_DPOP: dict[int | str, dict[str, Any]] = {
-    401: {"description": "`invalid_dpop_proof`, or `use_dpop_nonce` with a `DPoP-Nonce` header"}
-}
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"description": "`not_found`: no such record, or another account's"}
 }
@@ -36,16 +31,6 @@ _ISSUER: dict[int | str, dict[str, Any]] = {
 }
 MAX_PHOTO_BYTES = 4 * 1024 * 1024  # a phone camera's JPEG of a QR code, with room
 PHOTO_PATH = "/intakes/photo"
-
-
-def _answer(deployment: WalletDeployment, body: Any, status: int = 200) -> JSONResponse:
-    headers = {**NO_STORE, DPOP_NONCE_HEADER: current_nonce(deployment)}
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
-def _account_id(device: DeviceProof) -> str:
-    assert device.account_id is not None  # noqa: S101 - AccountDep requires one
-    return device.account_id
 
 
 class OfferIn(BaseModel):
@@ -80,18 +65,18 @@ class SignaturesIn(BaseModel):
     "/intakes",
     status_code=201,
     summary="Hand over a credential offer: who offers what, and whether a code is needed",
-    responses={**_DPOP, **_ISSUER},
+    responses={**DPOP_RESPONSES, **_ISSUER},
 )
 def hand_over(body: OfferIn, device: AccountDep, deployment: DeploymentDep) -> JSONResponse:
-    view = receiving.read_offer(deployment, _account_id(device), offer_uri=body.offer_uri)
-    return _answer(deployment, view.to_json(), 201)
+    view = receiving.read_offer(deployment, account_of(device), offer_uri=body.offer_uri)
+    return answer(deployment, view.to_json(), 201)
 
 
 @router.post(
     PHOTO_PATH,
     status_code=201,
     summary="Hand over a photo of the offer's QR code (PNG or JPEG body)",
-    responses={**_DPOP, **_ISSUER, 413: {"description": "`too_large`"}},
+    responses={**DPOP_RESPONSES, **_ISSUER, 413: {"description": "`too_large`"}},
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -109,110 +94,110 @@ async def hand_over_photo(
     if not image:
         raise WalletError(WalletErrorCode.INVALID_REQUEST, "the body is the photo")
     view = await run_in_threadpool(
-        receiving.read_offer_photo, deployment, _account_id(device), image
+        receiving.read_offer_photo, deployment, account_of(device), image
     )
-    return _answer(deployment, view.to_json(), 201)
+    return answer(deployment, view.to_json(), 201)
 
 
 @router.get(
     "/intakes/{intake_id}",
     summary="An offer under way",
-    responses={**_DPOP, **_NOT_FOUND},
+    responses={**DPOP_RESPONSES, **_NOT_FOUND},
 )
 def read_intake(intake_id: str, device: AccountDep, deployment: DeploymentDep) -> JSONResponse:
-    view = receiving.get_intake(deployment, _account_id(device), intake_id)
-    return _answer(deployment, view.to_json())
+    view = receiving.get_intake(deployment, account_of(device), intake_id)
+    return answer(deployment, view.to_json())
 
 
 @router.delete(
     "/intakes/{intake_id}",
     status_code=204,
     summary="Cancel an offer under way",
-    responses={**_DPOP, **_NOT_FOUND},
+    responses={**DPOP_RESPONSES, **_NOT_FOUND},
 )
 def cancel(intake_id: str, device: AccountDep, deployment: DeploymentDep) -> Response:
-    receiving.cancel_intake(deployment, _account_id(device), intake_id)
+    receiving.cancel_intake(deployment, account_of(device), intake_id)
     return Response(status_code=204, headers={**NO_STORE})
 
 
 @router.post(
     "/intakes/{intake_id}/accept",
     summary="Yes, with the transaction code: the key proofs' signing inputs, one per copy",
-    responses={**_DPOP, **_NOT_FOUND, **_ISSUER, 409: {"description": "`wrong_state`"}},
+    responses={**DPOP_RESPONSES, **_NOT_FOUND, **_ISSUER, 409: {"description": "`wrong_state`"}},
 )
 def accept(
     intake_id: str, body: AcceptIn, device: AccountDep, deployment: DeploymentDep
 ) -> JSONResponse:
     proofs = receiving.accept_offer(
         deployment,
-        _account_id(device),
+        account_of(device),
         intake_id,
         tx_code=body.tx_code,
         device_keys=body.device_keys,
         configuration_id=body.configuration_id,
     )
-    return _answer(deployment, proofs.to_json())
+    return answer(deployment, proofs.to_json())
 
 
 @router.post(
     "/intakes/{intake_id}/proofs",
     summary="The phone's signatures: the credentials are requested, checked and stored",
-    responses={**_DPOP, **_NOT_FOUND, **_ISSUER, 409: {"description": "`wrong_state`"}},
+    responses={**DPOP_RESPONSES, **_NOT_FOUND, **_ISSUER, 409: {"description": "`wrong_state`"}},
 )
 def prove(
     intake_id: str, body: SignaturesIn, device: AccountDep, deployment: DeploymentDep
 ) -> JSONResponse:
     view = receiving.submit_proofs(
-        deployment, _account_id(device), intake_id, signatures=body.signatures
+        deployment, account_of(device), intake_id, signatures=body.signatures
     )
-    return _answer(deployment, view.to_json())
+    return answer(deployment, view.to_json())
 
 
 @router.post(
     "/intakes/{intake_id}/poll",
     summary="Ask the agency again for a deferred credential",
-    responses={**_DPOP, **_NOT_FOUND, **_ISSUER},
+    responses={**DPOP_RESPONSES, **_NOT_FOUND, **_ISSUER},
 )
 def poll(intake_id: str, device: AccountDep, deployment: DeploymentDep) -> JSONResponse:
-    view = receiving.poll_intake(deployment, _account_id(device), intake_id)
-    return _answer(deployment, view.to_json())
+    view = receiving.poll_intake(deployment, account_of(device), intake_id)
+    return answer(deployment, view.to_json())
 
 
 @router.get(
     "/credentials",
     summary="What the account holds, with display names, status and unused copies",
-    responses=_DPOP,
+    responses=DPOP_RESPONSES,
 )
 def list_all(device: AccountDep, deployment: DeploymentDep) -> JSONResponse:
-    credentials = holding.list_credentials(deployment, _account_id(device))
-    return _answer(deployment, {"credentials": credentials})
+    credentials = holding.list_credentials(deployment, account_of(device))
+    return answer(deployment, {"credentials": credentials})
 
 
 @router.get(
     "/credentials/{credential_id}",
     summary="One credential with its claims, labelled in Korean and English",
-    responses={**_DPOP, **_NOT_FOUND},
+    responses={**DPOP_RESPONSES, **_NOT_FOUND},
 )
 def show(credential_id: str, device: AccountDep, deployment: DeploymentDep) -> JSONResponse:
-    credential = holding.show_credential(deployment, _account_id(device), credential_id)
-    return _answer(deployment, credential)
+    credential = holding.show_credential(deployment, account_of(device), credential_id)
+    return answer(deployment, credential)
 
 
 @router.delete(
     "/credentials/{credential_id}",
     status_code=204,
     summary="Delete one credential and all its copies",
-    responses={**_DPOP, **_NOT_FOUND},
+    responses={**DPOP_RESPONSES, **_NOT_FOUND},
 )
 def delete(credential_id: str, device: AccountDep, deployment: DeploymentDep) -> Response:
-    holding.delete_credential(deployment, _account_id(device), credential_id)
+    holding.delete_credential(deployment, account_of(device), credential_id)
     return Response(status_code=204, headers={**NO_STORE})
 
 
 @router.get(
     "/accounts/me/export",
     summary="My data: everything the account holds, as JSON",
-    responses=_DPOP,
+    responses=DPOP_RESPONSES,
 )
 def export(device: AccountDep, deployment: DeploymentDep) -> JSONResponse:
-    return _answer(deployment, holding.export_account(deployment, _account_id(device)))
+    return answer(deployment, holding.export_account(deployment, account_of(device)))

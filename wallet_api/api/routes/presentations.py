@@ -9,21 +9,16 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from protocols.dpop import DPOP_NONCE_HEADER
 from servicekit.http_errors import NO_STORE
 from wallet_api import answering, presentation_history, presenting
+from wallet_api.api.answers import DPOP_RESPONSES, account_of, answer
 from wallet_api.api.deps import AccountDep, DeploymentDep
-from wallet_api.deployment import WalletDeployment
-from wallet_api.dpop_guard import DeviceProof, current_nonce
 from wallet_api.presenting import AnswerFormat
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["Presentations"])
 
-_DPOP: dict[int | str, dict[str, Any]] = {
-    401: {"description": "`invalid_dpop_proof`, or `use_dpop_nonce` with a `DPoP-Nonce` header"}
-}
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"description": "`not_found`: no such presentation, or another account's"}
 }
@@ -38,16 +33,6 @@ _REFUSALS: dict[int | str, dict[str, Any]] = {
 }  # fmt: skip
 _ID = 128
 _PATH_ELEMENT = str | int
-
-
-def _answer(deployment: WalletDeployment, body: Any, status: int = 200) -> JSONResponse:
-    headers = {**NO_STORE, DPOP_NONCE_HEADER: current_nonce(deployment)}
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
-def _account_id(device: DeviceProof) -> str:
-    assert device.account_id is not None  # noqa: S101 - AccountDep requires one
-    return device.account_id
 
 
 class PresetIn(BaseModel):
@@ -108,10 +93,10 @@ class OfflineIn(BaseModel):
     "/presentations",
     status_code=201,
     summary="A counter's request (or a preset): who asks, why, and exactly what would be shown",
-    responses={**_DPOP, **_REFUSALS},
+    responses={**DPOP_RESPONSES, **_REFUSALS},
 )
 def ask(body: RequestIn, device: AccountDep, deployment: DeploymentDep) -> JSONResponse:
-    account_id = _account_id(device)
+    account_id = account_of(device)
     if body.preset is not None:
         view = presenting.ask_preset(
             deployment,
@@ -122,19 +107,19 @@ def ask(body: RequestIn, device: AccountDep, deployment: DeploymentDep) -> JSONR
     else:
         assert body.request is not None  # noqa: S101 - exactly one, by the model
         view = presenting.ask(deployment, account_id, request=body.request)
-    return _answer(deployment, view, 201)
+    return answer(deployment, view, 201)
 
 
 @router.post(
     "/presentations/offline",
     status_code=201,
     summary="Report an answer the phone built without network (its copy is marked used)",
-    responses={**_DPOP, **_NOT_FOUND, **_REFUSALS},
+    responses={**DPOP_RESPONSES, **_NOT_FOUND, **_REFUSALS},
 )
 def report_offline(body: OfflineIn, device: AccountDep, deployment: DeploymentDep) -> JSONResponse:
     entry = presentation_history.record_offline(
         deployment,
-        _account_id(device),
+        account_of(device),
         client_id=body.client_id,
         purpose=body.purpose,
         copy_id=body.copy_id,
@@ -142,82 +127,82 @@ def report_offline(body: OfflineIn, device: AccountDep, deployment: DeploymentDe
         request_hash=body.request_hash,
         answered_at=body.answered_at,
     )
-    return _answer(deployment, entry, 201)
+    return answer(deployment, entry, 201)
 
 
 @router.post(
     "/presentations/{presentation_id}/accept",
     summary="Yes: an unused copy is taken; the KB-JWT's signing input",
-    responses={**_DPOP, **_NOT_FOUND, **_REFUSALS},
+    responses={**DPOP_RESPONSES, **_NOT_FOUND, **_REFUSALS},
 )
 def accept(
     presentation_id: str, body: AnswerFormatIn, device: AccountDep, deployment: DeploymentDep
 ) -> JSONResponse:
     signing = answering.accept(
-        deployment, _account_id(device), presentation_id, answer_format=AnswerFormat(body.format)
+        deployment, account_of(device), presentation_id, answer_format=AnswerFormat(body.format)
     )
-    return _answer(deployment, signing)
+    return answer(deployment, signing)
 
 
 @router.post(
     "/presentations/{presentation_id}/signature",
     summary="The phone's signature: the answer (a JG1 envelope, or posted to the counter)",
-    responses={**_DPOP, **_NOT_FOUND, **_REFUSALS},
+    responses={**DPOP_RESPONSES, **_NOT_FOUND, **_REFUSALS},
 )
 def sign(
     presentation_id: str, body: SignatureIn, device: AccountDep, deployment: DeploymentDep
 ) -> JSONResponse:
-    answer = answering.sign(
-        deployment, _account_id(device), presentation_id, signature=body.signature
+    signed = answering.sign(
+        deployment, account_of(device), presentation_id, signature=body.signature
     )
-    return _answer(deployment, answer)
+    return answer(deployment, signed)
 
 
 @router.post(
     "/presentations/{presentation_id}/refuse",
     summary="No: nothing is disclosed (an online counter is told access_denied)",
-    responses={**_DPOP, **_NOT_FOUND, **_REFUSALS},
+    responses={**DPOP_RESPONSES, **_NOT_FOUND, **_REFUSALS},
 )
 def refuse(presentation_id: str, device: AccountDep, deployment: DeploymentDep) -> JSONResponse:
-    return _answer(deployment, answering.refuse(deployment, _account_id(device), presentation_id))
+    return answer(deployment, answering.refuse(deployment, account_of(device), presentation_id))
 
 
 @router.get(
     "/presentations",
     summary="The history: to whom, why, which claims (no values), when",
-    responses=_DPOP,
+    responses=DPOP_RESPONSES,
 )
 def history(device: AccountDep, deployment: DeploymentDep) -> JSONResponse:
-    entries = presentation_history.list_presentations(deployment, _account_id(device))
-    return _answer(deployment, {"presentations": entries})
+    entries = presentation_history.list_presentations(deployment, account_of(device))
+    return answer(deployment, {"presentations": entries})
 
 
 @router.get(
     "/presentations/{presentation_id}",
     summary="One presentation of the history",
-    responses={**_DPOP, **_NOT_FOUND},
+    responses={**DPOP_RESPONSES, **_NOT_FOUND},
 )
 def read(presentation_id: str, device: AccountDep, deployment: DeploymentDep) -> JSONResponse:
-    entry = presentation_history.get_presentation(deployment, _account_id(device), presentation_id)
-    return _answer(deployment, entry)
+    entry = presentation_history.get_presentation(deployment, account_of(device), presentation_id)
+    return answer(deployment, entry)
 
 
 @router.delete(
     "/presentations/{presentation_id}",
     status_code=204,
     summary="Delete one presentation from the history",
-    responses={**_DPOP, **_NOT_FOUND},
+    responses={**DPOP_RESPONSES, **_NOT_FOUND},
 )
 def delete(presentation_id: str, device: AccountDep, deployment: DeploymentDep) -> Response:
-    presentation_history.delete_presentation(deployment, _account_id(device), presentation_id)
+    presentation_history.delete_presentation(deployment, account_of(device), presentation_id)
     return Response(status_code=204, headers={**NO_STORE})
 
 
 @router.get(
     "/presets",
     summary="One-way presets: registered purposes a counter with no screen accepts",
-    responses=_DPOP,
+    responses=DPOP_RESPONSES,
 )
 def presets(device: AccountDep, deployment: DeploymentDep) -> JSONResponse:
-    _account_id(device)
-    return _answer(deployment, {"presets": presentation_history.list_presets(deployment)})
+    account_of(device)
+    return answer(deployment, {"presets": presentation_history.list_presets(deployment)})
