@@ -1,6 +1,7 @@
 """``python -m bench [--quick] [--markdown] [--profile] [--rounds N] [--http | --http-only |
---wallet-http]``: verification, issuance, QR size, status-list loads; and on request the issuer
-over HTTP, or the wallet service over HTTP."""
+--wallet-http [--presenting]]``: verification, issuance, QR size, status-list loads; and on
+request the issuer over HTTP, or the wallet service over HTTP (listing and showing, or
+presenting at a counter)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from rich.console import Console
 from bench import (
     issuance,
     issuer_http,
+    presenting_http,
+    presenting_report,
     qr_size,
     status_list_load,
     verification,
@@ -73,12 +76,21 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "request rates (and the machine; about 10 min with PostgreSQL)",
     )
     parser.add_argument(
+        "--presenting",
+        action="store_true",
+        help="with --wallet-http: presenting at a counter instead (the whole round trip at "
+        "fixed rates, 100 devices; about 6 min with PostgreSQL)",
+    )
+    parser.add_argument(
         "--database-url",
         metavar="URL",
         help="PostgreSQL server for the HTTP benchmarks, beside SQLite "
         f"(default: ${issuer_http.DATABASE_URL_ENV}, if set)",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.presenting and not args.wallet_http:
+        parser.error("--presenting goes with --wallet-http")
+    return args
 
 
 def _core_reports(args: argparse.Namespace, parties: Parties, console: Console) -> list[Report]:
@@ -207,6 +219,15 @@ def _wallet_http_reports(args: argparse.Namespace, console: Console) -> list[Rep
     return wallet_report.wallet_reports(measured)
 
 
+def _presenting_reports(args: argparse.Namespace, console: Console) -> list[Report]:
+    measured = presenting_http.measure_presenting(
+        presenting_http.QUICK if args.quick else presenting_http.FULL,
+        postgres_url=issuer_http.postgres_url_from(args.database_url),
+        log=lambda message: console.print(message, style="dim"),
+    )
+    return presenting_report.presenting_reports(measured)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parse(argv)
     repeats, seconds, _, _ = QUICK if args.quick else FULL
@@ -215,7 +236,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     started = time.perf_counter()
 
     reports = [machine_report()]  # first: the load average is the one the run started with
-    if args.wallet_http:
+    if args.wallet_http and args.presenting:
+        reports += _presenting_reports(args, console)
+    elif args.wallet_http:
         reports += _wallet_http_reports(args, console)
     else:
         parties = Parties.create()

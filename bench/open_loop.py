@@ -28,6 +28,7 @@ import h11
 __all__ = ["Answer", "Outcome", "Pool", "Step", "cpu_seconds", "run_step"]
 
 READ_BYTES = 65536
+_JSON = ("content-type", "application/json")
 MAX_FAILED_SHARE = 0.01  # more failed requests than this and a step's p99 is infinite
 
 
@@ -43,12 +44,24 @@ class _Connection:
         self.reader, self.writer = reader, writer
         self.h11 = h11.Connection(h11.CLIENT)
 
-    async def get(self, host: bytes, target: str, headers: Sequence[tuple[str, str]]) -> Answer:
+    async def send(
+        self,
+        method: str,
+        host: bytes,
+        target: str,
+        headers: Sequence[tuple[str, str]],
+        body: bytes = b"",
+    ) -> Answer:
         state = self.h11
         fields = [(b"host", host), *((n.encode("ascii"), v.encode("ascii")) for n, v in headers)]
-        request = h11.Request(method="GET", target=target, headers=fields)
-        self.writer.write(state.send(request) + (state.send(h11.EndOfMessage()) or b""))
-        status, names, body = 0, {}, []
+        if body or method != "GET":
+            fields.append((b"content-length", str(len(body)).encode("ascii")))
+        request = h11.Request(method=method, target=target, headers=fields)
+        sent = state.send(request) or b""
+        if body:
+            sent += state.send(h11.Data(data=body)) or b""
+        self.writer.write(sent + (state.send(h11.EndOfMessage()) or b""))
+        status, names, parts = 0, {}, []
         while True:
             event = state.next_event()
             if event is h11.NEED_DATA:
@@ -56,13 +69,13 @@ class _Connection:
             elif isinstance(event, h11.Response):
                 status, names = event.status_code, dict(event.headers)
             elif isinstance(event, h11.Data):
-                body.append(bytes(event.data))
+                parts.append(bytes(event.data))
             elif isinstance(event, h11.EndOfMessage):
                 break
             else:
                 raise h11.RemoteProtocolError(f"unexpected {event!r}")
         state.start_next_cycle()
-        return Answer(status, names, b"".join(body))
+        return Answer(status, names, b"".join(parts))
 
     def close(self) -> None:
         self.writer.close()
@@ -85,11 +98,20 @@ class Pool:
         return _Connection(*await asyncio.open_connection(self.host, self.port))
 
     async def get(self, target: str, headers: Sequence[tuple[str, str]]) -> Answer:
+        return await self.send("GET", target, headers)
+
+    async def post(self, target: str, headers: Sequence[tuple[str, str]], body: bytes) -> Answer:
+        """``body`` as JSON (the caller's own bytes)."""
+        return await self.send("POST", target, [*headers, _JSON], body)
+
+    async def send(
+        self, method: str, target: str, headers: Sequence[tuple[str, str]], body: bytes = b""
+    ) -> Answer:
         connection = await self._free.get()
         try:
             if connection is None:  # a broken one was dropped: connect again
                 connection = await self._connect()
-            answer = await connection.get(self._host_header, target, headers)
+            answer = await connection.send(method, self._host_header, target, headers, body)
         except (OSError, h11.ProtocolError):
             if connection is not None:
                 connection.close()

@@ -15,7 +15,14 @@ from cryptography.hazmat.backends.openssl.backend import backend as openssl_back
 from rich.console import Console
 from rich.table import Table
 
-from bench.qr_size import ERROR_CORRECTION, MAX_ENVELOPE_VERSION, REQUEST_ROW, QrSize
+from bench.qr_size import (
+    ANSWER_ROW,
+    ANSWERED,
+    ERROR_CORRECTION,
+    MAX_ENVELOPE_VERSION,
+    REQUEST_ROW,
+    QrSize,
+)
 from bench.scenario import RESIDENT_REGISTER
 from bench.timing import Measurement
 
@@ -157,6 +164,13 @@ def qr_report(sizes: Sequence[QrSize]) -> Report:
                 f"{RESIDENT_REGISTER} envelope: version {size.envelope_version} "
                 f"(target ≤ {MAX_ENVELOPE_VERSION}: {_verdict(fits)}); "
                 f"plain: version {size.plain_version}"
+            )
+        elif size.credential_type == ANSWER_ROW + " ".join(ANSWERED[0]):
+            fits = size.envelope_version <= MAX_ENVELOPE_VERSION
+            notes.append(
+                f"{size.credential_type} (the extract's name, birth_date, address for the "
+                f"bank's request): envelope version {size.envelope_version} "
+                f"(target ≤ {MAX_ENVELOPE_VERSION}: {_verdict(fits)})"
             )
         elif size.credential_type == REQUEST_ROW:
             notes.append(

@@ -14,7 +14,14 @@ What is real and what is copied:
   ``wallet_api.models`` (the types in turn), each copy the compact SD-JWT VC of one real copy
   with its holder key and status-list entry, sealed again under its own id's context, as
   the service seals what it receives. Issuing 2,000 credentials through the flow would take
-  minutes a backend; listing and showing read the same rows either way.
+  minutes a backend; listing and showing read the same rows either way;
+- for presenting, each account instead holds one resident-register extract with a stock of
+  unused copies (``extract_copies``), copies of the donor's real ones; between the bench's
+  steps ``restock_extracts`` deletes the used copies and tops the stock up again, as a phone
+  that fetched a new batch would hold (so that a step's cost does not grow with the copies
+  earlier steps used). The phone signs its KB-JWTs with the donor's device keys (each copy's
+  `cnf` key), and the sample bank (``issuer init`` registers it in the trust list, its key
+  under the issuer's data directory) signs the requests.
 """
 
 from __future__ import annotations
@@ -29,15 +36,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from sqlmodel import col, select
+from sqlalchemy import delete
+from sqlmodel import Session, col, select
 
 from bench.issuer_http import JIGAP, STARTUP_SECONDS, _free_port, _stop
 from credential_schemas import Registry
-from issuer.cli import init_deployment, sample_agencies
+from issuer.cli import COUNTERS_DIR, init_deployment, sample_agencies
 from issuer.settings import ENV_PREFIX as ISSUER_ENV_PREFIX
 from keys.encoding import json_dumps
 from keys.jwk import Algorithm, SigningKey
-from keys.store import MIN_SCRYPT_N, KeyStatus, list_key_infos
+from keys.store import MIN_SCRYPT_N, FileKeyStore, KeyStatus, list_key_infos
 from protocols.dpop import DPOP_HEADER, DPOP_NONCE_HEADER, make_dpop_proof
 from servicekit.commands import read_env_file
 from servicekit.db import session_scope
@@ -55,12 +63,15 @@ __all__ = [
     "Issuer",
     "SeededWallet",
     "open_deployment",
+    "restock_extracts",
     "running_issuer",
     "seed_wallet",
     "serving_wallet",
 ]
 
 COPIES = 3  # of each credential, as a phone would ask for a few presentations' worth
+EXTRACT_TYPE = "resident_register_extract"  # what the presenting devices hold
+DONOR_PASSPHRASE = "the bench donor phone's passphrase"  # noqa: S105 - a scratch phone's
 _READY_LINE = b"Application startup complete."
 _HTTP_SECONDS = 60.0
 
@@ -82,6 +93,12 @@ class SeededWallet:
     devices: tuple[Device, ...]
     real_credentials: int  # received through the flow by the donor phone
     seed_seconds: float
+    donor_account: str = ""
+    donor_keys_dir: Path | None = None  # the donor phone's DeviceKeys (the copies' keys)
+
+    def donor_keys(self) -> DeviceKeys:
+        assert self.donor_keys_dir is not None  # set by seed_wallet
+        return DeviceKeys(self.donor_keys_dir, DONOR_PASSPHRASE, scrypt_n=MIN_SCRYPT_N)
 
     def settings(self) -> Settings:
         return Settings.from_env(read_env_file(self.data_dir / ENV_FILE))
@@ -92,6 +109,14 @@ class Issuer:
     public_url: str
     tokens: dict[str, str]  # agency slug -> admin API token
     anchor_file: Path  # the trust anchor's public JWK, to pin in the wallet
+    counters_dir: Path  # the sample counters' key stores (issuer init)
+    key_passphrase: str  # the issuer deployment's, which the counters' key stores are under
+
+    def counter_signer(self, client_id: str) -> SigningKey:
+        """A sample counter's signing key, from the key store the issuer made for it."""
+        store_dir = self.counters_dir / client_id
+        kid = next(iter(list_key_infos(store_dir))).kid
+        return FileKeyStore(store_dir, self.key_passphrase).signer(kid)
 
     @property
     def trust_list_url(self) -> str:
@@ -153,7 +178,9 @@ def running_issuer(directory: Path) -> Iterator[Issuer]:
     ]  # fmt: skip
     env = _clean_env(ISSUER_ENV_PREFIX)
     with _serving(command, env, f"{public_url}/openapi.json", data_dir / "server.log", 1):
-        yield Issuer(public_url, tokens, anchor_file)
+        yield Issuer(
+            public_url, tokens, anchor_file, data_dir / COUNTERS_DIR, settings.key_passphrase
+        )
 
 
 @contextlib.contextmanager
@@ -305,9 +332,11 @@ def seed_wallet(
     database_url: str,
     devices: int,
     per_device: int,
+    extract_copies: int = 0,
 ) -> SeededWallet:
     """A wallet deployment in ``directory`` with ``devices`` accounts of ``per_device``
-    credentials each (the service is served while seeding, then stopped)."""
+    credentials each, and with ``extract_copies`` one resident-register extract of that many
+    copies besides (the service is served while seeding, then stopped)."""
     started = time.perf_counter()
     public_url = f"http://127.0.0.1:{_free_port()}"
     data_dir = directory / f"wallet-{backend}"
@@ -320,9 +349,8 @@ def seed_wallet(
     )
     seeded = SeededWallet(backend, data_dir, public_url, (), 0, 0.0)
     keys = [SigningKey.generate(Algorithm.ES256) for _ in range(devices)]
-    phone_keys = DeviceKeys(
-        directory / f"donor-{backend}", "the bench donor phone's passphrase", scrypt_n=MIN_SCRYPT_N
-    )
+    donor_keys_dir = directory / f"donor-{backend}"
+    phone_keys = DeviceKeys(donor_keys_dir, DONOR_PASSPHRASE, scrypt_n=MIN_SCRYPT_N)
     with (
         serving_wallet(seeded, workers=1),
         httpx.Client(base_url=public_url, timeout=_HTTP_SECONDS) as http,
@@ -334,6 +362,8 @@ def seed_wallet(
     deployment = open_deployment(seeded)
     try:
         held = _copy_holdings(deployment, donor, accounts, per_device)
+        if extract_copies:
+            _restock(deployment, donor, accounts, extract_copies)
     finally:
         deployment.engine.dispose()
     return SeededWallet(
@@ -346,4 +376,92 @@ def seed_wallet(
         ),
         real,
         time.perf_counter() - started,
+        donor,
+        donor_keys_dir,
     )
+
+
+def _donor_extract_copies(
+    session: Session, deployment: WalletDeployment, donor: str
+) -> tuple[Credential, list[tuple[CredentialCopy, bytes]]]:
+    source = session.exec(
+        select(Credential).where(
+            Credential.account_id == donor, Credential.credential_type == EXTRACT_TYPE
+        )
+    ).one()
+    copies = session.exec(
+        select(CredentialCopy)
+        .where(CredentialCopy.credential_id == source.id)
+        .order_by(col(CredentialCopy.id))
+    ).all()
+    opened = [(c, deployment.sealer.open(c.sealed, context=copy_context(c.id))) for c in copies]
+    return source, opened
+
+
+def _restock(deployment: WalletDeployment, donor: str, accounts: Sequence[str], stock: int) -> int:
+    """Each account's resident-register extract (made on the first call) holds ``stock``
+    unused copies again: the used ones deleted, new ones (the donor's real copies in turn,
+    sealed under their own ids) added. Returns the copies added."""
+    with session_scope(deployment.read_engine) as session:
+        source, sources = _donor_extract_copies(session, deployment, donor)
+    added = 0
+    now = deployment.now()
+    with session_scope(deployment.engine) as session:
+        for account_id in accounts:
+            extract = session.exec(
+                select(Credential).where(
+                    Credential.account_id == account_id,
+                    Credential.credential_type == EXTRACT_TYPE,
+                )
+            ).first()
+            if extract is None:
+                extract = Credential(
+                    id=uuid.uuid4().hex,
+                    account_id=account_id,
+                    issuer_id=source.issuer_id,
+                    credential_type=source.credential_type,
+                    vct=source.vct,
+                    configuration_id=source.configuration_id,
+                    received_at=now,
+                    expires_at=source.expires_at,
+                )
+                session.add(extract)
+                session.flush()  # the credential before its copies (their foreign key)
+            session.execute(
+                delete(CredentialCopy).where(
+                    col(CredentialCopy.credential_id) == extract.id,
+                    col(CredentialCopy.used_at).is_not(None),
+                )
+            )
+            unused = len(
+                session.exec(
+                    select(CredentialCopy.id).where(CredentialCopy.credential_id == extract.id)
+                ).all()
+            )
+            for n in range(stock - unused):
+                copy, compact = sources[n % len(sources)]
+                copy_id = uuid.uuid4().hex
+                session.add(
+                    CredentialCopy(
+                        id=copy_id,
+                        credential_id=extract.id,
+                        account_id=account_id,
+                        holder_jkt=copy.holder_jkt,
+                        status_uri=copy.status_uri,
+                        status_index=copy.status_index,
+                        sealed=deployment.sealer.seal(compact, context=copy_context(copy_id)),
+                    )
+                )
+                added += 1
+    return added
+
+
+def restock_extracts(seeded: SeededWallet, stock: int) -> int:
+    """``_restock`` on the deployment, the server between steps (no presentation under way)."""
+    deployment = open_deployment(seeded)
+    try:
+        return _restock(
+            deployment, seeded.donor_account, [d.account_id for d in seeded.devices], stock
+        )
+    finally:
+        deployment.engine.dispose()

@@ -69,3 +69,41 @@ def test_quick_wallet_benchmark_runs_against_a_real_wallet_service() -> None:
     # Every credential listed was judged by the status lists the service synced.
     assert "the credentials' states in a list: valid" in done.stdout
     assert "| sqlite | dpop_guard.check_proof" in done.stdout
+
+
+@pytest.mark.slow
+def test_quick_presenting_benchmark_answers_a_counter_over_http() -> None:
+    # SQLite only, whatever the environment says: the smoke test stays short.
+    env = {name: value for name, value in os.environ.items() if name != DATABASE_URL_ENV}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--wallet-http", "--presenting", "--markdown"],
+        cwd=Path(__file__).parents[1],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+        env=env,
+    )
+    assert "### Presenting over HTTP at 50 presentations/s (open loop)" in done.stdout
+    # One round of 100 presentations (2 s at 50/s), none failed, every answer verified.
+    assert "| sqlite | 1 | 1 x 100 |" in done.stdout
+    assert "every answer of every step verified by the bank" in done.stdout
+    assert "### Presenting over HTTP: the highest rate keeping p99 ≤ 100 ms" in done.stdout
+    for part in ("presenting.ask", "read_request", "select_for_query", "verify_answer"):
+        assert part in done.stdout
+
+
+def test_the_qr_table_has_the_request_and_each_answer() -> None:
+    from bench.qr_size import ANSWER_ROW, ANSWERED, MAX_ENVELOPE_VERSION, REQUEST_ROW, measure_sizes
+    from bench.scenario import Parties
+
+    rows = {row.credential_type: row for row in measure_sizes(Parties.create(), samples=1)}
+    assert rows[REQUEST_ROW].envelope_version <= 9
+    answers = [rows[ANSWER_ROW + " ".join(answered)] for answered in ANSWERED]
+    assert [a.request for a in answers] == [
+        ("name", "birth_date", "address"),
+        ("age_over_19",),
+        ("name", "insured_type", "workplace", "acquisition_date"),
+    ]
+    # The bank's account-opening answer must fit the counter scanner's version.
+    assert answers[0].envelope_version <= MAX_ENVELOPE_VERSION
