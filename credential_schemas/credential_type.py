@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -213,6 +213,26 @@ class CredentialType:
         The issuer adds ``format``, binding methods and proof types around it.
         """
         return copy.deepcopy(dict(self._metadata))
+
+    def has_claim(self, path: Sequence[str | int | None]) -> bool:
+        """Whether a claims path (OpenID4VP 1.0 §7: names, indices, null for every element)
+        names a claim of this type: its claims schema's, derived claims at the top level."""
+        if not path:
+            return False
+        if path[0] in self.derived_claim_names:
+            return len(path) == 1
+        node: Any = self._issuance_validator.schema  # read, never handed out: no copy needed
+        for element in path:
+            if isinstance(element, str):
+                properties = node.get("properties", {}) if node.get("type") == "object" else {}
+                if element not in properties:
+                    return False
+                node = properties[element]
+            elif node.get("type") == "array":
+                node = node.get("items", {})
+            else:
+                return False
+        return True
 
     @property
     def claims_schema(self) -> dict[str, Any]:

@@ -739,3 +739,26 @@ def test_a_date_order_naming_a_claim_that_is_no_date_is_refused(tmp_path: Path) 
         Registry.load(types)
     assert "v1.json" in str(caught.value)
     assert "date_order" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("path", "named"),
+    [
+        (("name",), True),
+        (("age_over_19",), True),  # derived, at the top level only
+        (("age_over_19", "x"), False),
+        (("address_history",), True),
+        (("address_history", None, "moved_in"), True),
+        (("address_history", 0, "address"), True),
+        (("address_history", "moved_in"), False),  # a name where the array's elements are
+        (("address_history", None, "postcode"), False),
+        (("name", 0), False),  # an index into a string
+        (("resident_registration_number",), True),
+        (("no_such_claim",), False),
+        ((), False),
+    ],
+)
+def test_a_claims_path_names_a_claim_of_the_type_or_not(
+    registry: Registry, path: tuple[str | int | None, ...], named: bool
+) -> None:
+    assert registry.get(RRE).has_claim(path) is named

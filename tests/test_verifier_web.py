@@ -8,10 +8,7 @@ refusal), then over real HTTP: uvicorn on loopback, httpx as the wallet and the 
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -33,6 +30,7 @@ from tests._counter import (
     Counter,
     trust_list_token,
 )
+from tests._presenting import serve
 from tests._server import free_port
 from verifier.openid4vp import RESPONSE_MODE_DIRECT_POST, read_request
 from verifier.status_list import StatusList, StatusValue, build_status_list_token
@@ -216,31 +214,11 @@ def test_a_purpose_not_registered_and_too_many_pending_are_refused() -> None:
         assert http.get("/bank/transactions/unknown").status_code == 404
 
 
-@contextmanager
-def serving(app: FastAPI, port: int) -> Iterator[str]:
-    import uvicorn
-
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-
-
 def test_the_whole_exchange_over_real_http() -> None:
     """The request fetched by its absolute request_uri, the answer posted, the verdict read."""
     counter, clock, port = Counter(), Clock(), free_port()
     app, _ = make_app(counter, clock, f"http://127.0.0.1:{port}")
-    with serving(app, port) as base, httpx.Client(base_url=base, timeout=10) as http:
+    with serve(app, port) as base, httpx.Client(base_url=base, timeout=10) as http:
         started = start(http)
         fetched = httpx.get(started["request_uri"], timeout=10)
         assert fetched.status_code == 200

@@ -53,7 +53,7 @@ from verifier.request_envelope import (
 )
 
 if TYPE_CHECKING:
-    from credential_schemas import CredentialType, Registry
+    from credential_schemas import Registry
     from verifier.trust_store import TrustStore
 
 __all__ = [
@@ -430,29 +430,10 @@ def _check_known_paths(query: CredentialQuery, registry: Registry) -> None:
         if credential_type is None:
             raise RequestError(RequestErrorCode.INVALID_QUERY, f"no type {vct[:100]!r}")
         for claim in query.claims or ():
-            if not _type_has(credential_type, claim.path):
+            if not credential_type.has_claim(claim.path):
                 raise RequestError(
                     RequestErrorCode.INVALID_QUERY, f"{vct} has no claim {list(claim.path)}"
                 )
-
-
-def _type_has(credential_type: CredentialType, path: tuple[str | int | None, ...]) -> bool:
-    """Whether the type's claims schema has ``path`` (§7.1), derived claims at the top."""
-    first, rest = path[0], path[1:]
-    if first in credential_type.derived_claim_names:
-        return not rest
-    node: Any = credential_type.claims_schema
-    for element in path:
-        if isinstance(element, str):
-            properties = node.get("properties", {}) if node.get("type") == "object" else {}
-            if element not in properties:
-                return False
-            node = properties[element]
-        elif node.get("type") == "array":
-            node = node.get("items", {})
-        else:
-            return False
-    return True
 
 
 def _purpose(value: object, party: RelyingParty) -> Purpose:
