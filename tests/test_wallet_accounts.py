@@ -8,12 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from keys.jwk import Algorithm, SigningKey
 from protocols.dpop import make_dpop_proof
 from tests._wallet_service import PUBLIC_URL, WalletWorld, wallet_world
 from wallet_api.accounts import recovery_hash
+from wallet_api.deployment import make_deployment
+from wallet_api.dpop_guard import current_nonce
 from wallet_api.holder.client import WalletApiError, WalletClient
 from wallet_api.models import METADATA
 
@@ -225,3 +227,35 @@ def test_deleting_the_account_leaves_nothing_of_it(world: WalletWorld) -> None:
         accounts = connection.execute(text("SELECT id FROM wallet_accounts")).scalars().all()
     assert accounts == [kept.account_id]
     assert stays.me()["account_id"] == kept.account_id
+
+
+def test_a_process_hands_out_its_remembered_nonce_without_asking_the_database(
+    world: WalletWorld,
+) -> None:
+    """Each response carries the nonce; a process remembers it until it is due for rotation,
+    and another process (here: a second deployment on the same database) accepts it."""
+    deployment = world.deployment
+    first = current_nonce(deployment)
+    statements: list[str] = []
+
+    def seen(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(deployment.engine, "before_cursor_execute", seen)
+    try:
+        assert current_nonce(deployment) == first
+        assert statements == []  # remembered: no query at all
+        world.clock.advance(deployment.settings.nonce_rotate_seconds)
+        rotated = current_nonce(deployment)
+        assert rotated != first and statements  # due: minted again, through the database
+    finally:
+        event.remove(deployment.engine, "before_cursor_execute", seen)
+    other = make_deployment(deployment.settings, clock=world.clock)
+    try:
+        assert current_nonce(other) == rotated  # another worker reads the newest from the table
+    finally:
+        other.engine.dispose()
+    # The phone's proofs with the remembered nonce are accepted by the service.
+    phone = world.phone()
+    phone.register()
+    assert phone.send("GET", "/accounts/me").status_code == 200

@@ -40,6 +40,9 @@ class WalletDeployment:
     read_engine: Engine = field(init=False, repr=False)
     dpop_policy: DpopPolicy = field(init=False)
     trust: WalletTrust = field(init=False, repr=False)
+    # The DPoP nonce this process hands out and when it was minted (dpop_guard.current_nonce):
+    # every response carries one, and reading it from the database each time cost a query.
+    handed_out_nonce: tuple[str, int] | None = field(default=None, repr=False)
     _sealer: Sealer | None = field(default=None, repr=False)
     _sealer_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

@@ -84,22 +84,32 @@ class _AcceptedNonces(Container[str]):
 
 @retrying
 def current_nonce(deployment: WalletDeployment) -> str:
-    """The nonce to hand out now (§8), a new one if the newest is due for rotation."""
+    """The nonce to hand out now (§8), a new one if the newest is due for rotation.
+
+    A process remembers the nonce it last handed out while it is not yet due for rotation: a
+    nonce lives twice the rotation period and is only swept once expired, so the one
+    remembered is still in the table (every worker accepts it) for at least one more period.
+    """
     now = deployment.now()
     rotate = deployment.settings.nonce_rotate_seconds
+    remembered = deployment.handed_out_nonce
+    if remembered is not None and remembered[1] > now - rotate:
+        return remembered[0]
     with session_scope(deployment.read_engine) as session:
         fresh = session.exec(
-            select(DpopNonce.value)
+            select(DpopNonce.value, DpopNonce.issued_at)
             .where(col(DpopNonce.issued_at) > now - rotate)
             .order_by(col(DpopNonce.issued_at).desc())
         ).first()
     if fresh is not None:
-        return fresh
+        deployment.handed_out_nonce = (fresh[0], fresh[1])
+        return fresh[0]
     value = secrets.token_urlsafe(24)  # 192 bits: unpredictable (§8)
     with session_scope(deployment.engine) as session:
         session.execute(delete(DpopNonce).where(col(DpopNonce.expires_at) <= now))
         session.execute(delete(DpopReplay).where(col(DpopReplay.expires_at) < now))
         session.add(DpopNonce(value=value, issued_at=now, expires_at=now + 2 * rotate))
+    deployment.handed_out_nonce = (value, now)
     return value
 
 
