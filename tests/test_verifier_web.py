@@ -149,6 +149,8 @@ def test_the_citizen_declining_and_a_wrong_answer_are_reported(
         (json.dumps({"another_query": ["x"]}), "another query's id"),
         (json.dumps({QUERY_ID: ["a", "b"]}), "two presentations"),
         (json.dumps({QUERY_ID: [7]}), "not a string"),
+        ("[" * 10_000 + "]" * 10_000, "nested beyond the interpreter's recursion"),
+        (f'{{"{QUERY_ID}": ["a"], "{QUERY_ID}": ["b"]}}', "a member twice"),
     ],
 )
 def test_a_vp_token_not_as_asked_is_refused(

@@ -28,7 +28,6 @@ that directory changed, so a revocation synced is a revocation applied, without 
 
 from __future__ import annotations
 
-import json
 import secrets
 import threading
 import time
@@ -42,6 +41,7 @@ from urllib.parse import parse_qs, urlencode
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse, Response
 
+from keys.encoding import json_loads
 from keys.errors import KeyManagementError
 from keys.jwk import Signer
 from verifier import TrustStore, VerificationError, Verifier
@@ -239,8 +239,8 @@ def _single_presentation(vp_token: str | None, request: PresentationRequest) -> 
     if vp_token is None:
         return None
     try:
-        token = json.loads(vp_token)
-    except ValueError:
+        token = json_loads(vp_token)  # strict and bounded: no duplicate members, depth <= 32
+    except KeyManagementError:
         return None
     query_id = request.credential_query.id
     if not isinstance(token, dict) or set(token) != {query_id}:
