@@ -14,6 +14,7 @@ from typing import Any
 
 import typer
 
+from counter_app.cli import app as counter_app
 from credential_schemas.cli import app as schemas_app
 from issuer.cli import app as issuer_app
 from keys.cli import app as keys_app
@@ -75,6 +76,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(issuer_app, name="issuer")
 app.add_typer(wallet_app, name="wallet")
+app.add_typer(counter_app, name="counter")
 
 
 def _version(asked: bool) -> None:

@@ -39,6 +39,10 @@ FORBIDDEN_IMPORTS: dict[str, frozenset[str]] = {
     "verifier_web": SERVICES
     | (WEB_AND_DATABASE - {"fastapi", "starlette"})
     | {"protocols", "servicekit"},
+    # The counter app: the verifier, FastAPI and servicekit's web plumbing; no database.
+    "counter_app": SERVICES
+    | (WEB_AND_DATABASE - {"fastapi", "starlette", "uvicorn"})
+    | {"protocols"},
     "keys": SERVICES | WEB_AND_DATABASE | {"protocols", "servicekit"},
     "credential_schemas": SERVICES | WEB_AND_DATABASE | {"protocols", "servicekit"},
 }

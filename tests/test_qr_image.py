@@ -48,6 +48,7 @@ def test_public_api_is_curated() -> None:
         "MAX_IMAGE_PIXELS",
         "qr_version",
         "read_qr_image",
+        "read_qr_texts",
         "render_png",
         "render_svg",
     ]

@@ -39,7 +39,7 @@ from verifier.openid4vp import (
 )
 from verifier.policy import Policy
 from verifier.result import VerificationResult
-from verifier.sync import Outcome, SyncError, sync_trust_store
+from verifier.sync import Outcome, SyncError, remembered_sources, sync_trust_store
 from verifier.trust_store import TrustStore
 from verifier.verify import Verifier
 
@@ -72,12 +72,14 @@ def _load_store(trust: Path, now: int) -> TrustStore:
 @app.command()
 def sync(
     sources: Annotated[
-        list[str],
+        list[str] | None,
         typer.Argument(
             help="The trust list, and status lists if named: URLs or files. Given the trust"
             " list's URL alone, every issuer's status lists are found through its metadata."
+            " None: those of the last sync into the store.",
+            show_default=False,
         ),
-    ],
+    ] = None,
     into: Annotated[Path, typer.Option("--into", help="Trust store directory")] = Path(
         DEFAULT_TRUST_DIR
     ),
@@ -90,6 +92,10 @@ def sync(
     Exit 0 when every list synced, 1 when one failed or the sync was refused.
     """
     console = Console(stderr=True)
+    if not sources:
+        sources = remembered_sources(into)
+        if not sources:
+            raise _fail(f"no sources given, and no earlier sync into {into} to repeat", EXIT_USAGE)
     try:
         report = sync_trust_store(sources, into, anchor_file=anchor)
     except (SyncError, VerificationError, KeyManagementError) as exc:

@@ -23,6 +23,7 @@ __all__ = [
     "MAX_IMAGE_PIXELS",
     "qr_version",
     "read_qr_image",
+    "read_qr_texts",
     "render_png",
     "render_svg",
 ]
@@ -81,6 +82,25 @@ def read_qr_image(
     Raises ``OSError`` (e.g. ``FileNotFoundError``) for a path that cannot be opened or read:
     a missing file is the caller's mistake, not a malformed certificate.
     """
+    texts = read_qr_texts(source, max_bytes=max_bytes, max_pixels=max_pixels)
+    if not texts:
+        raise VerificationError(ErrorCode.MALFORMED, "no QR code found in the image")
+    if len(texts) > 1:
+        # Which of two codes the citizen meant is not ours to guess.
+        raise VerificationError(ErrorCode.MALFORMED, f"{len(texts)} QR codes in the image")
+    return texts[0]
+
+
+def read_qr_texts(
+    source: str | os.PathLike[str] | bytes,
+    *,
+    max_bytes: int = MAX_IMAGE_BYTES,
+    max_pixels: int = MAX_IMAGE_PIXELS,
+) -> list[str]:
+    """The text of every QR code in an image, none found being no error (a camera frame).
+
+    Raises as ``read_qr_image`` does for an image over the bounds or unreadable.
+    """
     data = source if isinstance(source, bytes) else _read_file(source, max_bytes)
     if len(data) > max_bytes:
         raise VerificationError(ErrorCode.TOO_LARGE, f"image file over {max_bytes} bytes")
@@ -98,6 +118,9 @@ def read_qr_image(
                 raise VerificationError(
                     ErrorCode.TOO_LARGE, f"image of {width}x{height} pixels, over the limit"
                 )
+            # A JPEG (a camera's frame) decodes its luminance only: what the reader uses, in a
+            # third of the time of decoding colour and converting it. Other formats ignore it.
+            image.draft("L", image.size)
             grey = image.convert("L")
     except VerificationError:
         raise
@@ -114,12 +137,7 @@ def read_qr_image(
         formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode),
         text_mode=zxingcpp.TextMode.Plain,
     )
-    if not barcodes:
-        raise VerificationError(ErrorCode.MALFORMED, "no QR code found in the image")
-    if len(barcodes) > 1:
-        # Which of two codes the citizen meant is not ours to guess.
-        raise VerificationError(ErrorCode.MALFORMED, f"{len(barcodes)} QR codes in the image")
-    return barcodes[0].text
+    return [barcode.text for barcode in barcodes]
 
 
 def _read_file(path: str | os.PathLike[str], max_bytes: int) -> bytes:

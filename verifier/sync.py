@@ -10,6 +10,9 @@ list it publishes (``verifier.status_list_aggregation``); a list found this way 
 by the issuer that lists it. Requests for lists already held are conditional: their ETags are
 kept in ``DIR/etags.json`` and sent as If-None-Match, so an unchanged list costs a 304.
 Every response is read under a size bound, and a network error is one line.
+
+The sources of the last sync that succeeded are kept in ``DIR/sources.json``, so the next
+one may be asked for without naming them (``remembered_sources``): a counter's "sync now".
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from pathlib import Path
 
 import httpx
 
-from keys.encoding import b64url_decode, json_dumps, json_loads_object
+from keys.encoding import b64url_decode, json_dumps, json_loads, json_loads_object
 from keys.errors import KeyErrorCode, KeyManagementError, TrustListError
 from keys.jwk import PublicKey, public_key_from_jwk
 from keys.jws import decode_compact
@@ -61,6 +64,7 @@ __all__ = [
     "SyncError",
     "SyncReport",
     "SyncRow",
+    "remembered_sources",
     "sync_trust_store",
 ]
 
@@ -69,6 +73,7 @@ MAX_SOURCE_BYTES = max(MAX_TRUST_LIST_LENGTH, MAX_STATUS_LIST_TOKEN_LENGTH)
 MAX_DOCUMENT_BYTES = 1024 * 1024  # issuer metadata, an aggregation: small JSON documents
 FETCH_TIMEOUT_SECONDS = 20.0
 ETAGS_FILE = "etags.json"
+SOURCES_FILE = "sources.json"
 _TRUST_LIST, _STATUS_LIST, _ISSUER = "trust list", "status list", "issuer"
 
 
@@ -192,9 +197,24 @@ def sync_trust_store(
     write_atomically(root / TRUST_LIST_FILE, trust_token.encode("ascii"), mode=PUBLIC_FILE)
     store.save_status_lists(root)
     etags.save()
+    write_atomically(root / SOURCES_FILE, json_dumps(list(sources)), mode=PUBLIC_FILE)
     if not pinned_path.exists():
         write_atomically(pinned_path, json_dumps(anchor_jwk), mode=PUBLIC_FILE)
     return SyncReport(tuple(rows), len(store.status_list_uris))
+
+
+def remembered_sources(directory: str | os.PathLike[str]) -> list[str]:
+    """The sources the last successful sync into ``directory`` was given; [] if none."""
+    path = Path(directory) / SOURCES_FILE
+    try:
+        if path.stat().st_size > MAX_DOCUMENT_BYTES:
+            return []
+        sources = json_loads(path.read_bytes())
+    except (OSError, KeyManagementError):
+        return []
+    if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
+        return []
+    return sources
 
 
 def _held_copy(

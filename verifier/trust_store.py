@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -207,6 +208,48 @@ class TrustStore:
         }
         data = json.dumps(entries, indent=1).encode()
         write_atomically(Path(directory) / STATUS_LISTS_FILE, data, mode=PUBLIC_FILE)
+
+
+class FollowedTrustStore:
+    """The trust store in ``directory`` as last synced: read again when a sync changed it.
+
+    A service that runs for days (a bank's site, a counter) follows `jigap verify sync`
+    without a restart, so a revocation synced is a revocation applied. Only the store's own
+    files are watched: a log kept beside them does not cause a re-read.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str], clock: Callable[[], float]) -> None:
+        self.directory = Path(directory)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._stamp: tuple[int, ...] | None = None
+        self._store: TrustStore | None = None
+
+    def current(self) -> TrustStore:
+        """The store; raises as ``TrustStore.load`` does (``TrustListError`` for an expired or
+        broken trust list, ``VerificationError`` for a status list), every time until mended."""
+        stamp, now = self._stamp_now(), int(self._clock())
+        with self._lock:
+            held = self._store
+            expired = (
+                held is not None
+                and held.trust_list is not None
+                and (now >= held.trust_list.expires_at)
+            )
+            if stamp != self._stamp or held is None or expired:
+                self._store = None  # a store that no longer loads is not used either
+                held = self._store = TrustStore.load(self.directory, now=now)
+                self._stamp = stamp
+            return held
+
+    def _stamp_now(self) -> tuple[int, ...]:
+        stamp = []
+        for name in (ANCHOR_FILE, TRUST_LIST_FILE, STATUS_LISTS_FILE):
+            try:
+                stamp.append((self.directory / name).stat().st_mtime_ns)
+            except FileNotFoundError:
+                stamp.append(0)
+        return tuple(stamp)
 
 
 def _read(path: Path) -> bytes:

@@ -44,9 +44,10 @@ from fastapi.responses import JSONResponse, Response
 from keys.encoding import json_loads
 from keys.errors import KeyManagementError
 from keys.jwk import Signer
-from verifier import TrustStore, VerificationError, Verifier
+from verifier import VerificationError, Verifier
 from verifier.openid4vp import RESPONSE_MODE_DIRECT_POST, PresentationRequest, RequestError
 from verifier.result import VerificationResult
+from verifier.trust_store import FollowedTrustStore
 
 __all__ = [
     "MAX_RESPONSE_BYTES",
@@ -106,7 +107,7 @@ class OnlineVerifier:
     _by_request: dict[str, _Transaction] = field(default_factory=dict)
     _by_state: dict[str, _Transaction] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _trust_stamp: tuple[tuple[str, int], ...] = ()
+    _followed: FollowedTrustStore | None = None
 
     def now(self) -> int:
         return int(self.clock())
@@ -115,19 +116,16 @@ class OnlineVerifier:
         """The verifier over the trust store as last synced (see the module's docstring)."""
         if self.trust_dir is None:
             return self.verifier
-        stamp = tuple(
-            sorted((p.name, p.stat().st_mtime_ns) for p in self.trust_dir.iterdir() if p.is_file())
-        )
+        if self._followed is None or self._followed.directory != self.trust_dir:
+            self._followed = FollowedTrustStore(self.trust_dir, self.clock)
+        try:
+            store = self._followed.current()
+        except (KeyManagementError, VerificationError) as exc:
+            # An expired or broken trust list: decide nothing until a sync mends it.
+            raise OnlineError(503, "trust_unavailable", str(exc.code)) from None
         with self._lock:
-            if stamp != self._trust_stamp:
-                old = self.verifier
-                try:
-                    store = TrustStore.load(self.trust_dir, now=self.now())
-                except (KeyManagementError, VerificationError) as exc:
-                    # An expired or broken trust list: decide nothing until a sync mends it.
-                    raise OnlineError(503, "trust_unavailable", str(exc.code)) from None
-                self.verifier = Verifier(store, old.policy, old.registry)
-                self._trust_stamp = stamp
+            if store is not self.verifier.store:
+                self.verifier = Verifier(store, self.verifier.policy, self.verifier.registry)
             return self.verifier
 
     def start(self, purpose_id: str) -> dict[str, Any]:
