@@ -7,6 +7,7 @@ that is not the counter's. Without a key store it offers the one-way presets onl
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
@@ -109,7 +110,8 @@ def serve(
         f"counter app of {client_id} ({mode}): http://{shown}:{bound_port}/ (Ctrl-C stops)\n"
     )
     config = uvicorn.Config(create_app(desk), log_config=None)
-    uvicorn.Server(config).run(sockets=[listening])
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a clerk closes it: exit 0
+        uvicorn.Server(config).run(sockets=[listening])
 
 
 def _preflight(desk: Desk) -> None:

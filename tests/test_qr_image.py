@@ -207,3 +207,19 @@ def test_importing_the_module_loads_no_image_library() -> None:
     root = Path(__file__).resolve().parent.parent
     done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_every_code_in_an_image_is_read_and_none_is_no_error() -> None:
+    from PIL import Image
+
+    first = Image.open(io.BytesIO(render_png("FIRST CODE")))
+    second = Image.open(io.BytesIO(render_png("SECOND CODE")))
+    both = Image.new("L", (first.width + second.width + 40, max(first.height, second.height)), 255)
+    both.paste(first, (0, 0))
+    both.paste(second, (first.width + 40, 0))
+    out = io.BytesIO()
+    both.save(out, format="PNG")
+    assert sorted(qr_image.read_qr_texts(out.getvalue())) == ["FIRST CODE", "SECOND CODE"]
+    blank = io.BytesIO()
+    Image.new("L", (200, 200), 255).save(blank, format="PNG")
+    assert qr_image.read_qr_texts(blank.getvalue()) == []

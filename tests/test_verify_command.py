@@ -312,3 +312,18 @@ def test_a_missing_or_unreadable_file_is_a_usage_error_not_a_verdict(tmp_path: P
             text=True,
         )
         assert done.returncode == 2 and "Permission denied" in done.stderr
+
+
+def test_a_sync_without_sources_repeats_the_last_one(tmp_path: Path) -> None:
+    """What a counter's "sync now" does: the sources are those of the last sync that worked."""
+    _, store = _synced(tmp_path)
+    before = (store / "trust-list.jwt").stat().st_mtime_ns
+    time.sleep(0.01)
+    assert _sync("--into", str(store)) == 0
+    assert (store / "trust-list.jwt").stat().st_mtime_ns > before  # fetched and written again
+
+
+def test_a_sync_without_sources_into_a_new_store_is_a_usage_error(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["verify", "sync", "--into", str(tmp_path / "new")])
+    assert result.exit_code == 2
+    assert "no sources given" in result.output
