@@ -1,7 +1,7 @@
 """``python -m bench [--quick] [--markdown] [--profile] [--rounds N] [--http | --http-only |
---wallet-http [--presenting]]``: verification, issuance, QR size, status-list loads; and on
-request the issuer over HTTP, or the wallet service over HTTP (listing and showing, or
-presenting at a counter)."""
+--counter | --wallet-http [--presenting]]``: verification, issuance, QR size, status-list
+loads; and on request the issuer over HTTP, the counter app (camera frame to verdict), or the
+wallet service over HTTP (listing and showing, or presenting at a counter)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from rich.console import Console
 
 from bench import (
+    counter_scan,
     issuance,
     issuer_http,
     presenting_http,
@@ -68,6 +69,11 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     http.add_argument(
         "--http-only", action="store_true", help="only the issuer over HTTP (and the machine)"
+    )
+    http.add_argument(
+        "--counter",
+        action="store_true",
+        help="only the counter app: from a camera frame to the verdict (and the machine)",
     )
     http.add_argument(
         "--wallet-http",
@@ -236,7 +242,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     started = time.perf_counter()
 
     reports = [machine_report()]  # first: the load average is the one the run started with
-    if args.wallet_http and args.presenting:
+    if args.counter:
+        console.print("measuring the counter app …", style="dim")
+        reports.append(counter_scan.measure_counter(quick=args.quick))
+    elif args.wallet_http and args.presenting:
         reports += _presenting_reports(args, console)
     elif args.wallet_http:
         reports += _wallet_http_reports(args, console)

@@ -107,3 +107,17 @@ def test_the_qr_table_has_the_request_and_each_answer() -> None:
     ]
     # The bank's account-opening answer must fit the counter scanner's version.
     assert answers[0].envelope_version <= MAX_ENVELOPE_VERSION
+
+
+def test_quick_counter_benchmark_runs_against_a_real_app() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--counter", "--markdown"],
+        cwd=Path(__file__).parents[1],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    assert "### Counter app: from camera frame to verdict" in done.stdout
+    for step in ("frame to verdict, over HTTP", "decode: JPEG to QR text", "verify: the answer"):
+        assert step in done.stdout
