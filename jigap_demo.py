@@ -145,6 +145,23 @@ def _bank_web_app(bank: Counter, bank_url: str) -> FastAPI:
     return app
 
 
+def _counter_app(bank: Counter, registry: Registry, trust_list_url: str) -> FastAPI:
+    """The bank's counter app (`jigap counter serve`) over the bank's trust store."""
+    from counter_app.app import create_app
+    from counter_app.counter_log import CounterLog
+    from counter_app.desk import Desk
+
+    desk = Desk(
+        trust_dir=bank.trust_dir,
+        client_id=BANK,
+        signer=bank.signer,
+        log=CounterLog(bank.trust_dir / "counter-log.jsonl"),
+        registry=registry,
+        sync_sources=[trust_list_url],
+    )
+    return create_app(desk)
+
+
 def _register_bank_web_site(settings: Any, bank_url: str) -> None:
     """The bank registers where its web site receives answers (its response URI)."""
     from issuer.api.app import make_deployment
@@ -169,6 +186,7 @@ def _explore(
     issuer_url: str,
     wallet_url: str,
     bank_url: str,
+    counter_url: str,
 ) -> None:
     """Keep everything running, say where to look, and wait for Ctrl-C (or SIGTERM)."""
     import signal
@@ -180,7 +198,9 @@ def _explore(
         f"  issuer and agencies' admin API  {issuer_url}/docs   (trust list:"
         f" {issuer_url}/trust-list.jwt)\n"
         f"  wallet service (DPoP: use the holder client)  {wallet_url}/docs\n"
-        f"  the bank's web site (OpenID4VP direct_post)  {bank_url}/docs"
+        f"  the bank's web site (OpenID4VP direct_post)  {bank_url}/docs\n"
+        f"  the bank's counter app, for a browser with a webcam  {counter_url}/"
+        f"   (its API: {counter_url}/docs)"
     )
     # A development deployment's tokens, as `jigap issuer init` shows them: plain lines.
     sys.stdout.write("admin API tokens of the sample agencies (development only):\n")
@@ -481,7 +501,13 @@ def _run(root: Path, port: int, console: Console, *, keep_serving: bool = False)
             expected={**dict.fromkeys(held, "needs_reissue"), doomed: "revoked"},
         )
         if keep_serving:
-            _explore(console, root, tokens, issuer_url, wallet_url, bank_url)
+            counter_port = _free_loopback_port()
+            while counter_port in (port, wallet_port, bank_port):
+                counter_port = _free_loopback_port()
+            counter_app = _counter_app(bank, registry, trust_list_url)
+            stack.enter_context(_serving(counter_app, counter_port, "counter app"))
+            urls = (issuer_url, wallet_url, bank_url, f"http://127.0.0.1:{counter_port}")
+            _explore(console, root, tokens, *urls)
     console.print(
         f"issuer and wallet data, device keys, trust store and QR images in {root}/; the issuer"
         f" was at {issuer_url} (serve it again: jigap issuer serve --data-dir {root / 'issuer'}"

@@ -58,12 +58,17 @@ def test_serve_tells_the_story_then_serves_until_interrupted(tmp_path: Path) -> 
         assert "refused as revoked" in printed and "not as expected" not in printed
         # Each service's OpenAPI page, served by the service itself (no CDN).
         bases = _DOCS.findall(printed)
-        assert len(bases) == 3, printed
+        assert len(bases) == 4, printed
         for base in bases:
             page = httpx.get(f"{base}/docs", timeout=10)
             assert page.status_code == 200 and "swagger" in page.text.lower()
             assert "cdn.jsdelivr" not in page.text and "unpkg.com" not in page.text
             assert httpx.get(f"{base}/openapi.json", timeout=10).status_code == 200
+        # The bank's counter app: its page, and the bank's registered purposes behind it.
+        counter = bases[-1]
+        assert "counter.js" in httpx.get(f"{counter}/", timeout=10).text
+        purposes = httpx.get(f"{counter}/api/counter", timeout=10).json()["purposes"]
+        assert {p["id"] for p in purposes} >= {"account_opening"}
         # The counter's command it prints works as printed, against the running deployment.
         shell = seen[-2].strip() + " && " + seen[-1].strip()
         path = {**env, "PATH": f"{JIGAP.parent}{os.pathsep}{env.get('PATH', '')}"}
