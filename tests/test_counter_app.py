@@ -388,3 +388,13 @@ def test_frames_from_many_threads_get_answers_and_no_queue_builds(client: TestCl
     for thread in threads:
         thread.join(timeout=60)
     assert len(statuses) == 40 and set(statuses) <= {200, 429}
+
+
+def test_the_counter_guide_gives_every_codes_wording() -> None:
+    guide = (Path(__file__).parents[1] / "docs" / "counter.md").read_text()
+    for code, wording in WORDING.items():
+        row = next((line for line in guide.splitlines() if f"`{code.value}`" in line), None)
+        assert row is not None, code
+        if "{" not in wording.reason_en:  # the stale data's age is "N days" in the guide
+            assert wording.reason_en in row and wording.reason_ko in row, code
+        assert wording.action_en in row and wording.action_ko in row, code

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests._plain_install import plain_install_env
@@ -115,6 +116,29 @@ def test_the_readmes_counter_commands_work_on_the_demos_output(tmp_path: Path) -
     asked, verdict = snippet.stdout.splitlines()
     assert asked == "Identity check to open an account JR1:"
     assert verdict == "nonce_mismatch"  # the demo's answer, to another request
+    _the_readmes_counter_app_serves(tmp_path, env)
+
+
+def _the_readmes_counter_app_serves(tmp_path: Path, env: dict[str, str]) -> None:
+    """The README's `jigap counter serve` on the demo's output: two-way, with the bank's key."""
+    block = README.split("jigap counter serve", 1)[1].split("```", 1)[0]
+    command = "jigap counter serve" + " ".join(
+        line.split("#", 1)[0].rstrip().removesuffix("\\") for line in block.splitlines()
+    )
+    port = free_port()
+    issuer_env = (tmp_path / "demo-output" / "issuer" / "issuer.env").read_text().split()
+    passphrase = dict(line.split("=", 1) for line in issuer_env)["JIGAP_KEY_PASSPHRASE"]
+    with subprocess.Popen(
+        ["bash", "-c", f"exec {command} --port {port}"], cwd=tmp_path,
+        env={**env, "JIGAP_KEY_PASSPHRASE": passphrase}, stderr=subprocess.DEVNULL,
+    ) as app:  # fmt: skip
+        try:
+            _wait_for_port(port, app)
+            counter = httpx.get(f"http://127.0.0.1:{port}/api/counter", timeout=30).json()
+            assert counter["client_id"] == "counter.bank.example" and counter["two_way"] is True
+        finally:
+            app.send_signal(signal.SIGINT)
+            assert app.wait(timeout=30) == 0
 
 
 def _wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
