@@ -151,3 +151,37 @@ def test_the_app_checks_an_answer_over_real_http(serving: tuple[str, DeskWorld])
         assert "홍길동" not in metrics
         docs = http.get("/docs").text
         assert "cdn" not in docs.lower()
+
+
+def test_a_burst_of_frames_is_answered_at_once_and_queues_nothing(
+    serving: tuple[str, DeskWorld],
+) -> None:
+    """Far more frames a second than a page sends: each is read or turned away (429) at once,
+    and the check still takes its answer afterwards."""
+    import asyncio
+
+    url, world = serving
+    change = {"X-Jigap-Counter": "1"}
+    check = httpx.post(f"{url}/api/checks", json={"purpose_id": "age_check"}, headers=change)
+    check_id = check.json()["check_id"]
+    idle = camera_frame("https://www.example.com/")  # a QR, but no certificate: keeps it open
+
+    async def burst() -> list[int]:
+        async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+            frame = f"/api/checks/{check_id}/frames"
+            headers = {**change, "content-type": "image/jpeg"}
+            sends = [http.post(frame, content=idle, headers=headers) for _ in range(100)]
+            return [response.status_code for response in await asyncio.gather(*sends)]
+
+    started = time.monotonic()
+    statuses = asyncio.run(burst())
+    assert time.monotonic() - started < 30
+    assert set(statuses) <= {200, 429} and statuses.count(200) >= 1, statuses
+    answer = camera_frame(world.preset_answer())
+    read = httpx.post(
+        f"{url}/api/checks/{check_id}/frames",
+        content=answer,
+        headers={**change, "content-type": "image/jpeg"},
+        timeout=30,
+    )
+    assert read.json()["verdict"]["valid"] is True
