@@ -12,12 +12,13 @@ Switching videos on one page (checked by tests/test_browser_harness.py): Chromiu
 file when a capture starts, and a capture lasts while any track of it is live. So a test can
 ``write_y4m`` a new video over ``video``, and the page's next ``getUserMedia`` plays it, once
 the page has stopped every track of its previous streams; a ``getUserMedia`` while an earlier
-track is still live shares that capture and shows the old video.
+track is still live shares that capture and shows the old video. A page that streams all the
+time releases the camera when it is loaded anew (``page.reload()``).
 
 Without Chromium a browser test is skipped with a one-line reason, except under CI (the
 environment variable ``CI`` set), where it fails: CI must run them. A browser starts in
 0.7-1 s on the 2-core machine under load (Playwright's driver, then Chromium), so each test
-has its own, with a fresh profile.
+has its own, with a fresh profile: no capture or permission is left over from another test.
 """
 
 from __future__ import annotations

@@ -275,6 +275,15 @@ def test_a_live_track_keeps_the_old_video(browser: CameraBrowser, site: str) -> 
     assert scan(browser)["text"] == OTHER_ENVELOPE
 
 
+def test_a_reload_releases_the_camera(browser: CameraBrowser, site: str) -> None:
+    # A page that streams all the time never stops its tracks; loading it anew does.
+    browser.open(site)
+    browser.page.evaluate("hold()")
+    show(browser, OTHER_ENVELOPE)
+    browser.page.reload()
+    assert scan(browser)["text"] == OTHER_ENVELOPE
+
+
 def test_requests_off_the_machine_are_caught(browser: CameraBrowser, site: str) -> None:
     browser.open(site)
     browser.assert_stays_on_machine()
