@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -390,8 +391,11 @@ def test_frames_from_many_threads_get_answers_and_no_queue_builds(client: TestCl
     assert len(statuses) == 40 and set(statuses) <= {200, 429}
 
 
-def test_the_counter_guide_gives_every_codes_wording() -> None:
-    guide = (Path(__file__).parents[1] / "docs" / "counter.md").read_text()
+def test_the_counter_guide_gives_every_codes_wording_and_its_screenshots_exist() -> None:
+    docs = Path(__file__).parents[1] / "docs"
+    guide = (docs / "counter.md").read_text()
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", guide)
+    assert len(images) >= 5 and all((docs / image).is_file() for image in images), images
     for code, wording in WORDING.items():
         row = next((line for line in guide.splitlines() if f"`{code.value}`" in line), None)
         assert row is not None, code
