@@ -109,12 +109,16 @@ class DeskWorld:
         write_atomically(self.trust_dir / ANCHOR_FILE, json_dumps(self.anchor.public_key.to_jwk()))
         write_atomically(self.trust_dir / TRUST_LIST_FILE, token.encode("ascii"))
 
-    def write_status_list(self, *, fetched_at: int) -> None:
+    def status_list_token(self, *, issued_at: int) -> str:
+        """The agency's status list, ``REVOKED_INDEX`` revoked, as its URL serves it."""
         statuses = StatusList(1024)
         statuses.set(REVOKED_INDEX, 1)
-        token = build_status_list_token(
-            statuses, STATUS_URI, self.agency_key, now=fetched_at, ttl=3600
+        return build_status_list_token(
+            statuses, STATUS_URI, self.agency_key, now=issued_at, ttl=3600
         )
+
+    def write_status_list(self, *, fetched_at: int) -> None:
+        token = self.status_list_token(issued_at=fetched_at)
         store = TrustStore.load(self.trust_dir, now=self.now)
         store.add_status_list(STATUS_URI, token, fetched_at=fetched_at)
         store.save_status_lists(self.trust_dir)

@@ -40,7 +40,16 @@ def world(tmp_path: Path) -> DeskWorld:
 
 
 @pytest.fixture
-def app_url(world: DeskWorld) -> Iterator[str]:
+def sources(world: DeskWorld, tmp_path: Path) -> list[str]:
+    """Where "Sync now" fetches from: the trust list and a fresh status list, as files."""
+    trust_list, status_list = tmp_path / "trust-list.jwt", tmp_path / "status-1.jwt"
+    trust_list.write_bytes((world.trust_dir / "trust-list.jwt").read_bytes())
+    status_list.write_text(world.status_list_token(issued_at=int(time.time())))
+    return [str(trust_list), str(status_list)]
+
+
+@pytest.fixture
+def app_url(world: DeskWorld, sources: list[str]) -> Iterator[str]:
     import uvicorn
 
     desk = Desk(
@@ -49,6 +58,7 @@ def app_url(world: DeskWorld) -> Iterator[str]:
         signer=world.bank_key,
         log=CounterLog(world.trust_dir / "counter-log.jsonl"),
         registry=Registry.load(),
+        sync_sources=sources,
     )
     listening = socket.create_server(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(create_app(desk), log_level="warning"))
@@ -235,3 +245,22 @@ def _contrast(foreground: str, background: str) -> float:
 
     lighter, darker = sorted((luminance(foreground), luminance(background)), reverse=True)
     return (lighter + 0.05) / (darker + 0.05)
+
+
+def test_old_trust_data_is_flagged_and_sync_now_mends_it(
+    browser: CameraBrowser, world: DeskWorld, app_url: str
+) -> None:
+    world.write_status_list(fetched_at=world.now - 3 * 86_400)
+    page = browser.open(app_url)
+    summary = page.locator("#trust-summary")
+    expect(summary).to_contain_text("trust data is 3 days old: sync", timeout=WAIT_MS)
+    expect(summary).to_have_class("trust-summary warn")
+    page.locator("#trust-details summary").click()
+    expect(page.locator("#trust-table tr.stale")).to_have_count(1)
+    browser.screenshot("stale")
+    page.keyboard.press("s")
+    expect(summary).to_contain_text("Trust data synced", timeout=WAIT_MS)
+    expect(summary).to_have_class("trust-summary ok")
+    expect(page.locator("#trust-table")).to_contain_text("Last sync")
+    browser.screenshot("synced")
+    browser.assert_stays_on_machine()
