@@ -1,10 +1,10 @@
 """From a camera frame to the verdict at the counter (issue 11): ``python -m bench --counter``.
 
-**The frame.** What the counter page sends: a 1280x720 JPEG (quality 90) of a webcam's view
-of a phone showing an answer QR code (an account-opening answer: name, birth date, address;
-about 1,300 characters, QR version 25-M), one frame per check. Each is the answer to its own
-signed request (two-way), made before the clock starts: the phone's time is not the
-counter's.
+**The frame.** What the counter page sends: a 1280x720 JPEG (quality 80, as the page encodes
+it) of a webcam's view of a phone showing an answer QR code (an account-opening answer: name,
+birth date, address; about 1,300 characters, QR version 25-M), one frame per check. Each
+is the answer to its own signed request (two-way), made before the clock starts: the phone's
+time is not the counter's.
 
 **The rows**, each the median and p99 of every frame's time:
 

@@ -163,7 +163,7 @@ class DeskWorld:
         return encode_envelope(presentation)
 
 
-def camera_frame(text: str, *, width: int = 1280, height: int = 720, quality: int = 90) -> bytes:
+def camera_frame(text: str, *, width: int = 1280, height: int = 720, quality: int = 80) -> bytes:
     """A webcam's view of a phone showing ``text`` as a QR code: the code in the middle of a
     grey frame, as JPEG (what the page sends)."""
     from PIL import Image

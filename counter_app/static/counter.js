@@ -173,7 +173,7 @@ async function scanLoop(checkId) {
       canvas.width = video.videoWidth;
       canvas.height = video.videoHeight;
       canvas.getContext("2d").drawImage(video, 0, 0);
-      const frame = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.9));
+      const frame = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.8));
       if (frame && state.scanning && state.check && state.check.check_id === checkId) {
         const { status, data } = await api("POST", `/api/checks/${checkId}/frames`, frame);
         if (!state.scanning || !state.check || state.check.check_id !== checkId) return;
