@@ -58,6 +58,10 @@ class Settings:
     tx_code_attempts: int = 3  # wrong transaction codes allowed before the offer dies
     batch_size: int = 10  # §12.2.4 `batch_credential_issuance.batch_size`
     deferred_interval_seconds: int = 30
+    # SD-JWT VC `vct#integrity` in every credential (the digest of its type metadata, served at
+    # /type-metadata/{vct}): off by default, as it costs a counter's QR code about 80
+    # characters, one QR version for the bank's answer (docs/interop.md).
+    vct_integrity: bool = False
     # An access token that led to a deferral stays valid this long, for the deferred endpoint.
     deferred_token_seconds: int = 7 * 86_400
     status_list_size: int = 131_072  # entries (2 bits each: 32 KiB before compression)
@@ -117,6 +121,7 @@ class Settings:
             key_passphrase=passphrase,
             database_busy_seconds=_seconds(env, "DATABASE_BUSY_SECONDS", 30.0),
             metrics_database_seconds=_seconds(env, "METRICS_DATABASE_SECONDS", 0.0, zero=True),
+            vct_integrity=_flag(env, "VCT_INTEGRITY"),
             hmac_key=_hex_secret(required("HMAC_KEY")),
         )
 
@@ -126,6 +131,13 @@ def _hex_secret(value: str) -> bytes:
         return bytes.fromhex(value)
     except ValueError:
         raise SettingsError(f"{ENV_PREFIX}HMAC_KEY must be hexadecimal") from None
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    value = env.get(ENV_PREFIX + name, "")
+    if value not in ("", "0", "1"):
+        raise SettingsError(f"{ENV_PREFIX}{name} must be 0 or 1")
+    return value == "1"
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float, *, zero: bool = False) -> float:

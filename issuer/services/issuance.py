@@ -354,6 +354,7 @@ def _issue(
             status=status,
             now=now,
             expires_at=expires_at,
+            vct_integrity=deployment.settings.vct_integrity,
         )
         credentials.append(issued.compact)
         _audit_issued(session, record, now)
