@@ -52,6 +52,13 @@ export function openid4vcCallbacks(keys) {
     hash,
     generateRandom: (length) => new Uint8Array(randomBytes(length)),
     signJwt: async (signer, { header, payload }) => {
+      if (signer.method === 'custom') {
+        // A key the verifier registered out of band: named by its `kid`, as the trust list has it.
+        const key = keys.find((k) => k.kid === signer.kid);
+        if (!key) throw new Error('no private key with that kid');
+        const named = { ...header, kid: signer.kid };
+        return { jwt: signJwt(signer.alg, key.privateJwk, named, payload), signerJwk: publicJwk(key.privateJwk) };
+      }
       if (signer.method !== 'jwk') throw new Error(`signer method ${signer.method} not set up`);
       const key = byX.get(signer.publicJwk.x);
       if (!key) throw new Error('no private key for that JWK');
