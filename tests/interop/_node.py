@@ -20,6 +20,13 @@ INTEROP_DIR = Path(__file__).parent
 SCRIPTS = INTEROP_DIR / "node"
 INSTALLED = INTEROP_DIR / "node_modules" / ".package-lock.json"  # written by npm ci
 NODE_SECONDS = 120  # one scenario group, on a loaded 2-core machine
+MIN_NODE_MAJOR = 20  # the libraries' `engines`
+
+
+def _major(command: str) -> int:
+    version = subprocess.run([command, "--version"], capture_output=True, check=False, timeout=30)
+    text = version.stdout.decode(errors="replace").strip().lstrip("v")
+    return int(text.split(".")[0]) if text.split(".")[0].isdigit() else 0
 
 
 def node() -> str:
@@ -27,6 +34,8 @@ def node() -> str:
     found = shutil.which("node")
     if found is None:
         reason = "Node.js is not installed"
+    elif _major(found) < MIN_NODE_MAJOR:
+        reason = f"Node.js is older than {MIN_NODE_MAJOR}"
     elif not INSTALLED.exists():
         reason = "the pinned packages are not installed (npm ci --prefix tests/interop)"
     else:
