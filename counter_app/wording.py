@@ -112,6 +112,15 @@ _WORDING: dict[ErrorCode, Wording] = {
         ),
         _ALTERED,
     ),
+    **dict.fromkeys(
+        (ErrorCode.MISSING_KID, ErrorCode.MISSING_EXP, ErrorCode.MISSING_IAT),
+        Wording(
+            "이 창구가 받지 않는 형식의 증명서입니다",
+            "A certificate in a form this counter does not accept",
+            "받지 마세요. 전자지갑 앱에서 다시 발급받아 달라고 하세요",
+            "Do not accept. Ask the citizen to have it issued again in the wallet app",
+        ),
+    ),
     ErrorCode.UNKNOWN_ISSUER: _UNTRUSTED,
     ErrorCode.ISSUER_NOT_AUTHORISED: Wording(
         "발급 기관이 이 증명서를 발급할 권한이 없습니다",

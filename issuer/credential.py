@@ -25,6 +25,7 @@ from verifier.sd_jwt import (
     decoy_digest,
     encode_disclosure,
 )
+from verifier.type_metadata import type_metadata_integrity
 
 # Ages are counted in the citizens' calendar: a birthday begins at midnight in Seoul, not in
 # Greenwich (Korea keeps no daylight-saving time, so a fixed offset is exact).
@@ -64,8 +65,13 @@ def issue_sd_jwt_vc(
     status: StatusReference,
     now: int,
     expires_at: int | None = None,
+    vct_integrity: bool = False,
 ) -> IssuedCredential:
-    """Validate ``claims`` against the type, add derived claims, and sign the credential."""
+    """Validate ``claims`` against the type, add derived claims, and sign the credential.
+
+    ``vct_integrity`` adds the digest of the type's metadata (``verifier.type_metadata``): it
+    lengthens a counter's QR code by about 80 characters (docs/interop.md).
+    """
     credential_type.validate(claims)
     today = datetime.fromtimestamp(now, KOREA).date()
     all_claims = {**claims, **credential_type.derive(claims, today)}
@@ -78,6 +84,8 @@ def issue_sd_jwt_vc(
         vc.EXP: expires_at,
         vc.VCT: credential_type.vct,
     }
+    if vct_integrity:  # §3.2.2.2, §7: binds the type metadata a wallet fetches for `vct`
+        payload[vc.VCT_INTEGRITY] = type_metadata_integrity(credential_type)
     disclosures: list[Disclosure] = []
     for name, value in all_claims.items():
         if name in credential_type.selectively_disclosable:

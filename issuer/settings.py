@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from keys.jwk import Algorithm
 from keys.store import PASSPHRASE_ENV
 from servicekit.public_url import public_url_problem
 
@@ -30,6 +31,7 @@ __all__ = [
 ENV_PREFIX = "JIGAP_ISSUER_"
 DEPRECATED_PASSPHRASE_ENV = ENV_PREFIX + "KEY_PASSPHRASE"
 _MIN_SECRET_BYTES = 32
+HAIP_ALGORITHM = Algorithm.ES256.value  # HAIP 1.0: ES256 (P-256) for key proofs and binding
 
 
 class SettingsError(ValueError):
@@ -58,6 +60,14 @@ class Settings:
     tx_code_attempts: int = 3  # wrong transaction codes allowed before the offer dies
     batch_size: int = 10  # §12.2.4 `batch_credential_issuance.batch_size`
     deferred_interval_seconds: int = 30
+    # SD-JWT VC `vct#integrity` in every credential (the digest of its type metadata, served at
+    # /type-metadata/{vct}): off by default, as it costs a counter's QR code about 80
+    # characters, one QR version for the bank's answer (docs/interop.md).
+    vct_integrity: bool = False
+    # Key proofs, and so the holder keys credentials are bound to: ES256 alone by default, as
+    # the OpenID4VC High Assurance Interoperability Profile (HAIP) requires; "EdDSA" added is a
+    # deployment's explicit choice (its credentials are refused by HAIP-only verifiers).
+    proof_algorithms: tuple[str, ...] = (HAIP_ALGORITHM,)
     # An access token that led to a deferral stays valid this long, for the deferred endpoint.
     deferred_token_seconds: int = 7 * 86_400
     status_list_size: int = 131_072  # entries (2 bits each: 32 KiB before compression)
@@ -81,6 +91,13 @@ class Settings:
             raise SettingsError(f"hmac_key must be at least {_MIN_SECRET_BYTES} bytes")
         if not self.key_passphrase:
             raise SettingsError("key_passphrase must not be empty")
+        known = {algorithm.value for algorithm in Algorithm}
+        if not self.proof_algorithms or not set(self.proof_algorithms) <= known:
+            raise SettingsError(f"proof_algorithms must be some of {sorted(known)}")
+
+    @property
+    def proof_algorithm_set(self) -> frozenset[Algorithm]:
+        return frozenset(Algorithm(name) for name in self.proof_algorithms)
 
     @property
     def keys_dir(self) -> Path:
@@ -117,6 +134,11 @@ class Settings:
             key_passphrase=passphrase,
             database_busy_seconds=_seconds(env, "DATABASE_BUSY_SECONDS", 30.0),
             metrics_database_seconds=_seconds(env, "METRICS_DATABASE_SECONDS", 0.0, zero=True),
+            vct_integrity=_flag(env, "VCT_INTEGRITY"),
+            proof_algorithms=tuple(
+                name.strip()
+                for name in env.get(ENV_PREFIX + "PROOF_ALGORITHMS", HAIP_ALGORITHM).split(",")
+            ),
             hmac_key=_hex_secret(required("HMAC_KEY")),
         )
 
@@ -126,6 +148,13 @@ def _hex_secret(value: str) -> bytes:
         return bytes.fromhex(value)
     except ValueError:
         raise SettingsError(f"{ENV_PREFIX}HMAC_KEY must be hexadecimal") from None
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    value = env.get(ENV_PREFIX + name, "")
+    if value not in ("", "0", "1"):
+        raise SettingsError(f"{ENV_PREFIX}{name} must be 0 or 1")
+    return value == "1"
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float, *, zero: bool = False) -> float:

@@ -306,7 +306,7 @@ CASES: dict[str, Case] = {
         ErrorCode.UNTRUSTED_KEY_REFERENCE, _forged(header_changes={"x5c": ["MIIB"]})
     ),
     "kid-not-in-store": Case(ErrorCode.UNKNOWN_KEY, _unknown_issuer_key),
-    "no-kid": Case(ErrorCode.UNKNOWN_KEY, _forged(header_changes={"kid": None})),
+    "no-kid": Case(ErrorCode.MISSING_KID, _forged(header_changes={"kid": None})),
     # trust
     "unknown-issuer": Case(
         ErrorCode.UNKNOWN_ISSUER, _forged(payload_changes={"iss": "https://evil.example"})
@@ -336,6 +336,8 @@ CASES: dict[str, Case] = {
     # status
     "revoked": Case(ErrorCode.REVOKED, _set_status(StatusValue.INVALID)),
     "suspended": Case(ErrorCode.SUSPENDED, _set_status(StatusValue.SUSPENDED)),
+    "no-exp": Case(ErrorCode.MISSING_EXP, _forged(drop=("exp",))),
+    "no-iat": Case(ErrorCode.MISSING_IAT, _forged(drop=("iat",))),
     "no-status-claim": Case(ErrorCode.STATUS_UNKNOWN, _forged(drop=("status",))),
     "status-list-not-held": Case(
         ErrorCode.STATUS_UNKNOWN,

@@ -27,12 +27,15 @@ class ErrorCode(StrEnum):
     INVALID_KEY = "invalid_key"  # off-curve, small-order, private, or of an unknown type
     UNTRUSTED_KEY_REFERENCE = "untrusted_key_reference"  # jwk/jku/x5u/x5c named by the token
     UNKNOWN_KEY = "unknown_key"  # a `kid` the trust store does not hold for that issuer
+    MISSING_KID = "missing_kid"  # no `kid`, and the issuer or the policy requires one
     # Trust
     UNKNOWN_ISSUER = "unknown_issuer"
     ISSUER_NOT_AUTHORISED = "issuer_not_authorised"  # not this type, or not at this time/at iat
     CREDENTIAL_TYPE_NOT_ACCEPTED = "credential_type_not_accepted"  # policy does not accept it
     UNKNOWN_CREDENTIAL_TYPE = "unknown_credential_type"  # vct not in the registry
     # Time
+    MISSING_EXP = "missing_exp"  # no `exp`, and the issuer or the policy requires one
+    MISSING_IAT = "missing_iat"  # no `iat` (signed or disclosed), and one is required
     EXPIRED = "expired"
     NOT_YET_VALID = "not_yet_valid"
     # Status

@@ -27,6 +27,11 @@ class Policy:
     max_status_age: int = 24 * 3600
     require_holder_binding: bool = True
     require_status: bool = True
+    # Issuers registered by hand (TrustStore.add_issuer) only: an issuer from the signed
+    # trust list always names its key and dates its credentials (docs/verifier.md).
+    require_kid: bool = True
+    require_exp: bool = True
+    require_iat: bool = True
 
     def __post_init__(self) -> None:
         if not self.algorithms or not self.algorithms <= DEFAULT_ALGORITHMS:

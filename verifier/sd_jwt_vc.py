@@ -7,6 +7,10 @@ credential belongs to its certificate type's schema.
 from __future__ import annotations
 
 CREDENTIAL_TYP = "dc+sd-jwt"  # SD-JWT VC §3.2.1
+# §5: the issuer's keys, at this suffix inserted between the host and the path of `iss`.
+WELL_KNOWN_JWT_VC_ISSUER = "/.well-known/jwt-vc-issuer"
+JWT_VC_ISSUER_ISSUER = "issuer"  # §5.2: identical to `iss`
+JWT_VC_ISSUER_JWKS = "jwks"
 KB_JWT_TYP = "kb+jwt"  # RFC 9901 §4.3
 
 ISS = "iss"

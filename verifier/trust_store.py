@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from keys.encoding import json_loads_object
+from keys.errors import InvalidKeyError, KeyErrorCode
 from keys.jwk import Jwks, PublicKey, public_key_from_jwk
 from keys.jws import KID
 from keys.relying_party import RelyingParty
@@ -45,17 +46,36 @@ STATUS_LISTS_FILE = "status-lists.json"
 # is never refused on disk. Real lists compress far better (2^24 entries, 1 % revoked: ~0.4 MB).
 MAX_STORE_FILE_BYTES = 2 * MAX_STATUS_LIST_TOKEN_LENGTH + 1024 * 1024
 PUBLIC_FILE = 0o644  # a trust store holds only public data, read by the counter's own user
+# A credential without `kid` from an issuer registered by hand is checked against each of that
+# issuer's keys of its algorithm: at most this many signatures tried, so a crafted token costs
+# a bounded amount of work (docs/verifier.md).
+MAX_KEYS_TRIED = 8
+MAX_KID_LENGTH = 256
 
 
 @dataclass(frozen=True, slots=True)
 class IssuerEntry:
-    """An issuer the store trusts; ``credential_types`` None means any type (explicit use)."""
+    """An issuer the store trusts; ``credential_types`` None means any type (explicit use).
+
+    ``by_hand`` marks an issuer added with ``TrustStore.add_issuer`` rather than from the signed
+    trust list: the policy's ``require_kid``/``require_exp``/``require_iat`` apply to it, and
+    its keys may be named by ``kid``s that are not their thumbprints (``declared_kids``).
+    """
 
     issuer_id: str
     jwks: Jwks
     credential_types: frozenset[str] | None = None
     valid_from: int | None = None
     valid_until: int | None = None
+    by_hand: bool = False
+    declared_kids: tuple[tuple[str, PublicKey], ...] = ()
+
+    def key(self, kid: str) -> PublicKey | None:
+        """The key a token's ``kid`` names: its thumbprint, or a kid declared by hand."""
+        found = self.jwks.get(kid)
+        if found is None:
+            found = next((key for name, key in self.declared_kids if name == kid), None)
+        return found
 
     def may_issue(self, vct: str) -> bool:
         return self.credential_types is None or vct in self.credential_types
@@ -119,8 +139,12 @@ class TrustStore:
         jwks: Jwks | Mapping[str, Any],
         credential_types: Iterable[str] | None = None,
     ) -> None:
-        """Trust ``issuer_id`` explicitly (tests, private use); no types given means any."""
-        keys = jwks if isinstance(jwks, Jwks) else Jwks.from_dict(jwks)
+        """Trust ``issuer_id`` explicitly (tests, private use); no types given means any.
+
+        A JWK's ``kid`` may be any name the issuer gave it, not only its RFC 7638 thumbprint
+        (the trust list's rule): tokens may name the key by either.
+        """
+        keys, declared = (jwks, ()) if isinstance(jwks, Jwks) else _hand_registered_jwks(jwks)
         for other in self._issuers.values():
             shared = other.issuer_id != issuer_id and keys.keys.keys() & other.jwks.keys.keys()
             if shared:  # as the trust list: whose a key is must never be in doubt
@@ -128,7 +152,9 @@ class TrustStore:
                     ErrorCode.INVALID_KEY, f"key {min(shared)} is {other.issuer_id}'s already"
                 )
         types = None if credential_types is None else frozenset(credential_types)
-        self._issuers[issuer_id] = IssuerEntry(issuer_id, keys, types)
+        self._issuers[issuer_id] = IssuerEntry(
+            issuer_id, keys, types, by_hand=True, declared_kids=declared
+        )
 
     def add_status_list(
         self, uri: str, token: str, fetched_at: int | None = None, *, now: int | None = None
@@ -147,7 +173,7 @@ class TrustStore:
             )
         unverified_kid = decode_status_list_token(token).unverified_header.get(KID)
         for issuer in self._issuers.values():
-            key = issuer.jwks.get(unverified_kid) if isinstance(unverified_kid, str) else None
+            key = issuer.key(unverified_kid) if isinstance(unverified_kid, str) else None
             if key is not None:
                 snapshot = read_status_list_token(token, key, expected_uri=uri, now=fetched)
                 self._status_lists[uri] = HeldStatusList(snapshot, issuer.issuer_id, fetched, token)
@@ -250,6 +276,37 @@ class FollowedTrustStore:
             except FileNotFoundError:
                 stamp.append(0)
         return tuple(stamp)
+
+
+def _hand_registered_jwks(
+    jwks: Mapping[str, Any],
+) -> tuple[Jwks, tuple[tuple[str, PublicKey], ...]]:
+    """A JWKS given by hand: each key checked as any JWK, its ``kid`` kept as a second name."""
+    entries = jwks.get("keys") if isinstance(jwks, Mapping) else None
+    if not isinstance(entries, list):
+        raise InvalidKeyError(KeyErrorCode.INVALID_KEY, "JWKS needs a 'keys' list")
+    declared: dict[str, PublicKey] = {}
+    plain: list[dict[str, Any]] = []
+    for entry in entries:
+        if not isinstance(entry, Mapping):
+            raise InvalidKeyError(KeyErrorCode.INVALID_KEY, "a JWKS entry is not an object")
+        rest = {name: value for name, value in entry.items() if name != KID}
+        plain.append(rest)
+        kid = entry.get(KID)
+        if kid is None:
+            continue
+        if not isinstance(kid, str) or not 0 < len(kid) <= MAX_KID_LENGTH:
+            raise InvalidKeyError(KeyErrorCode.INVALID_KEY, "a JWK kid is not a short string")
+        if kid in declared:
+            raise InvalidKeyError(KeyErrorCode.INVALID_KEY, f"kid {kid[:40]!r} names two keys")
+        declared[kid] = public_key_from_jwk(rest)
+    keys = Jwks.from_dict({"keys": plain})  # the usual checks: size, duplicates, key material
+    for kid, key in declared.items():
+        owner = keys.get(kid)
+        if owner is not None and owner != key:  # a kid that is another key's thumbprint
+            raise InvalidKeyError(KeyErrorCode.INVALID_KEY, f"kid {kid[:40]!r} names two keys")
+    aliases = tuple((kid, key) for kid, key in declared.items() if kid != key.kid)
+    return keys, aliases
 
 
 def _read(path: Path) -> bytes:

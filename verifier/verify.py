@@ -18,9 +18,9 @@ from datetime import datetime
 from typing import Any
 
 from credential_schemas import CredentialType, Registry, SchemaRegistryError
-from keys.errors import KeyManagementError
+from keys.errors import KeyErrorCode, KeyManagementError
 from keys.jwk import PublicKey, Signer, public_key_from_jwk
-from keys.jws import KID, decode_compact, verify_with
+from keys.jws import ALG, KID, UnverifiedJws, decode_compact, verify_with
 from verifier import counter
 from verifier import sd_jwt_vc as vc
 from verifier.counter import Answering, answering_preset, answering_request
@@ -38,7 +38,7 @@ from verifier.sd_jwt import (
     split_compact,
 )
 from verifier.status_list import StatusValue
-from verifier.trust_store import IssuerEntry, TrustStore
+from verifier.trust_store import MAX_KEYS_TRIED, IssuerEntry, TrustStore
 
 MAX_INPUT_LENGTH = 64 * 1024
 
@@ -59,10 +59,24 @@ def _int_claim(claims: Mapping[str, Any], name: str, *, required: bool = True) -
     value = claims.get(name)
     if value is None and not required:
         return None
+    if name not in claims:
+        raise VerificationError(ErrorCode.MALFORMED, f"`{name}` is missing")
     # bool is an int in Python; a JSON `true` is not a time.
     if isinstance(value, bool) or not isinstance(value, int):
         raise VerificationError(ErrorCode.MALFORMED, f"`{name}` is not an integer")
     return value
+
+
+_MISSING = {vc.EXP: ErrorCode.MISSING_EXP, vc.IAT: ErrorCode.MISSING_IAT}
+
+
+def _time_claim(claims: Mapping[str, Any], name: str, optional: bool) -> int | None:
+    """`exp` or `iat`: absent is its own reason (``missing_*``), not a malformed value."""
+    if name not in claims:
+        if optional:
+            return None
+        raise VerificationError(_MISSING[name], f"no `{name}`")
+    return _int_claim(claims, name)
 
 
 def _str_claim(claims: Mapping[str, Any], name: str) -> str:
@@ -224,7 +238,7 @@ class Verifier:
         disclosures = decode_disclosures(presentation.disclosures)
         claims = resolve_claims(signed, disclosures, not_disclosable=vc.NOT_SELECTIVELY_DISCLOSABLE)
         holder_bound = self._check_key_binding(text, presentation, claims, now)
-        issued_at, expires_at = self._check_times(claims, now)
+        issued_at, expires_at = self._check_times(issuer, claims, now)
         vct = _str_claim(claims, vc.VCT)
         credential_type = self._check_type(issuer, vct, issued_at, now)
         type_claims = {k: v for k, v in claims.items() if k not in vc.REGISTERED_CLAIMS}
@@ -256,7 +270,10 @@ class Verifier:
         if issuer is None:
             raise VerificationError(ErrorCode.UNKNOWN_ISSUER, f"issuer {unverified_iss!r}")
         unverified_kid = jws.unverified_header.get(KID)
-        key = issuer.jwks.get(unverified_kid) if isinstance(unverified_kid, str) else None
+        if unverified_kid is None:
+            self._verify_without_kid(jws, issuer)
+            return issuer, unverified_claims  # verified from here on
+        key = issuer.key(unverified_kid) if isinstance(unverified_kid, str) else None
         if key is None:
             raise VerificationError(
                 ErrorCode.UNKNOWN_KEY, f"kid {unverified_kid!r} of {issuer.issuer_id}"
@@ -265,34 +282,71 @@ class Verifier:
         verify_with(jws, key)
         return issuer, unverified_claims  # verified from here on
 
+    def _verify_without_kid(self, jws: UnverifiedJws, issuer: IssuerEntry) -> None:
+        """SD-JWT VC draft 12 §5 only RECOMMENDS `kid`: an issuer registered by hand may omit it
+        when the policy allows; each of its keys of the header's algorithm is tried, a bounded
+        number. The trust list's issuers always name their key."""
+        if not issuer.by_hand or self.policy.require_kid:
+            raise VerificationError(ErrorCode.MISSING_KID, f"no kid in {issuer.issuer_id}'s token")
+        unverified_alg = jws.unverified_header.get(ALG)
+        candidates = [
+            key
+            for key in issuer.jwks.keys.values()
+            if key.algorithm == unverified_alg and key.algorithm in self.policy.algorithms
+        ]
+        if not candidates:
+            raise VerificationError(
+                ErrorCode.UNSUPPORTED_ALGORITHM, f"{issuer.issuer_id} has no allowed key for it"
+            )
+        if len(candidates) > MAX_KEYS_TRIED:
+            raise VerificationError(
+                ErrorCode.MISSING_KID,
+                f"no kid and {len(candidates)} keys to try (at most {MAX_KEYS_TRIED})",
+            )
+        for key in candidates:
+            try:
+                verify_with(jws, key)
+                return
+            except KeyManagementError as exc:
+                if exc.code != KeyErrorCode.BAD_SIGNATURE:
+                    raise
+        raise VerificationError(
+            ErrorCode.BAD_SIGNATURE, f"no key of {issuer.issuer_id} verifies it (no kid)"
+        )
+
     def _check_algorithm(self, key: PublicKey) -> None:
         if key.algorithm not in self.policy.algorithms:
             raise VerificationError(ErrorCode.UNSUPPORTED_ALGORITHM, f"{key.algorithm} not allowed")
 
-    def _check_times(self, claims: Mapping[str, Any], now: int) -> tuple[int, int]:
+    def _check_times(
+        self, issuer: IssuerEntry, claims: Mapping[str, Any], now: int
+    ) -> tuple[int | None, int | None]:
         skew = self.policy.clock_skew
-        issued_at = _int_claim(claims, vc.IAT)
-        expires_at = _int_claim(claims, vc.EXP)
+        # SD-JWT VC draft 12 §3.2.2.2: `exp` and `iat` are OPTIONAL. The scheme requires both;
+        # an issuer registered by hand is held to what the policy says.
+        lenient = issuer.by_hand
+        issued_at = _time_claim(claims, vc.IAT, lenient and not self.policy.require_iat)
+        expires_at = _time_claim(claims, vc.EXP, lenient and not self.policy.require_exp)
         not_before = _int_claim(claims, vc.NBF, required=False)
-        assert issued_at is not None and expires_at is not None  # noqa: S101 - required above
         # RFC 7519 §4.1.4: valid only *before* exp.
-        if now >= expires_at + skew:
+        if expires_at is not None and now >= expires_at + skew:
             raise VerificationError(ErrorCode.EXPIRED, f"expired at {expires_at}")
-        if issued_at > now + skew:
+        if issued_at is not None and issued_at > now + skew:
             raise VerificationError(ErrorCode.NOT_YET_VALID, f"issued in the future ({issued_at})")
         if not_before is not None and not_before > now + skew:
             raise VerificationError(ErrorCode.NOT_YET_VALID, f"not before {not_before}")
         return issued_at, expires_at
 
     def _check_type(
-        self, issuer: IssuerEntry, vct: str, issued_at: int, now: int
+        self, issuer: IssuerEntry, vct: str, issued_at: int | None, now: int
     ) -> CredentialType:
         if not issuer.is_current(now):
             raise VerificationError(
                 ErrorCode.ISSUER_NOT_AUTHORISED, f"{issuer.issuer_id} is outside its trust period"
             )
-        # Trusted now is not enough: the issuer had to be trusted when it signed (`iat`).
-        if not issuer.is_current(issued_at):
+        # Trusted now is not enough: the issuer had to be trusted when it signed (`iat`; only
+        # an issuer registered by hand, with no trust period, may leave it out).
+        if issued_at is not None and not issuer.is_current(issued_at):
             raise VerificationError(
                 ErrorCode.ISSUER_NOT_AUTHORISED,
                 f"issued at {issued_at}, outside {issuer.issuer_id}'s trust period",

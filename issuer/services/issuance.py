@@ -41,7 +41,7 @@ from issuer.services.offers import offer_claims
 from issuer.services.redelivery import keep_for_redelivery, redelivery
 from issuer.services.status_lists import allocate_credential_slot, status_list_uri
 from issuer.tokens import new_token, token_hash
-from keys.jwk import Algorithm, PublicKey, public_key_from_jwk
+from keys.jwk import PublicKey, public_key_from_jwk
 from protocols.oid4vci import (
     CredentialRequest,
     KeyProof,
@@ -60,7 +60,6 @@ from servicekit.db import retrying, session_scope
 
 __all__ = [
     "CREDENTIAL_ISSUED",
-    "PROOF_ALGORITHMS",
     "Deferred",
     "Issued",
     "agency_by_slug",
@@ -70,7 +69,6 @@ __all__ = [
     "notify",
 ]
 
-PROOF_ALGORITHMS = frozenset({Algorithm.ES256, Algorithm.EDDSA})
 CREDENTIAL_ISSUED = "credential.issue"  # the audit event of each credential issued
 
 
@@ -279,7 +277,7 @@ def _verified_proofs(
         verify_jwt_proof(
             proof,
             audience=deployment.issuer_id(slug),
-            algorithms=PROOF_ALGORITHMS,
+            algorithms=settings.proof_algorithm_set,
             now=now,
             max_age=settings.proof_max_age_seconds,
             clock_skew=settings.proof_clock_skew_seconds,
@@ -354,6 +352,7 @@ def _issue(
             status=status,
             now=now,
             expires_at=expires_at,
+            vct_integrity=deployment.settings.vct_integrity,
         )
         credentials.append(issued.compact)
         _audit_issued(session, record, now)

@@ -58,7 +58,7 @@ def _issuer_metadata(deployment: Deployment, agency: Agency) -> dict[str, object
         endpoints=IssuerEndpoints.for_issuer(issuer_id),
         batch_size=deployment.settings.batch_size,
         signing_algorithms=_SIGNING_ALGORITHMS,
-        proof_algorithms=sorted(a.value for a in issuance.PROOF_ALGORITHMS),
+        proof_algorithms=sorted(deployment.settings.proof_algorithms),
         status_list_aggregation_endpoint=status_list_aggregation_uri(deployment, agency.slug),
     )
 

@@ -1,5 +1,5 @@
-"""Documents verifiers fetch: agencies' JWKS, status lists and their aggregation, and the
-signed trust list.
+"""Documents verifiers fetch: agencies' JWKS (also as JWT VC Issuer Metadata), status lists and
+their aggregation, and the signed trust list.
 
 All are static between changes, so they carry an ETag and a Cache-Control lifetime; a status
 list's lifetime is what is left of its `ttl`, so a cache never holds it past the `ttl`.
@@ -19,7 +19,9 @@ from issuer.services import issuance
 from issuer.services.status_lists import published_status_list
 from issuer.services.trust import agency_jwks, current_trust_list, status_list_aggregation
 from issuer.tokens import token_hash
+from verifier import sd_jwt_vc as vc
 from verifier.status_list_aggregation import STATUS_LISTS
+from verifier.type_metadata import TYPE_METADATA_PATH, type_metadata_bytes
 
 router = APIRouter(tags=["Public documents"])
 
@@ -45,6 +47,38 @@ def jwks(
         raise AdminError(AdminErrorCode.NOT_FOUND, "no such agency")
     body = JSONResponse(agency_jwks(session, deployment, agency).to_dict()).body
     return _cached(request, bytes(body), "application/jwk-set+json", _JWKS_MAX_AGE)
+
+
+@router.get(vc.WELL_KNOWN_JWT_VC_ISSUER + "/agencies/{slug}")
+def jwt_vc_issuer_metadata(
+    slug: str, request: Request, deployment: DeploymentDep, session: ReadSessionDep
+) -> Response:
+    """JWT VC Issuer Metadata (SD-JWT VC draft 12 §5): the agency's keys by value, for
+    verifiers outside the trust list's scheme that resolve an SD-JWT VC's `iss`."""
+    agency = issuance.agency_by_slug(session, slug)
+    if agency is None:
+        raise AdminError(AdminErrorCode.NOT_FOUND, "no such agency")
+    document = {
+        vc.JWT_VC_ISSUER_ISSUER: deployment.issuer_id(agency.slug),
+        # §5.2: `jwks` or `jwks_uri`, never both; by value saves a verifier a second request.
+        vc.JWT_VC_ISSUER_JWKS: agency_jwks(session, deployment, agency).to_dict(),
+    }
+    body = JSONResponse(document).body
+    return _cached(request, bytes(body), "application/json", _JWKS_MAX_AGE)
+
+
+@router.get(TYPE_METADATA_PATH + "/{vct}")
+def type_metadata_document(vct: str, deployment: DeploymentDep) -> Response:
+    """SD-JWT VC Type Metadata of a registry type (draft 12 §6), at the scheme's retrieval
+    method for its URN `vct` (§6.3.3); the bytes every credential's `vct#integrity` names."""
+    credential_type = deployment.registry.by_vct(vct)
+    if credential_type is None:
+        raise AdminError(AdminErrorCode.NOT_FOUND, "no such credential type")
+    # §6.3.4: integrity-protected, so static: a consumer may cache it for good.
+    headers = {"Cache-Control": "public, max-age=31536000, immutable"}
+    return Response(
+        type_metadata_bytes(credential_type), media_type="application/json", headers=headers
+    )
 
 
 @router.get("/agencies/{slug}/status-lists")
