@@ -174,10 +174,11 @@ async function scanLoop(checkId) {
       canvas.height = video.videoHeight;
       canvas.getContext("2d").drawImage(video, 0, 0);
       const frame = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.8));
+      const encoded = performance.now();
       if (frame && state.scanning && state.check && state.check.check_id === checkId) {
         const { status, data } = await api("POST", `/api/checks/${checkId}/frames`, frame);
         if (!state.scanning || !state.check || state.check.check_id !== checkId) return;
-        if (handleRead(status, data, started)) return;
+        if (handleRead(status, data, started, encoded - started)) return;
         if (status === 429) { await sleep(BUSY_RETRY_MS); continue; }
       }
     }
@@ -186,11 +187,12 @@ async function scanLoop(checkId) {
 }
 
 // true when the read ended the scan (a verdict, or the check is gone).
-function handleRead(status, data, started) {
+function handleRead(status, data, started, encodeMs = null) {
   if (status === 200 && data.outcome === "verdict") {
     showVerdict(data.verdict);
     window.jigapCounterTimings.push({
       round_trip_ms: performance.now() - started,
+      encode_ms: encodeMs, // grabbing the frame off the video and encoding it as JPEG
       decode_ms: data.timings.decode_ms,
       verify_ms: data.timings.verify_ms,
     });
