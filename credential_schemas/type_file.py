@@ -25,12 +25,14 @@ from credential_schemas.credential_type import (
     CredentialType,
     iter_claim_paths,
 )
-from credential_schemas.derived import DerivedClaim
+from credential_schemas.derived import AGE_AT_LEAST, COUNT, DerivedClaim
+from credential_schemas.disclosure import disclosed_schema, most_disclosures, nested_paths
 from credential_schemas.errors import ClaimsError, RegistryErrorCode, TypeFileError
 from credential_schemas.fast_check import compile_object_check
 from credential_schemas.formats import DATE_FORMAT, build_format_checker
 
 __all__ = [
+    "MAX_DISCLOSURES",
     "MAX_JSON_DEPTH",
     "MAX_TYPE_FILE_BYTES",
     "META_SCHEMA_PATH",
@@ -43,6 +45,9 @@ MAX_TYPE_FILE_BYTES = 256 * 1024
 # nor the recursive schema checks can hit Python's recursion limit.
 MAX_JSON_DEPTH = 32
 META_SCHEMA_PATH = Path(__file__).parent / "meta-schema.json"
+# What an SD-JWT may carry (verifier.sd_jwt.MAX_DISCLOSURES; a test keeps the two equal): a
+# type whose fullest credential would need more could be issued but never read back.
+MAX_DISCLOSURES = 64
 
 
 class _DuplicateMemberError(ValueError):
@@ -157,8 +162,10 @@ def _check_rules(path: Path, doc: Mapping[str, Any], type_id: str, version: int)
             _refuse(path, f"derived claim {name!r} is declared twice")
         if source not in properties:
             _refuse(path, f"derived claim {name!r} has no source claim {source!r}")
-        if properties[source].get("format") != DATE_FORMAT:
+        if rule["rule"] == AGE_AT_LEAST and properties[source].get("format") != DATE_FORMAT:
             _refuse(path, f"derived claim {name!r}: source {source!r} is not a date")
+        if rule["rule"] == COUNT and properties[source].get("type") != "array":
+            _refuse(path, f"derived claim {name!r}: source {source!r} is not an array")
         derived_names.append(name)
     for pair in doc.get("date_order", ()):
         for role in ("earlier", "later"):
@@ -179,6 +186,29 @@ def _check_rules(path: Path, doc: Mapping[str, Any], type_id: str, version: int)
     unknown = sorted(set(doc["always_disclosed"]) - top_level)
     if unknown:
         _refuse(path, f"always_disclosed names unknown claim {', '.join(unknown)}")
+    nested = doc.get("nested_disclosures", [])
+    unknown = sorted(set(nested) - set(nested_paths(schema)))
+    if unknown:
+        _refuse(
+            path,
+            f"nested_disclosures names {', '.join(unknown)}: no nested member or array element"
+            " of claims_schema (top-level claims are selective unless in always_disclosed)",
+        )
+    always = set(doc["always_disclosed"])
+    most = most_disclosures(schema, frozenset(nested), always)
+    most += sum(1 for name in derived_names if name not in always)
+    if most > MAX_DISCLOSURES:
+        _refuse(
+            path,
+            f"a credential with every array at its maxItems would carry {most} disclosures,"
+            f" over the {MAX_DISCLOSURES} an SD-JWT may: lower maxItems or disclose less apart",
+        )
+
+
+def _check_typical(path: Path, built: CredentialType) -> None:
+    for claims_path in built.typical_presentation:
+        if not built.has_claim(claims_path):
+            _refuse(path, f"typical_presentation names {list(claims_path)}, no claim of the type")
 
 
 def _metadata(doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -211,14 +241,13 @@ def _metadata(doc: Mapping[str, Any]) -> dict[str, Any]:
 def _build(path: Path, doc: Mapping[str, Any]) -> CredentialType:
     schema = doc["claims_schema"]
     derived = tuple(
-        DerivedClaim(r["name"], r["rule"], r["source"], r["years"]) for r in doc["derived"]
+        DerivedClaim(r["name"], r["rule"], r["source"], r.get("years")) for r in doc["derived"]
     )
-    # Verifier side: any subset of the top-level claims, derived booleans included.
-    disclosed_schema = {k: v for k, v in schema.items() if k != "required"}
-    disclosed_schema["properties"] = {
-        **schema["properties"],
-        **{d.name: {"type": "boolean"} for d in derived},
-    }
+    nested = frozenset(doc.get("nested_disclosures", ()))
+    # Verifier side: any subset of the top-level claims, derived ones included, and of the
+    # nested claims that have disclosures of their own.
+    disclosed = disclosed_schema(schema, nested)
+    disclosed["properties"] |= {d.name: d.value_schema for d in derived}
     checker = build_format_checker()
     claim_names = (*schema["properties"], *(d.name for d in derived))
     always = frozenset(doc["always_disclosed"])
@@ -233,16 +262,21 @@ def _build(path: Path, doc: Mapping[str, Any]) -> CredentialType:
         decoys=doc["decoy_digests"],
         derived=derived,
         date_order=tuple((p["earlier"], p["later"]) for p in doc.get("date_order", ())),
+        nested_disclosures=nested,
+        typical_presentation=tuple(tuple(p) for p in doc.get("typical_presentation", ())),
         examples=tuple(copy.deepcopy(claims) for claims in doc["examples"]["valid"]),
         source=path,
         _display=MappingProxyType(dict(doc["display"])),
         _labels=MappingProxyType(
             {k: MappingProxyType(dict(v)) for k, v in doc["claim_labels"].items()}
         ),
+        _units=MappingProxyType(
+            {p.name: p.schema["unit"] for p in iter_claim_paths(schema) if "unit" in p.schema}
+        ),
         _issuance_validator=Draft202012Validator(schema, format_checker=checker),
-        _disclosed_validator=Draft202012Validator(disclosed_schema, format_checker=checker),
+        _disclosed_validator=Draft202012Validator(disclosed, format_checker=checker),
         _issuance_check=compile_object_check(schema, checker, HIDDEN_CHARACTERS),
-        _disclosed_check=compile_object_check(disclosed_schema, checker, HIDDEN_CHARACTERS),
+        _disclosed_check=compile_object_check(disclosed, checker, HIDDEN_CHARACTERS),
         _metadata=_metadata(doc),
     )
 
@@ -276,5 +310,6 @@ def load_type_file(path: Path, *, type_id: str, version: int) -> CredentialType:
         _refuse(path, f"does not follow the meta-schema at {where}: {error.message[:200]}")
     _check_rules(path, doc, type_id, version)
     built = _build(path, doc)
+    _check_typical(path, built)
     _check_examples(path, doc, built)
     return built
