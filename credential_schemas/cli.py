@@ -1,4 +1,8 @@
-"""`jigap schemas`: the certificate registry, for the operators who add types to it."""
+"""`jigap schemas`: the certificate registry, for the operators who add types to it.
+
+``jigap schemas check`` (the onboarding lint) is ``jigap_schemas_check``: it issues and
+presents examples, which this package, below the issuer and the wallet, may not do.
+"""
 
 from __future__ import annotations
 
@@ -76,11 +80,3 @@ def show(type_id: str, types: _Directory = None) -> None:
             disclosure,
         )
     Console().print(table)
-
-
-@app.command()
-def check(types: Annotated[Path, typer.Argument(help="The types directory to check")]) -> None:
-    """Load a types directory as the services would; exit 1 naming the first broken file."""
-    registry = _load(types)
-    count = len(registry.types)
-    Console().print(f"[green]ok[/green]: {count} certificate types in {escape(str(types))}")
