@@ -42,7 +42,15 @@ from verifier.dcql import SD_JWT_VC_FORMAT, parse_dcql_query
 from verifier.dcql_select import NotSatisfiable, select_for_query
 from wallet_api.presentation import prepare_key_binding
 
-__all__ = ["MAX_QR_VERSION", "Finding", "Outcome", "QrMeasure", "check_directory", "qr_budget"]
+__all__ = [
+    "MAX_QR_VERSION",
+    "Finding",
+    "Outcome",
+    "QrMeasure",
+    "check_directory",
+    "present_paths",
+    "qr_budget",
+]
 
 MAX_QR_VERSION = 25  # at error correction M: what counter scanners read at once
 QR_ERROR_CORRECTION = "M"
@@ -275,7 +283,7 @@ def qr_budget(
             status=_STATUS,
             now=_NOW,
         ).compact
-        shown, text = _present(credential_type, credential, paths, holder_key)
+        shown, text = present_paths(credential_type, credential, paths, holder_key)
         envelope = encode_envelope(text)
         measure = QrMeasure(
             qr_version(envelope, QR_ERROR_CORRECTION), len(envelope), index, shown, declared
@@ -286,13 +294,14 @@ def qr_budget(
     return largest
 
 
-def _present(
+def present_paths(
     credential_type: CredentialType,
     credential: str,
     paths: Sequence[Sequence[str | int | None]],
     holder_key: SigningKey,
 ) -> tuple[tuple[tuple[str | int | None, ...], ...], str]:
-    """The fewest disclosures showing ``paths`` (those the example has), with a KB-JWT."""
+    """The fewest disclosures of ``credential`` showing ``paths`` (those it has), bound with a
+    KB-JWT for the sample bank's counter; the paths shown and the compact presentation."""
     wanted = [tuple(p) for p in paths]
     while True:
         query: dict[str, Any] = {
