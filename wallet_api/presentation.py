@@ -19,8 +19,9 @@ from typing import Any
 from credential_schemas import CredentialType
 from credential_schemas.errors import SchemaRegistryError
 from keys.encoding import b64url_encode, json_dumps
+from keys.errors import KeyManagementError
 from keys.jwk import Algorithm, SigningKey
-from keys.jws import ALG, TYP
+from keys.jws import ALG, TYP, decode_compact
 from verifier import sd_jwt_vc as vc
 from verifier.dcql import ClaimsPath
 from verifier.dcql_select import Selection
@@ -58,6 +59,10 @@ def select_disclosures(credential: str, requested_claims: Collection[str]) -> Sd
     nested = set().union(*inside.values())
     wanted = set(requested_claims)
     chosen = {d for d, disclosure in decoded.items() if disclosure.name in wanted} - nested
+    # A requested claim issued in the clear is shown whole too: the elements and members
+    # inside it that have disclosures of their own (an always-disclosed table's rows).
+    in_clear = _unverified_payload(sd_jwt.issuer_jwt)
+    chosen |= {d for name in wanted for d in _digests_within(in_clear.get(name))} & decoded.keys()
     frontier = list(chosen)
     while frontier:  # each digest is taken once, so this ends
         for inner in inside[frontier.pop()] & decoded.keys() - chosen:
@@ -65,6 +70,15 @@ def select_disclosures(credential: str, requested_claims: Collection[str]) -> Sd
             frontier.append(inner)
     kept = tuple(d for d in sd_jwt.disclosures if digest(d) in chosen)
     return SdJwt(sd_jwt.issuer_jwt, kept, None)
+
+
+def _unverified_payload(issuer_jwt: str) -> dict[str, Any]:
+    """The issuer JWT's claims, unverified (the holder chooses, the counter verifies); none for
+    a JWT that cannot be read, as the error-code tests make on purpose."""
+    try:
+        return decode_compact(issuer_jwt, expected_typ=vc.CREDENTIAL_TYP).unverified_claims()
+    except KeyManagementError:
+        return {}
 
 
 def _digests_within(value: Any) -> Iterator[str]:
