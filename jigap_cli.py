@@ -14,6 +14,7 @@ from typing import Any
 
 import typer
 
+import jigap_schemas_check
 from counter_app.cli import app as counter_app
 from credential_schemas.cli import app as schemas_app
 from issuer.cli import app as issuer_app
@@ -73,6 +74,7 @@ app = _Jigap(
 )
 app.add_typer(verify_app, name="verify")
 app.add_typer(keys_app, name="keys")
+schemas_app.command("check")(jigap_schemas_check.check)
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(issuer_app, name="issuer")
 app.add_typer(wallet_app, name="wallet")

@@ -3,7 +3,9 @@ counter's request object against its request envelope; and the answers to the sa
 registered purposes.
 
 For each type of the registry, a fresh ES256 credential of its first valid example is
-presented for a typical request (``scenario.typical_request``), with a KB-JWT. Salts, keys and
+presented for a typical request, with a KB-JWT: the type's declared ``typical_presentation``
+(claims paths, selected as the onboarding lint selects them: ``jigap_schemas_check``), or for
+a type that declares none ``scenario.typical_request``. Salts, keys and
 signatures are random, so the envelope's compressed size varies by a few characters from one
 credential to the next: each row reports the largest of ``samples`` presentations.
 
@@ -32,6 +34,7 @@ from bench.scenario import (
     typical_request,
 )
 from issuer.cli import sample_relying_parties
+from jigap_schemas_check import present_paths
 from keys.encoding import b64url_encode
 from keys.jwk import Algorithm, SigningKey
 from keys.relying_party import RelyingParty, relying_party_from_entry
@@ -75,10 +78,27 @@ def measure_sizes(parties: Parties, *, samples: int) -> list[QrSize]:
     """One row per certificate type's presentation, the counter's request, then each answer."""
     rows = []
     for credential_type in sorted(parties.registry.types, key=lambda t: t.id):
-        presentations = [parties.present(credential_type, Algorithm.ES256) for _ in range(samples)]
+        request = typical_request(credential_type)
+        if credential_type.typical_presentation:
+            holder = parties.holder_keys[Algorithm.ES256]
+            made = [
+                present_paths(
+                    credential_type,
+                    parties.issue(credential_type, Algorithm.ES256).compact,
+                    credential_type.typical_presentation,
+                    holder,
+                )
+                for _ in range(samples)
+            ]
+            presentations = [text for _, text in made]
+            request = tuple(".".join("*" if s is None else str(s) for s in p) for p in made[0][0])
+        else:
+            presentations = [
+                parties.present(credential_type, Algorithm.ES256) for _ in range(samples)
+            ]
         plain = max(presentations, key=len)
         envelope = max((encode_envelope(p) for p in presentations), key=len)
-        rows.append(_row(credential_type.id, typical_request(credential_type), plain, envelope))
+        rows.append(_row(credential_type.id, request, plain, envelope))
     requests = [counter_request(SigningKey.generate(Algorithm.ES256)) for _ in range(samples)]
     envelope = max((encode_request_envelope(r) for r in requests), key=len)
     rows.append(_row(REQUEST_ROW, RESIDENT_REGISTER_REQUEST, max(requests, key=len), envelope))

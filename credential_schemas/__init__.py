@@ -26,14 +26,23 @@ against the rules a schema cannot state. Its members:
 ``always_disclosed``
     Top-level claims issued in the clear. Every other claim, derived ones included, is
     selectively disclosable, so forgetting to list a claim keeps it private.
+``nested_disclosures`` (optional)
+    Paths below the top level with a disclosure of their own: ``household_members[]`` (each
+    element), ``household_members[].resident_registration_number`` (that member of each
+    element), ``spouse.name``. Anything nested and not named is shown with its parent.
+``typical_presentation`` (optional)
+    Claims paths of the largest presentation counters typically ask; ``jigap schemas check``
+    requires it to fit QR version 25-M (docs/registry.md).
 ``claims_schema``
     JSON Schema draft 2020-12 of the certificate's own claims (never iss, vct, cnf, ...), in a
     closed subset: no ``$ref``, ``additionalProperties: false`` on every object, every string
     and array bounded. Formats: ``date`` (``YYYY-MM-DD``) and ``kr-rrn`` (see ``rrn``).
+    ``"unit": "KRW"`` on an integer: an amount in whole won.
 ``derived``
     Claims the issuer computes, e.g. ``{"name": "age_over_19", "rule": "age_at_least",
-    "source": "birth_date", "years": 19}``. Not accepted from the agency at issuance; accepted
-    as booleans among disclosed claims.
+    "source": "birth_date", "years": 19}`` (a boolean) or ``{"name": "household_size",
+    "rule": "count", "source": "household_members"}`` (an integer). Not accepted from the
+    agency at issuance; accepted among disclosed claims.
 ``date_order`` (optional)
     Pairs of top-level date claims in a fixed order, e.g. ``{"earlier": "acquisition_date",
     "later": "loss_date"}``: when both are present the later is never before the earlier.

@@ -1,4 +1,8 @@
-"""`jigap schemas`: the certificate registry, for the operators who add types to it."""
+"""`jigap schemas`: the certificate registry, for the operators who add types to it.
+
+``jigap schemas check`` (the onboarding lint) is ``jigap_schemas_check``: it issues and
+presents examples, which this package, below the issuer and the wallet, may not do.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Column, Table
 
+from credential_schemas.credential_type import CredentialType, iter_claim_paths
 from credential_schemas.errors import SchemaRegistryError
 from credential_schemas.registry import Registry
 
@@ -57,7 +62,7 @@ def list_types(types: _Directory = None) -> None:
 
 @app.command()
 def show(type_id: str, types: _Directory = None) -> None:
-    """The claims of one type: labels, and whether each is selectively disclosable."""
+    """The claims of one type, nested ones too: labels, units, and how each is disclosed."""
     registry = _load(types)
     try:
         credential_type = registry.get(type_id)
@@ -65,22 +70,26 @@ def show(type_id: str, types: _Directory = None) -> None:
         Console(stderr=True).print(f"[red]{exc.code}[/red]: {escape(exc.detail)}")
         raise typer.Exit(1) from exc
     table = Table("claim", "라벨", "label", "disclosure", title=credential_type.vct)
-    for name in credential_type.claim_names:
-        disclosure = "always" if name in credential_type.always_disclosed else "selective"
-        if name in credential_type.derived_claim_names:
-            disclosure += " (derived)"
+    names = [path.name for path in iter_claim_paths(credential_type.claims_schema)]
+    for name in (*names, *(d.name for d in credential_type.derived)):
         table.add_row(
             name,
             credential_type.claim_label(name, "ko"),
             credential_type.claim_label(name, "en"),
-            disclosure,
+            _disclosure(credential_type, name),
         )
     Console().print(table)
 
 
-@app.command()
-def check(types: Annotated[Path, typer.Argument(help="The types directory to check")]) -> None:
-    """Load a types directory as the services would; exit 1 naming the first broken file."""
-    registry = _load(types)
-    count = len(registry.types)
-    Console().print(f"[green]ok[/green]: {count} certificate types in {escape(str(types))}")
+def _disclosure(credential_type: CredentialType, name: str) -> str:
+    if "." not in name:
+        shown = "always" if name in credential_type.always_disclosed else "selective"
+    else:
+        apart = credential_type.is_selectively_disclosable(name)
+        shown = "apart" if apart else "with its parent"
+    if credential_type.is_selectively_disclosable(f"{name}[]"):
+        shown += ", each element apart"
+    if name in credential_type.derived_claim_names:
+        shown += " (derived)"
+    unit = credential_type.unit(name)
+    return f"{shown}; in {unit}" if unit else shown

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from jsonschema.exceptions import ValidationError
 from jsonschema.protocols import Validator
 
-from credential_schemas.derived import DerivedClaim
+from credential_schemas.derived import COUNT, DerivedClaim
 from credential_schemas.errors import ClaimsError, RegistryErrorCode, UnknownNameError
 from credential_schemas.fast_check import Check
 from credential_schemas.rrn import (
@@ -32,6 +32,8 @@ from credential_schemas.rrn import (
 __all__ = ["ClaimPath", "CredentialType", "Language", "iter_claim_paths"]
 
 Language = Literal["ko", "en"]
+# An OpenID4VP 1.0 §7 claims path: names, indices, None for every element of an array.
+PathStep = str | int | None
 LANGUAGES: tuple[Language, ...] = ("ko", "en")
 
 # How many problems one error's detail lists; the code comes from the first.
@@ -177,12 +179,18 @@ class CredentialType:
     derived: tuple[DerivedClaim, ...]
     # (earlier, later) top-level date claims: `later` is never before `earlier`.
     date_order: tuple[tuple[str, str], ...] = ()
+    # Paths below the top level with a disclosure of their own (``household_members[]``,
+    # ``household_members[].name``); any other nested value is shown with its parent.
+    nested_disclosures: frozenset[str] = frozenset()
+    # The largest presentation counters typically ask (claims paths); () when not declared.
+    typical_presentation: tuple[tuple[PathStep, ...], ...] = ()
     # Sample claims from the type file, each passing ``validate``: for demos and tests.
     examples: tuple[dict[str, Any], ...] = ()
     source: Path | None = None  # the file it was loaded from, for operators' messages
     # Private: built by the loader, reached only through the methods below.
     _display: Mapping[str, str] = field(repr=False)
     _labels: Mapping[str, Mapping[str, str]] = field(repr=False)
+    _units: Mapping[str, str] = field(default_factory=dict, repr=False)
     _issuance_validator: Validator = field(repr=False)
     _disclosed_validator: Validator = field(repr=False)
     # Compiled fast paths (fast_check.py); None where jsonschema alone decides.
@@ -205,6 +213,19 @@ class CredentialType:
                 RegistryErrorCode.UNKNOWN_CLAIM, f"{self.vct} has no claim {name[:60]!r}"
             )
         return labels[lang]
+
+    def unit(self, name: str) -> str | None:
+        """What an integer claim counts (``"KRW"``: won), by label path; None for a plain
+        number or any other claim."""
+        return self._units.get(name)
+
+    def is_selectively_disclosable(self, name: str) -> bool:
+        """Whether the claim at a label path (``name``, ``household_members[]``,
+        ``household_members[].name``) has a disclosure of its own; a nested value that has
+        none is shown whenever its parent is."""
+        if "." in name or "[" in name:
+            return name in self.nested_disclosures
+        return name in self.selectively_disclosable
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -261,8 +282,10 @@ class CredentialType:
         """Verifier check of the claims a presentation disclosed.
 
         Any subset of the top-level claims (derived ones included) may be present; each must
-        be declared and well-formed, and a disclosed object or array element is checked whole,
-        nested required properties included.
+        be declared and well-formed. A disclosed object or array element is checked whole,
+        nested required properties included, except what ``nested_disclosures`` gives a
+        disclosure of its own: such a member may be withheld, and an array whose elements are
+        disclosed one by one may show fewer than ``minItems``. Whatever is shown is checked.
         """
         self._check(claims, self._disclosed_check, self._disclosed_validator)
 
@@ -287,7 +310,8 @@ class CredentialType:
         """The derived claims for ``claims`` as of ``today``; pure, the date is passed in.
 
         A derived claim whose source is absent is left out. Call after ``validate``; a source
-        that is not a date raises ``ClaimsError`` (``SCHEMA_VIOLATION``).
+        the rule cannot read (not a date, not an array) raises ``ClaimsError``
+        (``SCHEMA_VIOLATION``).
         """
         out: dict[str, Any] = {}
         for rule in self.derived:
@@ -297,7 +321,8 @@ class CredentialType:
             try:
                 out[rule.name] = rule.compute(value, today)
             except (TypeError, ValueError):
+                what = "an array" if rule.rule == COUNT else "a valid date"
                 raise ClaimsError(
-                    RegistryErrorCode.SCHEMA_VIOLATION, f"/{rule.source}: not a valid date"
+                    RegistryErrorCode.SCHEMA_VIOLATION, f"/{rule.source}: not {what}"
                 ) from None
         return out

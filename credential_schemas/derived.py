@@ -1,7 +1,9 @@
 """Derived claims: values the issuer computes from other claims, declared as data.
 
 A type file lists them, e.g.
-``{"name": "age_over_19", "rule": "age_at_least", "source": "birth_date", "years": 19}``;
+``{"name": "age_over_19", "rule": "age_at_least", "source": "birth_date", "years": 19}`` (a
+boolean) or ``{"name": "household_size", "rule": "count", "source": "household_members"}`` (an
+integer: the elements of an array, so that "how many" is one disclosure, not every element);
 the rules themselves are a closed set implemented here once. The meta-schema lists the same
 rule names; a test keeps the two in step.
 """
@@ -10,13 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import MAXYEAR, date
+from typing import Any
 
 from credential_schemas.formats import parse_date
 
-__all__ = ["AGE_AT_LEAST", "RULES", "DerivedClaim", "age_at_least", "anniversary"]
+__all__ = ["AGE_AT_LEAST", "COUNT", "RULES", "DerivedClaim", "age_at_least", "anniversary"]
 
 AGE_AT_LEAST = "age_at_least"
-RULES = frozenset({AGE_AT_LEAST})
+COUNT = "count"
+RULES = frozenset({AGE_AT_LEAST, COUNT})
 
 
 def anniversary(born: date, years: int) -> date | None:
@@ -50,9 +54,22 @@ class DerivedClaim:
     name: str
     rule: str
     source: str
-    years: int
+    years: int | None = None  # age_at_least only
 
-    def compute(self, source_value: str, today: date) -> bool:
-        """The claim's value; ``ValueError`` if ``source_value`` is not a date."""
-        # Only one rule exists; the loader refuses any other name, so no dispatch is needed yet.
+    @property
+    def value_schema(self) -> dict[str, Any]:
+        """The JSON Schema of the claim's value, as a verifier checks it once disclosed."""
+        if self.rule == COUNT:
+            return {"type": "integer", "minimum": 0}
+        return {"type": "boolean"}
+
+    def compute(self, source_value: Any, today: date) -> bool | int:
+        """The claim's value; ``ValueError`` if ``source_value`` is not what the rule reads
+        (a ``YYYY-MM-DD`` date, an array)."""
+        if self.rule == COUNT:
+            if type(source_value) is not list:
+                raise ValueError("not an array")
+            return len(source_value)
+        if type(source_value) is not str or self.years is None:
+            raise ValueError("not a date")
         return age_at_least(parse_date(source_value), today, self.years)

@@ -22,7 +22,8 @@ _ANNOTATIONS = frozenset(
     {"title", "description", "examples", "$comment", "contentEncoding", "contentMediaType"}
 )
 _STRING = frozenset({"type", "minLength", "maxLength", "pattern", "format", "enum"}) | _ANNOTATIONS
-_INTEGER = frozenset({"type", "minimum", "maximum"}) | _ANNOTATIONS
+# `unit` is the registry's own annotation (what an integer counts, e.g. KRW), never asserted.
+_INTEGER = frozenset({"type", "minimum", "maximum", "unit"}) | _ANNOTATIONS
 _BOOLEAN = frozenset({"type"}) | _ANNOTATIONS
 _ARRAY = frozenset({"type", "items", "minItems", "maxItems"}) | _ANNOTATIONS
 _OBJECT = frozenset({"type", "properties", "required", "additionalProperties"}) | _ANNOTATIONS

@@ -58,8 +58,8 @@ __all__ = [
 PUBLIC_URL = "http://127.0.0.1:8000"
 AGENCY_TYPES = {slug: tuple(types) for slug, _, _, types in AGENCIES}
 RESIDENT = "resident_register_extract"  # mois
-# The other type mois issues. Named by no Python file: it is the registry's proof that a
-# type can be added as data alone (test_credential_registry).
+# The other type mois issues (issuer/sample_agencies.json: the household copy beside the extract),
+# read from the sample data rather than named here.
 FAMILY = next(t for t in AGENCY_TYPES["mois"] if t != RESIDENT)
 HEALTH = "health_insurance_eligibility"  # nhis
 RRN = "850315-1012348"  # the resident registration number of the registry's first examples

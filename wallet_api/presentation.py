@@ -12,19 +12,29 @@ presentations of deliberately broken credentials with them, which the DCQL selec
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from credential_schemas import CredentialType
 from credential_schemas.errors import SchemaRegistryError
 from keys.encoding import b64url_encode, json_dumps
+from keys.errors import KeyManagementError
 from keys.jwk import Algorithm, SigningKey
-from keys.jws import ALG, TYP
+from keys.jws import ALG, TYP, decode_compact
 from verifier import sd_jwt_vc as vc
 from verifier.dcql import ClaimsPath
 from verifier.dcql_select import Selection
-from verifier.sd_jwt import SD_HASH_KEY, SdJwt, decode_disclosure, sd_hash, split_compact
+from verifier.sd_jwt import (
+    ARRAY_ELEMENT_KEY,
+    SD_DIGESTS_KEY,
+    SD_HASH_KEY,
+    SdJwt,
+    decode_disclosure,
+    digest,
+    sd_hash,
+    split_compact,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,11 +50,51 @@ class PreparedPresentation:
 
 
 def select_disclosures(credential: str, requested_claims: Collection[str]) -> SdJwt:
-    """Keep only the disclosures of the requested top-level claims: the fewest that answer."""
+    """Keep only the disclosures of the requested top-level claims, each shown whole (with
+    every disclosure nested inside it, RFC 9901 §7.1): the fewest that answer. A nested
+    member's disclosure is never taken for a top-level claim of the same name."""
     sd_jwt = split_compact(credential)
+    decoded = {digest(d): decode_disclosure(d) for d in sd_jwt.disclosures}
+    inside = {d: set(_digests_within(disclosure.value)) for d, disclosure in decoded.items()}
+    nested = set().union(*inside.values())
     wanted = set(requested_claims)
-    chosen = tuple(d for d in sd_jwt.disclosures if decode_disclosure(d).name in wanted)
-    return SdJwt(sd_jwt.issuer_jwt, chosen, None)
+    chosen = {d for d, disclosure in decoded.items() if disclosure.name in wanted} - nested
+    # A requested claim issued in the clear is shown whole too: the elements and members
+    # inside it that have disclosures of their own (an always-disclosed table's rows).
+    in_clear = _unverified_payload(sd_jwt.issuer_jwt)
+    chosen |= {d for name in wanted for d in _digests_within(in_clear.get(name))} & decoded.keys()
+    frontier = list(chosen)
+    while frontier:  # each digest is taken once, so this ends
+        for inner in inside[frontier.pop()] & decoded.keys() - chosen:
+            chosen.add(inner)
+            frontier.append(inner)
+    kept = tuple(d for d in sd_jwt.disclosures if digest(d) in chosen)
+    return SdJwt(sd_jwt.issuer_jwt, kept, None)
+
+
+def _unverified_payload(issuer_jwt: str) -> dict[str, Any]:
+    """The issuer JWT's claims, unverified (the holder chooses, the counter verifies); none for
+    a JWT that cannot be read, as the error-code tests make on purpose."""
+    try:
+        return decode_compact(issuer_jwt, expected_typ=vc.CREDENTIAL_TYP).unverified_claims()
+    except KeyManagementError:
+        return {}
+
+
+def _digests_within(value: Any) -> Iterator[str]:
+    """The digests a disclosed value refers to: its `_sd` members and `...` elements, at any
+    depth (bounded: the value was parsed with the depth limit of keys.encoding)."""
+    if isinstance(value, dict):
+        for key, member in value.items():
+            if key == SD_DIGESTS_KEY and isinstance(member, list):
+                yield from (d for d in member if isinstance(d, str))
+            elif key == ARRAY_ELEMENT_KEY and isinstance(member, str):
+                yield member
+            else:
+                yield from _digests_within(member)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _digests_within(item)
 
 
 def prepare_presentation(
