@@ -402,3 +402,19 @@ def test_the_counter_guide_gives_every_codes_wording_and_its_screenshots_exist()
         if "{" not in wording.reason_en:  # the stale data's age is "N days" in the guide
             assert wording.reason_en in row and wording.reason_ko in row, code
         assert wording.action_en in row and wording.action_ko in row, code
+
+
+def test_a_table_like_claim_is_shown_one_row_per_member_under_its_labels() -> None:
+    """A household copy's rows, as a verdict would carry one disclosed row: numbered labels."""
+    from counter_app.verdict import claim_rows
+
+    household = Registry.load().get("resident_register_copy")
+    rows = claim_rows(
+        household,
+        {"household_size": 4, "household_members": [{"relation": "spouse", "name": "김영희"}]},
+    )
+    assert [(row["label_en"], row["value"]) for row in rows] == [
+        ("Relationship to head of household 1", "spouse"),
+        ("Name 1", "김영희"),
+        (household.claim_label("household_size", "en"), "4"),
+    ]
