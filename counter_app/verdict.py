@@ -90,7 +90,8 @@ def claim_rows(credential_type: CredentialType, claims: Mapping[str, Any]) -> li
     for name in sorted(claims, key=lambda n: (order.get(n, len(order)), n)):
         for path, value in _leaves((name,), claims[name]):
             label_ko, label_en = path_labels(credential_type, path)
-            rows.append({"label_ko": label_ko, "label_en": label_en, "value": _shown(value)})
+            unit = credential_type.unit(_template(path))
+            rows.append({"label_ko": label_ko, "label_en": label_en, "value": _shown(value, unit)})
     return rows
 
 
@@ -108,14 +109,8 @@ def _leaves(path: tuple[str | int, ...], value: Any) -> Iterator[tuple[tuple[str
 def path_labels(credential_type: CredentialType, path: ClaimsPath) -> tuple[str, str]:
     """The Korean and English labels of a claims path: the registry's label of its template
     (``address_history[].moved_in``) with the element's number when it names one element."""
-    template, numbers = "", []
-    for element in path:
-        if isinstance(element, str):
-            template = f"{template}.{element}" if template else element
-        else:
-            template += "[]"
-            if element is not None:
-                numbers.append(str(element + 1))
+    template = _template(path)
+    numbers = [str(element + 1) for element in path if isinstance(element, int)]
     suffix = f" {'-'.join(numbers)}" if numbers else ""
     for key in (template, template.removesuffix("[]")):
         try:
@@ -128,7 +123,20 @@ def path_labels(credential_type: CredentialType, path: ClaimsPath) -> tuple[str,
     return template + suffix, template + suffix  # a type file without the label: its path
 
 
-def _shown(value: Any) -> str:
+def _template(path: ClaimsPath) -> str:
+    """The label path of a claims path: ``("rows", 2, "amount")`` is ``rows[].amount``."""
+    template = ""
+    for element in path:
+        if isinstance(element, str):
+            template = f"{template}.{element}" if template else element
+        else:
+            template += "[]"
+    return template
+
+
+def _shown(value: Any, unit: str | None = None) -> str:
+    if unit == "KRW" and isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}원 (KRW)"  # whole won, grouped as the paper form prints them
     if isinstance(value, bool):
         return "예 / Yes" if value else "아니요 / No"
     if value is None or value == []:

@@ -418,3 +418,11 @@ def test_a_table_like_claim_is_shown_one_row_per_member_under_its_labels() -> No
         ("Name 1", "김영희"),
         (household.claim_label("household_size", "en"), "4"),
     ]
+
+
+def test_an_amount_in_won_is_shown_grouped_with_its_unit() -> None:
+    from counter_app.verdict import claim_rows
+
+    tax = Registry.load().get("tax_payment_certificate")
+    rows = claim_rows(tax, {"deferred_taxes": [{"tax_year": 2025, "amount": 1250000}]})
+    assert [row["value"] for row in rows] == ["2025", "1,250,000원 (KRW)"]
