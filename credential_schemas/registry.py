@@ -12,6 +12,7 @@ never silently drop a type.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Mapping
@@ -83,9 +84,17 @@ class Registry:
     def load(cls, directory: str | os.PathLike[str] | None = None) -> Registry:
         """Load every type file under ``directory`` (default: the bundled types).
 
-        Raises ``TypeFileError`` naming the first file refused; nothing is half-loaded.
+        Raises ``TypeFileError`` naming the first file refused; nothing is half-loaded. The
+        bundled types are files of the installed package: they are read once per process and
+        the same immutable registry is handed out after (a verifier, a deployment, a command
+        each asked for it, at a tenth of a second a time).
         """
-        root = BUNDLED_TYPES_DIR if directory is None else Path(directory)
+        if directory is None:
+            return _bundled()
+        return cls._read(Path(directory))
+
+    @classmethod
+    def _read(cls, root: Path) -> Registry:
         if not root.is_dir():
             raise _refuse(root, "not a directory")
         loaded: list[CredentialType] = []
@@ -122,3 +131,8 @@ class Registry:
     def by_vct(self, vct: str) -> CredentialType | None:
         """The type with this exact ``vct``, or ``None`` (a verifier decides what that means)."""
         return self._by_vct.get(vct)
+
+
+@functools.cache
+def _bundled() -> Registry:
+    return Registry._read(BUNDLED_TYPES_DIR)
