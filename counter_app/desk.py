@@ -36,7 +36,7 @@ from verifier.openid4vp import PresentationRequest, RequestError
 from verifier.policy import Policy
 from verifier.qr_image import render_png
 from verifier.result import VerificationResult
-from verifier.sync import SyncError, sync_trust_store
+from verifier.sync import Outcome, SyncError, sync_trust_store
 from verifier.trust_store import STATUS_LISTS_FILE, TRUST_LIST_FILE, FollowedTrustStore, TrustStore
 from verifier.verify import Verifier
 
@@ -368,7 +368,7 @@ class Desk:
             raise DeskError(DeskErrorCode.SYNC_FAILED, detail) from None
         finally:
             self._syncing.release()
-        failed = [row for row in report.rows if row.outcome.value == "failed"]
+        failed = [row for row in report.rows if row.outcome is Outcome.FAILED]
         detail = f"{report.status_lists_held} status lists held" + (
             f"; {len(failed)} failed: {failed[0].detail[:200]}" if failed else ""
         )

@@ -14,7 +14,6 @@ import io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from credential_schemas import Registry
 from issuer.credential import StatusReference, issue_sd_jwt_vc
@@ -23,6 +22,7 @@ from keys.jwk import Jwks, SigningKey
 from keys.relying_party import relying_party_from_entry
 from keys.store import write_atomically
 from keys.trust_list import TrustedIssuer, TrustList, sign_trust_list
+from tests._counter import AGE_CHECK_PURPOSE, OPENING_PURPOSE
 from verifier.envelope import encode_envelope
 from verifier.openid4vp import read_request
 from verifier.status_list import StatusList, build_status_list_token
@@ -38,26 +38,8 @@ VALID_INDEX, REVOKED_INDEX = 7, 8
 OPENING = ("name", "birth_date", "address")
 DAY = 86_400
 REGISTRY = Registry.load()
-PURPOSES: list[dict[str, Any]] = [
-    {
-        "id": "account_opening",
-        "name": {"ko": "계좌 개설 본인 확인", "en": "Identity check to open an account"},
-        "credentials": [
-            {
-                "vct": "urn:jigap:resident-register-extract:1",
-                "claims": [["name"], ["birth_date"], ["address"]],
-            }
-        ],
-    },
-    {
-        "id": "age_check",
-        "name": {"ko": "만 19세 이상 확인", "en": "Age check: 19 or over"},
-        "credentials": [
-            {"vct": "urn:jigap:resident-register-extract:1", "claims": [["age_over_19"]]}
-        ],
-        "one_way_seconds": 60,
-    },
-]
+# The bank's registration: the purposes of the counter tests' own scheme (tests/_counter.py).
+PURPOSES = [OPENING_PURPOSE, AGE_CHECK_PURPOSE]
 
 
 @dataclass
