@@ -26,10 +26,11 @@ from tests._issuer import IssuerWorld
 from tests._issuer_client import admin
 from tests._two_services import TRUST_LIST_URL, Pair, pin_anchor, two_services
 from tests._wallet_service import PASSPHRASE, wallet_settings
-from verifier.trust_store import TRUST_LIST_FILE
+from verifier.trust_store import TRUST_LIST_FILE, TrustStore
 from wallet_api.api.app import create_app
 from wallet_api.deployment import make_deployment
 from wallet_api.settings import PASSPHRASE_ENV, Settings, SettingsError
+from wallet_api.trust import WalletTrust
 
 world, client = _two_services.world, _two_services.client  # fixtures
 
@@ -84,6 +85,50 @@ def test_a_revocation_shows_once_the_status_list_is_due(refreshing_pair: Pair) -
     [revoked] = phone.credentials()
     assert revoked["reissue_from"] == held["issuer"]["id"]
     assert revoked["status_known_at"] >= held["status_known_at"] + STATUS_LIST_TTL
+
+
+def test_every_worker_answers_from_the_newest_sync(
+    world: IssuerWorld, client: TestClient, database_url: str, tmp_path: Path
+) -> None:
+    """`--workers 2`: each worker holds the store in memory, and one syncs for both. Once it
+    has synced a revocation, the other answers from it at its next request, with no sync of its
+    own (a citizen who saw "revoked" must not see "valid" on the next request). No request
+    waits on a sync in progress: the files it replaced are read at once."""
+    with two_services(world, client, database_url, tmp_path) as pair:
+        syncing = pair.wallet.trust
+        other = WalletTrust(
+            syncing.directory,
+            syncing.trust_list_url,
+            clock=world.clock,
+            http=cast(httpx.Client, client),
+            refresh_seconds=3600,
+        )
+        phone = pair.registered_phone()
+        pair.receive(phone, copies=1)
+        before = other.store()
+        [uri] = before.status_list_uris
+        for issued in pair.issuer_http.get("/admin/credentials", headers=admin(pair.issuer)).json():
+            response = pair.issuer_http.post(
+                f"/admin/credentials/{issued['id']}/revoke", headers=admin(pair.issuer)
+            )
+            assert response.status_code == 200, response.text
+        assert other.store() is before  # nothing synced yet: the store held, not read again
+
+        syncing.refresh(force=True)
+        revoked = syncing.store().status_list(uri)
+        assert revoked is not None
+        assert revoked.token != before.status_list(uri).token  # type: ignore[union-attr]
+        after = other.store()
+        assert after is not before and after.status_list(uri) == revoked
+
+        answered: list[TrustStore] = []
+        with syncing._file_lock():  # a sync in progress, that has replaced one file so far
+            syncing.store().save_status_lists(syncing.directory)
+            reader = threading.Thread(target=lambda: answered.append(other.store()))
+            reader.start()
+            reader.join(timeout=5)
+            assert len(answered) == 1 and answered[0] is not after  # read, without waiting
+        assert other.store() is answered[0]  # nothing replaced since: not read again
 
 
 def test_an_error_does_not_end_the_thread(

@@ -269,13 +269,20 @@ class FollowedTrustStore:
             return held
 
     def _stamp_now(self) -> tuple[int, ...]:
-        stamp = []
-        for name in (ANCHOR_FILE, TRUST_LIST_FILE, STATUS_LISTS_FILE):
-            try:
-                stamp.append((self.directory / name).stat().st_mtime_ns)
-            except FileNotFoundError:
-                stamp.append(0)
-        return tuple(stamp)
+        return store_stamp(self.directory)
+
+
+def store_stamp(directory: Path) -> tuple[int, ...]:
+    """What changes when a sync rewrites the store in ``directory``: each of its own files'
+    inode and modification time (files are replaced whole, so a new one has a new inode)."""
+    stamp: list[int] = []
+    for name in (ANCHOR_FILE, TRUST_LIST_FILE, STATUS_LISTS_FILE):
+        try:
+            stat = (directory / name).stat()
+            stamp += (stat.st_ino, stat.st_mtime_ns)
+        except FileNotFoundError:
+            stamp += (0, 0)
+    return tuple(stamp)
 
 
 def _hand_registered_jwks(

@@ -9,13 +9,14 @@ Each status list is fetched once for all accounts: the store is shared by every 
 it is synced only when something in it is due: the trust list after ``trust_refresh_seconds``,
 a status list when its own ``ttl`` has passed. Requests are conditional (ETags), so an unchanged
 list costs a 304. Worker processes share the directory; a file lock makes one of them sync
-while the others wait and then read what it wrote.
+while the others wait, and every worker reads what a sync wrote at its next request.
 """
 
 from __future__ import annotations
 
 import fcntl
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,7 +30,7 @@ from verifier.errors import VerificationError
 from verifier.sources import SyncError
 from verifier.status_list import StatusValue
 from verifier.sync import SyncReport, sync_trust_store
-from verifier.trust_store import ANCHOR_FILE, TRUST_LIST_FILE, TrustStore
+from verifier.trust_store import ANCHOR_FILE, TRUST_LIST_FILE, TrustStore, store_stamp
 
 __all__ = ["TrustUnavailableError", "WalletTrust", "copy_status"]
 
@@ -68,6 +69,12 @@ def copy_status(
         return CopyStatus(None, held.fetched_at)
 
 
+@dataclass(frozen=True, slots=True)
+class _Held:
+    store: TrustStore
+    stamp: tuple[int, ...]  # ``store_stamp`` of the files it was read from
+
+
 class WalletTrust:
     """The wallet's trust store: held in memory, synced into ``directory`` when due."""
 
@@ -86,8 +93,7 @@ class WalletTrust:
         self._http = http
         self._refresh_seconds = refresh_seconds
         self._lock = threading.Lock()
-        self._store: TrustStore | None = None
-        self._loaded_at = 0  # when the trust list in memory was last fetched or read
+        self._held: _Held | None = None  # one attribute, so a thread never sees half of it
         self._synced_at: int | None = None
         self._failed_at: int | None = None
 
@@ -96,18 +102,33 @@ class WalletTrust:
         return (self.directory / ANCHOR_FILE).is_file()
 
     def store(self) -> TrustStore:
-        """The store in memory, read from disk the first time; ``TrustUnavailableError`` if no
-        trust list is held (sync first)."""
-        store = self._store
-        if store is not None:
-            return store
-        with self._lock:
-            if self._store is None:
-                self._store = self._load()
-            return self._store
+        """The store in memory, read again from disk whenever a sync (this worker's or
+        another's) rewrote it; ``TrustUnavailableError`` if no trust list is held (sync first).
+
+        Every worker answers from the newest sync: a citizen who saw a revocation on one
+        request does not see the certificate valid on the next. No request waits on a sync in
+        progress: files are replaced whole, and one written while they were read is read again
+        at the next request.
+        """
+        held, stamp = self._held, store_stamp(self.directory)
+        if held is not None and held.stamp == stamp:
+            return held.store
+        try:
+            self._held = self._read()
+        except TrustUnavailableError as exc:
+            if held is None:
+                raise
+            logger.warning("the trust store synced does not load, the one held is used: %s", exc)
+            return held.store
+        return self._held.store
 
     def _now(self) -> int:
         return int(self._clock())
+
+    def _read(self) -> _Held:
+        # The stamp from before the read: files replaced while they were read are read again.
+        stamp = store_stamp(self.directory)
+        return _Held(self._load(), stamp)
 
     def _load(self) -> TrustStore:
         if not (self.directory / TRUST_LIST_FILE).is_file():
@@ -116,7 +137,6 @@ class WalletTrust:
             store = TrustStore.load(self.directory, now=self._now())
         except (KeyManagementError, VerificationError) as exc:
             raise TrustUnavailableError(f"the trust store in {self.directory}: {exc}") from exc
-        self._loaded_at = self._now()
         return store
 
     def due(self) -> bool:
@@ -127,9 +147,9 @@ class WalletTrust:
             return False
         if self._synced_at is None or now - self._synced_at >= self._refresh_seconds:
             return True
-        store = self._store
-        if store is None:
+        if self._held is None:
             return True
+        store = self._held.store
         for uri in store.status_list_uris:
             held = store.status_list(uri)
             if held is not None and now >= held.fetched_at + held.snapshot.ttl:
@@ -158,9 +178,9 @@ class WalletTrust:
             except (SyncError, KeyManagementError, VerificationError) as exc:
                 logger.warning("trust sync failed: %s", exc)
                 self._failed_at = self._now()
-                if self._store is None:
+                if self._held is None:
                     try:
-                        self._store = self._load()
+                        self._held = self._read()
                     except TrustUnavailableError:
                         raise TrustUnavailableError(
                             f"trust sync failed, and no trust list is held: {exc}"
@@ -169,7 +189,7 @@ class WalletTrust:
             for row in report.rows:
                 if row.outcome == "failed":
                     logger.warning("trust sync: %s %s: %s", row.what, row.source, row.detail)
-            self._store = self._load()
+            self._held = self._read()
             self._synced_at, self._failed_at = self._now(), None
             return report
 
@@ -178,7 +198,8 @@ class WalletTrust:
         # Workers share the directory: one syncs at a time (a waiting one then re-fetches
         # conditionally, which costs a 304 per list).
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with open(self.directory / _LOCK_FILE, "a+b") as handle:
+        descriptor = os.open(self.directory / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        with os.fdopen(descriptor, "r+b") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
