@@ -4,8 +4,9 @@ One clerk, one citizen at a time. A check starts from one of the counter's regis
 purposes: two-way, a signed request the phone scans (the counter's key is needed); one-way,
 a preset the phone answers unasked. Then images come in (camera frames, a photo) until one
 holds a certificate; its verdict ends the check, so a request is answered once. Images are
-read one at a time: while one is being read, another is turned away at once (``BUSY``), so
-a page sending too many frames a second makes no queue.
+read one at a time: while one is being read, a camera frame is turned away at once (``BUSY``),
+so a page sending too many frames a second makes no queue; a photo the clerk uploads waits for
+the frame being read (at most ``PHOTO_WAIT_SECONDS``) rather than be dropped.
 
 Nothing about the citizen is kept: the verdict is returned to the page and forgotten; the
 log (``counter_log``) gets its code and time.
@@ -44,6 +45,7 @@ __all__ = ["Desk", "DeskError", "DeskErrorCode"]
 
 MAX_CHECKS = 8  # checks under way at once (a few browser tabs); the oldest goes first
 IDLE_SECONDS = 600  # a one-way check nobody scanned for is forgotten after this
+PHOTO_WAIT_SECONDS = 5.0  # a photo waits this long for the image being read (one photo's read)
 _ID_BYTES = 16
 
 
@@ -227,7 +229,13 @@ class Desk:
 
     def read(self, check_id: str, image: bytes, kind: ImageKind) -> dict[str, Any]:
         """The verdict on the certificate in ``image``, or why there is none yet."""
-        if not self._reading.acquire(blocking=False):
+        # A camera frame is one of many: dropped when busy. A photo is the clerk's one deliberate
+        # upload: it waits for the frame being read, a few milliseconds, and is read next.
+        if kind is ImageKind.PHOTO:
+            taken = self._reading.acquire(timeout=PHOTO_WAIT_SECONDS)
+        else:
+            taken = self._reading.acquire(blocking=False)
+        if not taken:
             raise DeskError(DeskErrorCode.BUSY, "an image is being read")
         try:
             return self._read(check_id, image, kind)

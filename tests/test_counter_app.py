@@ -265,6 +265,37 @@ def test_a_frame_arriving_while_another_is_read_is_dropped_at_once(
     assert send_frame(client, check["check_id"], frame)["verdict"]["valid"]  # nothing queued
 
 
+def test_a_photo_uploaded_while_a_frame_is_read_waits_and_is_read_next(
+    client: TestClient, world: DeskWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The clerk's upload is not dropped because the camera's frame was being read."""
+    desk: Desk = client.app.state.desk  # type: ignore[attr-defined]
+    photo = render_png(world.preset_answer())
+
+    def upload(check_id: str) -> Any:
+        return client.post(
+            f"/api/checks/{check_id}/photos",
+            content=photo,
+            headers={**CHANGE, "content-type": "image/png"},
+        )
+
+    check = start(client, "age_check")
+    desk._reading.acquire()  # a frame is being read: it is done in 0.3 s
+    threading.Timer(0.3, desk._reading.release).start()
+    started = time.perf_counter()
+    response = upload(check["check_id"])
+    assert time.perf_counter() - started >= 0.25  # it waited for the frame
+    assert response.json()["verdict"]["valid"] is True
+
+    # Its wait is bounded: an image that is never done reading turns it away, the check open.
+    monkeypatch.setattr("counter_app.desk.PHOTO_WAIT_SECONDS", 0.2)
+    check = start(client, "age_check")
+    with desk._reading:
+        busy = upload(check["check_id"])
+    assert (busy.status_code, busy.json()["error"]) == (429, "busy")
+    assert upload(check["check_id"]).json()["verdict"]["valid"] is True
+
+
 # -- the trust store -------------------------------------------------------------------------------
 
 
