@@ -13,6 +13,7 @@ from credential_schemas import Registry
 from issuer.credential import StatusReference, issue_sd_jwt_vc
 from keys.encoding import b64url_encode, json_dumps
 from keys.jwk import Algorithm, Jwks, SigningKey
+from keys.trust_list import TrustedIssuer
 from verifier import Policy, TrustStore, Verifier
 from verifier.sd_jwt import SD_ALG_KEY, SD_DIGESTS_KEY, SHA_256, SdJwt, encode_disclosure
 from verifier.status_list import StatusList, build_status_list_token
@@ -39,6 +40,17 @@ class World:
     def __post_init__(self) -> None:
         self.store.add_issuer(ISSUER, Jwks.of(self.issuer_key.public_key))
         self.publish_status(fetched_at=NOW)
+
+    def trusted_issuer(self, valid_from: int, valid_until: int) -> TrustedIssuer:
+        """This world's issuer as a trust list names it: its key, the extract only."""
+        return TrustedIssuer(
+            ISSUER,
+            {"ko": "주민등록 발급기관", "en": "Resident register office"},
+            Jwks.of(self.issuer_key.public_key),
+            frozenset({self.registry.get(RESIDENT).vct}),
+            valid_from,
+            valid_until,
+        )
 
     def publish_status(self, *, fetched_at: int = NOW, issued_at: int = NOW) -> None:
         token = build_status_list_token(

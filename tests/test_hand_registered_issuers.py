@@ -11,8 +11,8 @@ import pytest
 
 from keys.errors import InvalidKeyError
 from keys.jwk import Algorithm, Jwks, SigningKey
-from keys.trust_list import TrustedIssuer, TrustList, sign_trust_list
-from tests._world import ISSUER, NOW, RESIDENT, STATUS_URI, World
+from keys.trust_list import TrustList, sign_trust_list
+from tests._world import ISSUER, NOW, STATUS_URI, World
 from verifier import ErrorCode, TrustStore
 from verifier.status_list import build_status_list_token
 from verifier.trust_store import MAX_KEYS_TRIED
@@ -134,14 +134,7 @@ def test_a_disclosed_iat_without_exp_is_accepted_when_the_policy_allows() -> Non
 def _trust_list_world() -> tuple[World, TrustStore]:
     world = World()
     anchor = SigningKey.generate()
-    entry = TrustedIssuer(
-        ISSUER,
-        {"ko": "주민등록 발급기관", "en": "Resident register office"},
-        Jwks.of(world.issuer_key.public_key),
-        frozenset({world.registry.get(RESIDENT).vct}),
-        NOW - 3600,
-        NOW + 3600,
-    )
+    entry = world.trusted_issuer(NOW - 3600, NOW + 3600)
     jws = sign_trust_list(
         TrustList("https://trust.example", 1, NOW, NOW + 600, {ISSUER: entry}), anchor
     )

@@ -31,7 +31,7 @@ from keys.errors import KeyErrorCode, MalformedError, TrustListError
 from keys.jwk import Algorithm, Jwks, SigningKey, public_key_from_jwk
 from keys.jws import sign_compact
 from keys.trust_list import TrustedIssuer, TrustList, sign_trust_list
-from tests._world import ISSUER, RESIDENT, STATUS_URI, World
+from tests._world import ISSUER, STATUS_URI, World
 from tests._world import NOW as WORLD_NOW
 from verifier import TrustStore
 from verifier.errors import ErrorCode, VerificationError, from_key_error
@@ -705,14 +705,7 @@ def _synced_world(tmp_path: Path, status_list: StatusList) -> tuple[World, Trust
     """A counter that ran `sync` on the trust list and ``status_list``, then loaded its store."""
     world = World()
     anchor = SigningKey.generate()
-    entry = TrustedIssuer(
-        ISSUER,
-        {"ko": "주민등록 발급기관", "en": "Resident register office"},
-        Jwks.of(world.issuer_key.public_key),
-        frozenset({world.registry.get(RESIDENT).vct}),
-        WORLD_NOW - 86400,
-        WORLD_NOW + 86400,
-    )
+    entry = world.trusted_issuer(WORLD_NOW - 86400, WORLD_NOW + 86400)
     trust_list = TrustList(
         "https://trust.example", 1, WORLD_NOW, WORLD_NOW + 86400, {ISSUER: entry}
     )

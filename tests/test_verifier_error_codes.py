@@ -13,10 +13,10 @@ import pytest
 
 from keys.encoding import b64url_decode, b64url_encode, json_loads_object
 from keys.errors import KeyErrorCode
-from keys.jwk import Algorithm, Jwks, SigningKey
+from keys.jwk import Algorithm, SigningKey
 from keys.jws import sign_compact
-from keys.trust_list import TRUST_LIST_TYP, TrustedIssuer, TrustList, sign_trust_list
-from tests._world import COUNTER, ISSUER, NONCE, NOW, REQUEST, RESIDENT, STATUS_URI, World
+from keys.trust_list import TRUST_LIST_TYP, TrustList, sign_trust_list
+from tests._world import COUNTER, ISSUER, NONCE, NOW, REQUEST, STATUS_URI, World
 from tests.test_counter_request import ANSWER_CASES
 from verifier import ErrorCode, TrustStore, VerificationError, encode_envelope
 from verifier.errors import _FROM_KEY_ERROR
@@ -193,14 +193,7 @@ def _credential_older_than_its_issuer(world: World) -> str:
     """Issued an hour before the trust list let its issuer issue: the issuer is current now,
     the credential's `iat` is not inside the issuer's window."""
     anchor = SigningKey.generate()
-    entry = TrustedIssuer(
-        ISSUER,
-        {"ko": "주민등록 발급기관", "en": "Resident register office"},
-        Jwks.of(world.issuer_key.public_key),
-        frozenset({world.registry.get(RESIDENT).vct}),
-        NOW - 60,
-        NOW + 86400,
-    )
+    entry = world.trusted_issuer(NOW - 60, NOW + 86400)
     trust_list = TrustList("https://trust.example", 1, NOW, NOW + 86400, {ISSUER: entry})
     world.store = TrustStore.from_trust_list(
         sign_trust_list(trust_list, anchor), anchor.public_key, now=NOW
